@@ -1,0 +1,1 @@
+"""asyncflow: an Airflow-style workflow orchestrator on one asyncio event loop."""

@@ -1,0 +1,82 @@
+"""Every exception asyncflow raises, under one root.
+
+::
+
+    AsyncflowError
+    ├── DagDefinitionError        a DAG or task is defined wrongly (raised at definition)
+    │   ├── CycleError            the dependencies form a cycle
+    │   └── DuplicateTaskIdError  two tasks in one DAG share an id
+    ├── DagNotFound               no DAG with that id is known to the engine
+    ├── DagRunNotFound            no DAG run with that run_id is in the store
+    ├── XComError                 a value cannot be stored as XCom (type or size)
+    ├── MappingError              dynamic mapping got something it cannot expand
+    ├── StoreError                the store failed (driver errors are wrapped here)
+    │   └── MissingExtraError     the store URL needs an extra that is not installed
+    ├── EngineError               the engine is used wrongly (closed, wrong loop)
+    ├── TaskControl               raised by a task to control its own outcome
+    │   ├── SkipTask              mark the task skipped
+    │   └── FailTask              fail the task with no further retries
+    └── SensorTimeout             a sensor waited longer than its timeout
+"""
+
+from __future__ import annotations
+
+
+class AsyncflowError(Exception):
+    """The root of every exception asyncflow raises."""
+
+
+class DagDefinitionError(AsyncflowError, ValueError):
+    """A DAG, task or argument is defined wrongly; raised when the DAG is defined."""
+
+
+class CycleError(DagDefinitionError):
+    """The task dependencies of a DAG form a cycle."""
+
+
+class DuplicateTaskIdError(DagDefinitionError):
+    """Two tasks in one DAG have the same task_id."""
+
+
+class DagNotFound(AsyncflowError, LookupError):
+    """No DAG with the given dag_id is known."""
+
+
+class DagRunNotFound(AsyncflowError, LookupError):
+    """No DAG run with the given run_id exists in the store."""
+
+
+class XComError(AsyncflowError, ValueError):
+    """A value cannot be stored as XCom: not serialisable or too large."""
+
+
+class MappingError(AsyncflowError, ValueError):
+    """Dynamic task mapping got a value it cannot expand, or too many items."""
+
+
+class StoreError(AsyncflowError):
+    """The store failed; the driver's error is chained as ``__cause__``."""
+
+
+class MissingExtraError(StoreError, ImportError):
+    """The store URL needs an optional dependency that is not installed."""
+
+
+class EngineError(AsyncflowError, RuntimeError):
+    """The engine is used wrongly, e.g. before it is opened or inside a running loop."""
+
+
+class TaskControl(AsyncflowError):
+    """Base for exceptions a task raises on purpose to set its own outcome."""
+
+
+class SkipTask(TaskControl):
+    """Raise inside a task to mark it ``skipped``."""
+
+
+class FailTask(TaskControl):
+    """Raise inside a task to fail it at once, without further retries."""
+
+
+class SensorTimeout(AsyncflowError):
+    """A sensor did not succeed within its ``timeout``; it is not retried."""

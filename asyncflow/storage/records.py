@@ -1,0 +1,77 @@
+"""The records a store keeps: DAG runs, task instances and XCom values.
+
+Records are frozen values; a change is a new record (``dataclasses.replace``).
+Datetimes are timezone-aware UTC. XCom values travel as JSON text: encoding and
+decoding happen in :mod:`asyncflow.xcom`, never in a store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from asyncflow.states import DagRunState, TaskState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DagRunRecord:
+    """One DAG run, identified by ``(dag_id, run_id)``."""
+
+    dag_id: str
+    run_id: str
+    run_type: str  # "manual", "scheduled" or "backfill"
+    state: DagRunState
+    logical_date: datetime
+    data_interval_start: datetime | None = None
+    data_interval_end: datetime | None = None
+    conf: dict[str, Any] = field(default_factory=dict)
+    queued_at: datetime
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskInstanceRecord:
+    """One task instance of a run; ``map_index`` is -1 unless the task is mapped."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
+    state: TaskState | None = None
+    try_number: int = 0  # 0 before the first try, 1 during and after it
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    next_attempt_at: datetime | None = None  # when an up_for_retry instance runs again
+    next_poke_at: datetime | None = None  # when an up_for_reschedule sensor pokes again
+    first_poke_at: datetime | None = None  # a sensor's timeout counts from here
+    poke_count: int = 0
+    owner: str | None = None  # the engine process that runs it now
+    lease_expires_at: datetime | None = None  # the owner's claim ends here unless renewed
+    error: str | None = None  # the one-line error of the last failed try
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        """``(dag_id, run_id, task_id, map_index)``: the instance's identity."""
+        return (self.dag_id, self.run_id, self.task_id, self.map_index)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class XComRecord:
+    """One XCom value, already encoded as JSON text."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
+    key: str = "return_value"
+    value: str  # JSON text produced by asyncflow.xcom.encode
+
+
+@dataclass(slots=True, kw_only=True)
+class StoreStats:
+    """Counters a store keeps about its own work, read by benchmarks and tests."""
+
+    transactions: int = 0  # committed write transactions
+    writes: int = 0  # write operations requested by callers (many per transaction)

@@ -1,0 +1,3 @@
+"""The built-in sensor library of asyncflow."""
+
+__all__: list[str] = []
