@@ -36,9 +36,7 @@ class Store(Protocol):
         """Flush pending writes and release every connection."""
         ...
 
-    async def create_run(
-        self, run: DagRunRecord, instances: Sequence[TaskInstanceRecord]
-    ) -> bool:
+    async def create_run(self, run: DagRunRecord, instances: Sequence[TaskInstanceRecord]) -> bool:
         """Insert a run and its task instances in one transaction.
 
         Returns ``False`` and changes nothing when ``(dag_id, run_id)`` exists.
@@ -93,8 +91,6 @@ class Store(Protocol):
         """One XCom value, or ``None`` when it was never pushed."""
         ...
 
-    async def get_xcoms(
-        self, dag_id: str, run_id: str, task_id: str, key: str
-    ) -> list[XComRecord]:
+    async def get_xcoms(self, dag_id: str, run_id: str, task_id: str, key: str) -> list[XComRecord]:
         """Every XCom value of a task under ``key``, ordered by map_index."""
         ...
