@@ -1,1 +1,45 @@
-"""asyncflow: an Airflow-style workflow orchestrator on one asyncio event loop."""
+"""asyncflow: an Airflow-style workflow orchestrator on one asyncio event loop.
+
+Every task and every sensor is a coroutine; waiting never blocks. The names
+below are the public contract (shared/API.md); everything else is internal.
+"""
+
+from asyncflow.context import get_current_context
+from asyncflow.dag import DAG, dag
+from asyncflow.engine import Engine
+from asyncflow.exceptions import FailTask, SensorTimeout, SkipTask
+from asyncflow.operator import Operator, chain
+from asyncflow.operators import (
+    BashOperator,
+    BranchPythonOperator,
+    EmptyOperator,
+    PythonOperator,
+    ShortCircuitOperator,
+)
+from asyncflow.results import DagRunResult, TaskInstanceResult
+from asyncflow.states import DagRunState, TaskState
+from asyncflow.task import task
+from asyncflow.trigger_rules import TriggerRule
+
+__all__ = [
+    "DAG",
+    "BashOperator",
+    "BranchPythonOperator",
+    "DagRunResult",
+    "DagRunState",
+    "EmptyOperator",
+    "Engine",
+    "FailTask",
+    "Operator",
+    "PythonOperator",
+    "SensorTimeout",
+    "ShortCircuitOperator",
+    "SkipTask",
+    "TaskInstanceResult",
+    "TaskState",
+    "TriggerRule",
+    "chain",
+    "dag",
+    "get_current_context",
+    "task",
+]

@@ -1,0 +1,317 @@
+"""``Operator``: the base of every task, its common keywords and its dependencies.
+
+Subclass it and define ``async def execute(self, context)``; the return value is
+the task's XCom result. Every keyword below may also come from the DAG's
+``default_args``; a keyword given to the task wins.
+
+Example:
+    >>> from asyncflow import DAG, Operator
+    >>> class Hello(Operator):
+    ...     async def execute(self, context):
+    ...         return f"hello from {context['task'].task_id}"
+    >>> with DAG("greet") as greet:
+    ...     Hello(task_id="hello")
+    <Hello 'hello'>
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from asyncflow.dag import DAG, current_dag, validate_id
+from asyncflow.exceptions import DagDefinitionError
+from asyncflow.retry import to_timedelta
+from asyncflow.trigger_rules import TriggerRule, parse_trigger_rule
+
+if TYPE_CHECKING:
+    from asyncflow.context import Context
+    from asyncflow.xcom_arg import XComArg
+
+Callback = Callable[[dict[str, Any]], Any]
+DependencyTarget = "Operator | XComArg | Sequence[Operator | XComArg]"
+
+_UNSET: Any = object()
+
+# keyword -> default, for every keyword that default_args may fill
+TASK_DEFAULTS: dict[str, Any] = {
+    "retries": 0,
+    "retry_delay": timedelta(seconds=300),
+    "retry_exponential_backoff": False,
+    "max_retry_delay": None,
+    "execution_timeout": None,
+    "trigger_rule": TriggerRule.ALL_SUCCESS,
+    "pool": None,
+    "priority_weight": 1,
+    "depends_on_past": False,
+    "on_success_callback": None,
+    "on_failure_callback": None,
+    "on_retry_callback": None,
+    "owner": "asyncflow",
+    "doc_md": None,
+}
+
+
+class Operator:
+    """Base class of every task: subclass it and define ``async def execute``.
+
+    Args:
+        task_id: Unique name of the task in its DAG.
+        dag: The DAG to attach to (default: the DAG whose ``with`` block is open).
+        retries: Tries after the first one before the task fails.
+        retry_delay: Wait before a retry (``timedelta`` or seconds).
+        retry_exponential_backoff: Double the wait on every retry, with jitter.
+        max_retry_delay: Cap on the wait between tries.
+        execution_timeout: Limit on one try; over it the try fails.
+        trigger_rule: When the task runs, from its upstream tasks' outcomes.
+        pool: Name of an engine pool whose slots bound this task's concurrency.
+        priority_weight: Higher runs first when slots are short.
+        depends_on_past: Run only if this task succeeded in the previous run.
+        on_success_callback: Called with the context after success.
+        on_failure_callback: Called with the context after the final failure.
+        on_retry_callback: Called with the context when a try fails and will be retried.
+        owner: Who owns the task (shown, not enforced).
+        doc_md: Documentation shown with the task.
+    """
+
+    ui_color: ClassVar[str] = "#fff"
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        dag: DAG | None = None,
+        retries: int = _UNSET,
+        retry_delay: timedelta | float = _UNSET,
+        retry_exponential_backoff: bool = _UNSET,
+        max_retry_delay: timedelta | float | None = _UNSET,
+        execution_timeout: timedelta | float | None = _UNSET,
+        trigger_rule: TriggerRule | str = _UNSET,
+        pool: str | None = _UNSET,
+        priority_weight: int = _UNSET,
+        depends_on_past: bool = _UNSET,
+        on_success_callback: Callback | None = _UNSET,
+        on_failure_callback: Callback | None = _UNSET,
+        on_retry_callback: Callback | None = _UNSET,
+        owner: str = _UNSET,
+        doc_md: str | None = _UNSET,
+    ) -> None:
+        dag = dag if dag is not None else current_dag()
+        self.task_id = validate_id(task_id, what="task_id", owner=_owner_of(dag))
+        if dag is None:
+            raise DagDefinitionError(
+                f"task {task_id!r} was created outside a DAG: create it inside "
+                "`with DAG(...)` or an @dag function, or pass dag="
+            )
+        given = {
+            "retries": retries,
+            "retry_delay": retry_delay,
+            "retry_exponential_backoff": retry_exponential_backoff,
+            "max_retry_delay": max_retry_delay,
+            "execution_timeout": execution_timeout,
+            "trigger_rule": trigger_rule,
+            "pool": pool,
+            "priority_weight": priority_weight,
+            "depends_on_past": depends_on_past,
+            "on_success_callback": on_success_callback,
+            "on_failure_callback": on_failure_callback,
+            "on_retry_callback": on_retry_callback,
+            "owner": owner,
+            "doc_md": doc_md,
+        }
+        values = {
+            key: value if value is not _UNSET else dag.default_args.get(key, TASK_DEFAULTS[key])
+            for key, value in given.items()
+        }
+        where = f"task {task_id!r}"
+        self.dag: DAG = dag
+        self.retries: int = _non_negative_int(values["retries"], "retries", where)
+        self.retry_delay: timedelta = _required_delta(values["retry_delay"], "retry_delay", where)
+        self.retry_exponential_backoff: bool = _flag(
+            values["retry_exponential_backoff"], "retry_exponential_backoff", where
+        )
+        self.max_retry_delay = to_timedelta(
+            values["max_retry_delay"], name="max_retry_delay", owner=where
+        )
+        self.execution_timeout = to_timedelta(
+            values["execution_timeout"], name="execution_timeout", owner=where
+        )
+        self.trigger_rule: TriggerRule = parse_trigger_rule(values["trigger_rule"], task_id=task_id)
+        self.pool: str | None = _optional_str(values["pool"], "pool", where)
+        self.priority_weight: int = _int(values["priority_weight"], "priority_weight", where)
+        self.depends_on_past: bool = _flag(values["depends_on_past"], "depends_on_past", where)
+        self.on_success_callback: Callback | None = _callback(
+            values["on_success_callback"], "on_success_callback", where
+        )
+        self.on_failure_callback: Callback | None = _callback(
+            values["on_failure_callback"], "on_failure_callback", where
+        )
+        self.on_retry_callback: Callback | None = _callback(
+            values["on_retry_callback"], "on_retry_callback", where
+        )
+        self.owner: str = str(values["owner"])
+        self.doc_md: str | None = values["doc_md"]
+        self.upstream_task_ids: set[str] = set()
+        self.downstream_task_ids: set[str] = set()
+        dag.add_task(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.task_id!r}>"
+
+    async def execute(self, context: Context) -> Any:
+        """Do the task's work; the return value becomes its XCom ``return_value``.
+
+        Raise :class:`~asyncflow.SkipTask` to skip, :class:`~asyncflow.FailTask` to
+        fail without retries; any other exception fails this try.
+        """
+        raise DagDefinitionError(
+            f"{type(self).__name__} must define `async def execute(self, context)`"
+        )
+
+    # --- mapping -----------------------------------------------------------------
+    @property
+    def is_mapped(self) -> bool:
+        """Whether the task expands into one instance per mapped value."""
+        return False
+
+    @property
+    def task_type(self) -> str:
+        """The class name, as shown in listings."""
+        return type(self).__name__
+
+    # --- dependencies ------------------------------------------------------------
+    @property
+    def upstream_list(self) -> list[Operator]:
+        """The direct upstream tasks."""
+        return [self.dag.task_dict[t] for t in sorted(self.upstream_task_ids)]
+
+    @property
+    def downstream_list(self) -> list[Operator]:
+        """The direct downstream tasks."""
+        return [self.dag.task_dict[t] for t in sorted(self.downstream_task_ids)]
+
+    def set_downstream(self, other: Any) -> None:
+        """Make ``other`` (a task, an XComArg or a list of them) run after this task."""
+        for task in _as_operators(other):
+            _link(self, task)
+
+    def set_upstream(self, other: Any) -> None:
+        """Make ``other`` (a task, an XComArg or a list of them) run before this task."""
+        for task in _as_operators(other):
+            _link(task, self)
+
+    def __rshift__(self, other: Any) -> Any:
+        self.set_downstream(other)
+        return other
+
+    def __lshift__(self, other: Any) -> Any:
+        self.set_upstream(other)
+        return other
+
+    def __rrshift__(self, other: Any) -> Operator:
+        self.set_upstream(other)
+        return self
+
+    def __rlshift__(self, other: Any) -> Operator:
+        self.set_downstream(other)
+        return self
+
+
+def chain(*elements: Any) -> None:
+    """Link tasks in series: ``chain(a, b, c)`` is ``a >> b >> c``.
+
+    An element may be a list: ``chain(a, [b, c], d)`` runs ``b`` and ``c`` after
+    ``a`` and ``d`` after both. Two adjacent lists must have the same length and
+    are linked pairwise, as in Airflow.
+
+    Example:
+        >>> chain(extract, [clean, validate], load)  # doctest: +SKIP
+    """
+    for up, down in zip(elements, elements[1:], strict=False):
+        if isinstance(up, Sequence) and isinstance(down, Sequence):
+            if len(up) != len(down):
+                raise DagDefinitionError(
+                    f"chain() links two adjacent lists pairwise, so they need the same length; "
+                    f"got {len(up)} and {len(down)}"
+                )
+            for a, b in zip(up, down, strict=True):
+                _link_any(a, b)
+        else:
+            _link_any(up, down)
+
+
+def _link_any(up: Any, down: Any) -> None:
+    for a in _as_operators(up):
+        for b in _as_operators(down):
+            _link(a, b)
+
+
+def _link(up: Operator, down: Operator) -> None:
+    if up.dag is not down.dag:
+        raise DagDefinitionError(
+            f"cannot link task {up.task_id!r} of DAG {up.dag.dag_id!r} to task "
+            f"{down.task_id!r} of DAG {down.dag.dag_id!r}: tasks must share a DAG"
+        )
+    if up is down:
+        raise DagDefinitionError(
+            f"DAG {up.dag.dag_id!r} has a cycle: {up.task_id} >> {up.task_id}"
+        )
+    up.downstream_task_ids.add(down.task_id)
+    down.upstream_task_ids.add(up.task_id)
+
+
+def _as_operators(value: Any) -> list[Operator]:
+    from asyncflow.xcom_arg import XComArg
+
+    if isinstance(value, Operator):
+        return [value]
+    if isinstance(value, XComArg):
+        return [value.operator]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [op for item in value for op in _as_operators(item)]
+    raise DagDefinitionError(
+        f"cannot set a dependency on {type(value).__name__} {value!r}: "
+        "use a task, a task's result or a list of them"
+    )
+
+
+def _owner_of(dag: DAG | None) -> str:
+    return f"DAG {dag.dag_id!r}" if dag is not None else ""
+
+
+def _non_negative_int(value: object, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DagDefinitionError(f"{where}: {name} must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def _int(value: object, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DagDefinitionError(f"{where}: {name} must be a whole number, got {value!r}")
+    return value
+
+
+def _flag(value: object, name: str, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise DagDefinitionError(f"{where}: {name} must be True or False, got {value!r}")
+    return value
+
+
+def _optional_str(value: object, name: str, where: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise DagDefinitionError(f"{where}: {name} must be a string, got {value!r}")
+    return value
+
+
+def _required_delta(value: object, name: str, where: str) -> timedelta:
+    delta = to_timedelta(value, name=name, owner=where)  # type: ignore[arg-type]
+    if delta is None:
+        raise DagDefinitionError(f"{where}: {name} must be a timedelta or seconds, not None")
+    return delta
+
+
+def _callback(value: object, name: str, where: str) -> Callback | None:
+    if value is not None and not callable(value):
+        raise DagDefinitionError(f"{where}: {name} must be callable, got {value!r}")
+    return value  # type: ignore[return-value]

@@ -1,0 +1,148 @@
+"""``BashOperator``: run a shell command as an async subprocess.
+
+The command never blocks the event loop. A non-zero exit code fails the task
+(``skip_on_exit_code``, 99 by default as in Airflow, skips it instead); the last
+line the command writes to stdout is the task's XCom result.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+import structlog
+from anyio.streams.text import TextReceiveStream
+
+from asyncflow.context import Context
+from asyncflow.exceptions import AsyncflowError, DagDefinitionError, SkipTask
+from asyncflow.operator import Operator
+
+log = structlog.get_logger("asyncflow.bash")
+
+
+class BashCommandFailed(AsyncflowError):
+    """A bash command exited with a non-zero code (the try fails and may be retried)."""
+
+
+class BashOperator(Operator):
+    """Run ``bash_command`` in ``bash``; the last line of stdout is the result.
+
+    Args:
+        bash_command: The command line (run by ``bash -c``).
+        env: Environment for the command; by default the engine's environment.
+        append_env: With ``env``, add it to the engine's environment instead of
+            replacing it.
+        cwd: Working directory (default: a fresh temporary directory).
+        skip_on_exit_code: Exit codes that skip the task instead of failing it.
+        **kwargs: The keywords every task accepts (see :class:`~asyncflow.Operator`).
+
+    Example:
+        >>> BashOperator(task_id="date", bash_command="date -u +%F")  # doctest: +SKIP
+    """
+
+    ui_color = "#f0ede4"
+
+    def __init__(
+        self,
+        *,
+        bash_command: str,
+        env: Mapping[str, str] | None = None,
+        append_env: bool = False,
+        cwd: str | None = None,
+        skip_on_exit_code: int | tuple[int, ...] | None = 99,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(bash_command, str) or not bash_command.strip():
+            raise DagDefinitionError(
+                f"task {self.task_id!r}: bash_command must be a non-empty string, "
+                f"got {bash_command!r}"
+            )
+        self.bash_command = bash_command
+        self.env = dict(env) if env is not None else None
+        self.append_env = append_env
+        self.cwd = cwd
+        if skip_on_exit_code is None:
+            self.skip_on_exit_code: tuple[int, ...] = ()
+        elif isinstance(skip_on_exit_code, int):
+            self.skip_on_exit_code = (skip_on_exit_code,)
+        else:
+            self.skip_on_exit_code = tuple(skip_on_exit_code)
+
+    async def execute(self, context: Context) -> Any:
+        """Run the command and return the last line of its stdout."""
+        return await run_bash(
+            self.bash_command,
+            env=self._environment(context),
+            cwd=self.cwd,
+            skip_on_exit_code=self.skip_on_exit_code,
+            task_id=self.task_id,
+        )
+
+    def _environment(self, context: Context) -> dict[str, str]:
+        base = dict(os.environ) if self.env is None or self.append_env else {}
+        base.update(self.env or {})
+        ti = context["ti"]
+        base.update(
+            {
+                "ASYNCFLOW_CTX_DAG_ID": ti.dag_id,
+                "ASYNCFLOW_CTX_RUN_ID": ti.run_id,
+                "ASYNCFLOW_CTX_TASK_ID": ti.task_id,
+                "ASYNCFLOW_CTX_TRY_NUMBER": str(ti.try_number),
+                "ASYNCFLOW_CTX_LOGICAL_DATE": context["ts"],
+            }
+        )
+        return base
+
+
+async def run_bash(
+    command: str,
+    *,
+    env: Mapping[str, str],
+    cwd: str | None,
+    skip_on_exit_code: tuple[int, ...],
+    task_id: str,
+) -> str | None:
+    """Run ``command`` with bash, log its output, and return stdout's last line.
+
+    Raises:
+        SkipTask: when the exit code is in ``skip_on_exit_code``.
+        BashCommandFailed: when the exit code is any other non-zero value (retried).
+    """
+    last_line: list[str | None] = [None]
+
+    def keep_last(line: str) -> None:
+        log.info("bash_output", stream="stdout", line=line)
+        last_line[0] = line
+
+    def log_err(line: str) -> None:
+        log.info("bash_output", stream="stderr", line=line)
+
+    async with await anyio.open_process(
+        ["bash", "-c", command], env=dict(env), cwd=cwd or tempfile.gettempdir()
+    ) as process:
+        async with anyio.create_task_group() as tg:
+            assert process.stdout is not None and process.stderr is not None
+            tg.start_soon(_pump, process.stdout, keep_last)
+            tg.start_soon(_pump, process.stderr, log_err)
+        code = await process.wait()
+    if code in skip_on_exit_code:
+        raise SkipTask(f"bash command exited with {code}, which skips task {task_id!r}")
+    if code != 0:
+        raise BashCommandFailed(f"bash command of task {task_id!r} exited with code {code}")
+    return last_line[0]
+
+
+async def _pump(stream: anyio.abc.ByteReceiveStream, sink: Callable[[str], None]) -> None:
+    pending = ""
+    async for chunk in TextReceiveStream(stream, errors="replace"):
+        pending += chunk
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            sink(line)
+    if pending:
+        sink(pending)

@@ -1,0 +1,88 @@
+"""Settings read once from the environment, with defaults for every one.
+
+================================  ==============================  =====================
+setting                           environment variable            default
+================================  ==============================  =====================
+home                              ASYNCFLOW_HOME                  ~/asyncflow
+database_url                      ASYNCFLOW_DATABASE_URL          sqlite:///<home>/asyncflow.db
+dags_folder                       ASYNCFLOW_DAGS_FOLDER           <home>/dags
+xcom_max_bytes                    ASYNCFLOW_XCOM_MAX_BYTES        49152 (48 KiB)
+max_map_length                    ASYNCFLOW_MAX_MAP_LENGTH        262144
+worker_threads                    ASYNCFLOW_WORKER_THREADS        32
+loop_block_warning_seconds        ASYNCFLOW_LOOP_BLOCK_WARNING    0.1
+================================  ==============================  =====================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from asyncflow.exceptions import AsyncflowError
+
+
+class SettingsError(AsyncflowError, ValueError):
+    """An environment variable holds a value of the wrong kind."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything asyncflow lets an operator tune, with its default."""
+
+    home: Path
+    database_url: str
+    dags_folder: Path
+    xcom_max_bytes: int = 48 * 1024
+    max_map_length: int = 262_144
+    worker_threads: int = 32
+    loop_block_warning_seconds: float = 0.1
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read the settings from ``env`` (default ``os.environ``); keywords win over both.
+
+        Example:
+            >>> Settings.from_env({"ASYNCFLOW_HOME": "/srv/af"}).dags_folder
+            PosixPath('/srv/af/dags')
+        """
+        env = os.environ if env is None else env
+        home = Path(env.get("ASYNCFLOW_HOME") or "~/asyncflow").expanduser()
+        settings = cls(
+            home=home,
+            database_url=env.get("ASYNCFLOW_DATABASE_URL") or f"sqlite:///{home / 'asyncflow.db'}",
+            dags_folder=Path(env.get("ASYNCFLOW_DAGS_FOLDER") or home / "dags").expanduser(),
+            xcom_max_bytes=_positive_int(env, "ASYNCFLOW_XCOM_MAX_BYTES", 48 * 1024),
+            max_map_length=_positive_int(env, "ASYNCFLOW_MAX_MAP_LENGTH", 262_144),
+            worker_threads=_positive_int(env, "ASYNCFLOW_WORKER_THREADS", 32),
+            loop_block_warning_seconds=_positive_float(env, "ASYNCFLOW_LOOP_BLOCK_WARNING", 0.1),
+        )
+        return replace(settings, **overrides) if overrides else settings
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {raw!r}")
+    return value
