@@ -1,0 +1,5 @@
+"""The long-running parts on one event loop: engine, dispatcher, timers, watchdog."""
+
+from asyncflow.engine.engine import Engine
+
+__all__ = ["Engine"]

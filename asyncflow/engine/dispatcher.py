@@ -1,0 +1,113 @@
+"""The dispatcher: ready task instances in priority order, under every limit.
+
+Three limits apply at once: the engine's ``max_active_tasks``, the DAG's own
+``max_active_tasks`` and the slots of the task's pool. A ticket blocked by its
+DAG or pool is parked under that limit, so it never holds up tickets of other
+DAGs or pools; when the limit frees a slot, its best parked ticket comes back.
+Every operation is O(log n); nothing scans the waiting tickets.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Limit = tuple[str, str]  # ("dag", dag_id) or ("pool", pool_name)
+
+
+@dataclass(slots=True, eq=False)
+class Ticket:
+    """One task instance waiting for a slot, and what limits it."""
+
+    priority: int  # higher goes first
+    dag_id: str
+    dag_limit: int | None  # the DAG's max_active_tasks
+    pool: str | None
+    payload: Any  # what the launcher needs to start it
+    seq: int = field(default=0)
+
+    def sort_key(self) -> tuple[int, int]:
+        """Higher priority first, then first come, first served."""
+        return (-self.priority, self.seq)
+
+
+class Dispatcher:
+    """Hands tickets to ``launch`` in priority order as slots become free."""
+
+    def __init__(
+        self,
+        *,
+        max_active: int,
+        pools: Mapping[str, int],
+        launch: Callable[[Ticket], None],
+    ) -> None:
+        self.max_active = max_active
+        self.pools = dict(pools)
+        self._launch = launch
+        self._ready: list[tuple[tuple[int, int], Ticket]] = []
+        self._parked: dict[Limit, list[tuple[tuple[int, int], Ticket]]] = {}
+        self._seq = itertools.count()
+        self.running = 0
+        self._dag_running: Counter[str] = Counter()
+        self._pool_running: Counter[str] = Counter()
+
+    @property
+    def waiting(self) -> int:
+        """Tickets submitted and not yet launched."""
+        return len(self._ready) + sum(len(h) for h in self._parked.values())
+
+    def submit(self, ticket: Ticket) -> None:
+        """Queue a ticket; it launches at once if every limit has room."""
+        ticket.seq = next(self._seq)
+        heapq.heappush(self._ready, (ticket.sort_key(), ticket))
+        self._pump()
+
+    def release(self, ticket: Ticket) -> None:
+        """Give back the slots a launched ticket held, and launch what now fits."""
+        self.running -= 1
+        self._dag_running[ticket.dag_id] -= 1
+        self._unpark(("dag", ticket.dag_id))
+        if ticket.pool is not None:
+            self._pool_running[ticket.pool] -= 1
+            self._unpark(("pool", ticket.pool))
+        self._pump()
+
+    def _pump(self) -> None:
+        while self._ready and self.running < self.max_active:
+            _, ticket = heapq.heappop(self._ready)
+            blocked = self._blocked_by(ticket)
+            if blocked is None:
+                self._start(ticket)
+            else:
+                heapq.heappush(self._parked.setdefault(blocked, []), (ticket.sort_key(), ticket))
+
+    def _unpark(self, limit: Limit) -> None:
+        parked = self._parked.get(limit)
+        while parked:
+            _, ticket = heapq.heappop(parked)
+            other = self._blocked_by(ticket)
+            if other is None or other == limit:
+                heapq.heappush(self._ready, (ticket.sort_key(), ticket))
+                break
+            # blocked by its other limit too: wait there, and let the next one try this slot
+            heapq.heappush(self._parked.setdefault(other, []), (ticket.sort_key(), ticket))
+        if parked is not None and not parked:
+            del self._parked[limit]
+
+    def _blocked_by(self, ticket: Ticket) -> Limit | None:
+        if ticket.dag_limit is not None and self._dag_running[ticket.dag_id] >= ticket.dag_limit:
+            return ("dag", ticket.dag_id)
+        if ticket.pool is not None and self._pool_running[ticket.pool] >= self.pools[ticket.pool]:
+            return ("pool", ticket.pool)
+        return None
+
+    def _start(self, ticket: Ticket) -> None:
+        self.running += 1
+        self._dag_running[ticket.dag_id] += 1
+        if ticket.pool is not None:
+            self._pool_running[ticket.pool] += 1
+        self._launch(ticket)

@@ -1,0 +1,282 @@
+"""Driving active runs: deciding, dispatching, running and recording task instances.
+
+The flow for one run (DESIGN.md, "How a run flows"): roots are decided at once;
+a task whose trigger rule says run has its instances submitted to the
+dispatcher; each instance runs as a coroutine in the engine's task group; its
+outcome is committed, then only its downstream tasks are re-decided. A retry
+goes to the timer heap. When every task has ended the run is finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import anyio.abc
+import structlog
+
+from asyncflow.context import Context
+from asyncflow.engine.clock import Clock
+from asyncflow.engine.dispatcher import Dispatcher, Ticket
+from asyncflow.engine.run_state import Expansion, NodeState, RunState
+from asyncflow.engine.timers import Timers
+from asyncflow.exceptions import MappingError
+from asyncflow.runtime.task_instance import TaskInstance
+from asyncflow.runtime.task_runner import run_try
+from asyncflow.settings import Settings
+from asyncflow.states import DagRunState, TaskState
+from asyncflow.storage.protocol import Store
+from asyncflow.storage.records import TaskInstanceRecord
+from asyncflow.trigger_rules import Decision
+from asyncflow.xcom_arg import XComArg
+
+log = structlog.get_logger("asyncflow.engine")
+
+
+class RunDriver:
+    """Moves every active run forward; owned by an :class:`~asyncflow.Engine`."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        settings: Settings,
+        timers: Timers,
+        max_active_tasks: int,
+        pools: dict[str, int],
+        owner: str,
+        on_run_finished: Callable[[RunState], None],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.timers = timers
+        self.owner = owner
+        self.dispatcher = Dispatcher(max_active=max_active_tasks, pools=pools, launch=self._launch)
+        self.running_tasks: dict[asyncio.Task[Any], tuple[str, str, str]] = {}
+        self._on_run_finished = on_run_finished
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    def attach(self, tg: anyio.abc.TaskGroup) -> None:
+        """Run instances in this task group from now on."""
+        self._tg = tg
+
+    # --- deciding ------------------------------------------------------------------
+    async def start(self, run: RunState) -> None:
+        """Decide the run's root tasks and submit the runnable ones."""
+        runnable = [node for node, d in run.initial_decisions() if d is Decision.RUN]
+        await self._submit_all(run, runnable)
+        await self._maybe_complete(run)
+
+    async def _advance(
+        self, run: RunState, finished: list[tuple[str, TaskState]], forced_skips: Sequence[str] = ()
+    ) -> None:
+        writes, runnable = run.propagate(finished, forced_skips, at=self.clock.now())
+        if writes:
+            await self.store.set_task_instances(writes)
+        await self._submit_all(run, runnable)
+        await self._maybe_complete(run)
+
+    async def _submit_all(self, run: RunState, nodes: list[NodeState]) -> None:
+        for node in nodes:
+            if node.task.is_mapped:
+                await self._expand(run, node)
+            else:
+                self._submit(run, node, -1)
+
+    def _submit(self, run: RunState, node: NodeState, map_index: int) -> None:
+        task = node.task
+        if task.pool is not None and task.pool not in self.dispatcher.pools:
+            self._tg_start(self._fail_unknown_pool, run, node, map_index)
+            return
+        self.dispatcher.submit(
+            Ticket(
+                priority=task.priority_weight,
+                dag_id=run.dag.dag_id,
+                dag_limit=run.dag.max_active_tasks,
+                pool=task.pool,
+                payload=(run, node, map_index),
+            )
+        )
+
+    # --- mapping -------------------------------------------------------------------
+    async def _expand(self, run: RunState, node: NodeState) -> None:
+        now = self.clock.now()
+        try:
+            expansion = await self._resolve_expansion(run, node)
+        except MappingError as error:
+            record = run.end_placeholder(node, TaskState.FAILED, now, str(error))
+            await self.store.set_task_instances([record])
+            log.error("task_failed", dag_id=run.dag.dag_id, run_id=run.record.run_id, task_id=node.task.task_id, error=str(error))
+            await self._advance(run, [(node.task.task_id, TaskState.FAILED)])
+            return
+        if expansion.length == 0:
+            record = run.end_placeholder(node, TaskState.SKIPPED, now, None)
+            await self.store.set_task_instances([record])
+            await self._advance(run, [(node.task.task_id, TaskState.SKIPPED)])
+            return
+        records = run.expand(node, expansion)
+        await self.store.expand_task(run.dag.dag_id, run.record.run_id, node.task.task_id, records)
+        for record in records:
+            self._submit(run, node, record.map_index)
+
+    async def _resolve_expansion(self, run: RunState, node: NodeState) -> Expansion:
+        task = node.task
+        expand_input: dict[str, Any] = getattr(task, "expand_input", None) or {}
+        keys, values = [], []
+        for key, source in expand_input.items():
+            value = await self._mapped_value(run, source) if isinstance(source, XComArg) else source
+            if isinstance(value, dict):
+                value = list(value.items())
+            if not isinstance(value, (list, tuple)):
+                raise MappingError(
+                    f"task {task.task_id!r} cannot expand over {key!r}: got "
+                    f"{type(value).__name__}; expand needs a list or a dict"
+                )
+            keys.append(key)
+            values.append(value)
+        expansion = Expansion(keys=tuple(keys), values=tuple(values))
+        limit = self.settings.max_map_length
+        if expansion.length > limit:
+            raise MappingError(
+                f"task {task.task_id!r} would expand into {expansion.length:,} instances, over "
+                f"the limit of {limit:,}; raise it with ASYNCFLOW_MAX_MAP_LENGTH"
+            )
+        return expansion
+
+    async def _mapped_value(self, run: RunState, source: XComArg) -> Any:
+        from asyncflow.xcom import decode
+
+        dag_id, run_id = run.key
+        upstream = source.operator
+        if upstream.is_mapped:
+            records = await self.store.get_xcoms(dag_id, run_id, upstream.task_id, source.key)
+            return [decode(r.value) for r in records]
+        record = await self.store.get_xcom(dag_id, run_id, upstream.task_id, source.key, -1)
+        return None if record is None else decode(record.value)
+
+    # --- running -------------------------------------------------------------------
+    def _launch(self, ticket: Ticket) -> None:
+        run, node, map_index = ticket.payload
+        self._tg_start(self._run_instance, ticket)
+
+    def _tg_start(self, fn: Callable[..., Any], *args: Any) -> None:
+        assert self._tg is not None, "the engine is not open"
+        self._tg.start_soon(fn, *args)
+
+    async def _run_instance(self, ticket: Ticket) -> None:
+        run, node, map_index = ticket.payload
+        try:
+            record = await self._mark_running(run, node, map_index)
+            outcome = await self._execute(run, node, record)
+        finally:
+            self.dispatcher.release(ticket)
+        ended = replace(
+            record,
+            state=outcome.state,
+            end_date=self.clock.now(),
+            error=outcome.error or record.error,
+            next_attempt_at=outcome.next_attempt_at,
+            owner=None,
+        )
+        await self.store.finish_task_instance(ended, outcome.xcoms)
+        node.instances[map_index] = ended
+        if outcome.state is TaskState.UP_FOR_RETRY:
+            assert outcome.next_attempt_at is not None
+            self.timers.call_at(outcome.next_attempt_at, lambda: self._submit(run, node, map_index))
+            return
+        run.instance_ended(node, ended)
+        await self._advance(run, [(node.task.task_id, outcome.state)], sorted(outcome.skipped_task_ids))
+
+    async def _mark_running(self, run: RunState, node: NodeState, map_index: int) -> TaskInstanceRecord:
+        record = replace(
+            node.instances[map_index],
+            state=TaskState.RUNNING,
+            try_number=node.instances[map_index].try_number + 1,
+            start_date=self.clock.now(),
+            end_date=None,
+            next_attempt_at=None,
+            owner=self.owner,
+        )
+        node.instances[map_index] = record
+        await self.store.set_task_instances([record])
+        return record
+
+    async def _execute(self, run: RunState, node: NodeState, record: TaskInstanceRecord) -> Any:
+        ti = TaskInstance(
+            task=node.task,
+            dag_id=record.dag_id,
+            run_id=record.run_id,
+            task_id=record.task_id,
+            map_index=record.map_index,
+            try_number=record.try_number,
+            store=self.store,
+            xcom_max_bytes=self.settings.xcom_max_bytes,
+            mapped_kwargs=node.expansion.kwargs_for(record.map_index) if node.expansion else {},
+        )
+        current = asyncio.current_task()
+        if current is not None:
+            self.running_tasks[current] = (record.dag_id, record.run_id, record.task_id)
+        try:
+            return await run_try(node.task, ti, build_context(run, ti), now=self.clock.now)
+        finally:
+            if current is not None:
+                self.running_tasks.pop(current, None)
+
+    async def _fail_unknown_pool(self, run: RunState, node: NodeState, map_index: int) -> None:
+        pools = ", ".join(sorted(self.dispatcher.pools)) or "none"
+        error = (
+            f"task {node.task.task_id!r} uses pool {node.task.pool!r}, which the engine does not "
+            f"have (pools: {pools}); pass pools={{{node.task.pool!r}: N}} to Engine"
+        )
+        now = self.clock.now()
+        ended = replace(node.instances[map_index], state=TaskState.FAILED, start_date=now, end_date=now, error=error)
+        log.error("task_failed", dag_id=run.dag.dag_id, run_id=run.record.run_id, task_id=node.task.task_id, error=error)
+        await self.store.finish_task_instance(ended)
+        run.instance_ended(node, ended)
+        await self._advance(run, [(node.task.task_id, TaskState.FAILED)])
+
+    # --- finishing -----------------------------------------------------------------
+    async def _maybe_complete(self, run: RunState) -> None:
+        if run.unfinished_nodes > 0 or run.completing:
+            return
+        run.completing = True
+        state = run.final_state()
+        run.record = replace(run.record, state=state, end_date=self.clock.now())
+        await self.store.update_run(run.record)
+        log.info("dag_run_finished", dag_id=run.dag.dag_id, run_id=run.record.run_id, state=str(state))
+        self._on_run_finished(run)
+        run.done.set()
+
+
+def build_context(run: RunState, ti: TaskInstance) -> Context:
+    """The context mapping a task instance sees."""
+    record = run.record
+    logical_date: datetime = record.logical_date
+    params = {**run.dag.params, **record.conf}
+    return {
+        "dag": run.dag,
+        "dag_run": record,
+        "run_id": record.run_id,
+        "logical_date": logical_date,
+        "data_interval_start": record.data_interval_start or logical_date,
+        "data_interval_end": record.data_interval_end or logical_date,
+        "ds": logical_date.strftime("%Y-%m-%d"),
+        "ds_nodash": logical_date.strftime("%Y%m%d"),
+        "ts": logical_date.isoformat(),
+        "ts_nodash": logical_date.strftime("%Y%m%dT%H%M%S"),
+        "params": params,
+        "conf": dict(record.conf),
+        "ti": ti,
+        "task_instance": ti,
+        "task": ti.task,
+        "map_index": ti.map_index,
+        "try_number": ti.try_number,
+    }
+
+
+_ = DagRunState

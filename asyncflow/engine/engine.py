@@ -1,0 +1,291 @@
+"""``Engine``: schedules and runs DAGs in the caller's event loop.
+
+Example:
+    >>> async def main():
+    ...     async with Engine("sqlite:///asyncflow.db", dags=[etl]) as engine:
+    ...         result = await engine.run("etl", conf={"day": "2026-01-01"})
+    ...         print(result.state)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Mapping
+from contextlib import AsyncExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+
+from asyncflow.dag import DAG, as_utc
+from asyncflow.engine.clock import Clock, SystemClock
+from asyncflow.engine.driver import RunDriver
+from asyncflow.engine.run_state import RunState
+from asyncflow.engine.timers import Timers
+from asyncflow.engine.watchdog import LoopWatchdog
+from asyncflow.exceptions import DagNotFound, DagRunNotFound, EngineError
+from asyncflow.results import DagRunResult
+from asyncflow.runtime.threads import worker_limiter
+from asyncflow.settings import Settings
+from asyncflow.states import DagRunState
+from asyncflow.storage import open_store
+from asyncflow.storage.protocol import Store
+from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord
+
+log = structlog.get_logger("asyncflow.engine")
+
+
+class Engine:
+    """Runs DAGs on the caller's event loop; an async context manager.
+
+    Args:
+        store: A store URL (``sqlite:///relative.db``, ``sqlite:////absolute.db``,
+            ``memory://``) or a :class:`~asyncflow.storage.protocol.Store`.
+        dags: DAGs to know by id (more can be passed to :meth:`run`).
+        dags_folder: A folder of DAG files to load as well.
+        max_active_tasks: Task instances running at once across all DAGs.
+        pools: Pool name to number of slots, for tasks with ``pool=``.
+        settings: Settings (default: read from the environment).
+        clock: Time source (default: the system clock; tests pass a fake).
+
+    Example:
+        >>> async with Engine(dags=[etl]) as engine:  # doctest: +SKIP
+        ...     result = await engine.run("etl")
+    """
+
+    def __init__(
+        self,
+        store: str | Store = "sqlite:///asyncflow.db",
+        dags: Iterable[DAG] | Mapping[str, DAG] | None = None,
+        dags_folder: str | Path | None = None,
+        max_active_tasks: int = 1024,
+        pools: Mapping[str, int] | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if isinstance(max_active_tasks, bool) or not isinstance(max_active_tasks, int) or max_active_tasks < 1:
+            raise EngineError(f"max_active_tasks must be a positive whole number, got {max_active_tasks!r}")
+        self.settings = settings or Settings.from_env()
+        self.clock: Clock = clock or SystemClock()
+        self.store: Store = open_store(store) if isinstance(store, str) else store
+        self.dags: dict[str, DAG] = {}
+        for dag in (dags.values() if isinstance(dags, Mapping) else dags or ()):
+            self.add_dag(dag)
+        self.dags_folder = Path(dags_folder) if dags_folder is not None else None
+        self.import_errors: dict[str, str] = {}
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._timers = Timers(self.clock)
+        self._driver = RunDriver(
+            store=self.store,
+            clock=self.clock,
+            settings=self.settings,
+            timers=self._timers,
+            max_active_tasks=max_active_tasks,
+            pools=_check_pools(pools),
+            owner=self.owner,
+            on_run_finished=self._run_finished,
+        )
+        self._active: dict[tuple[str, str], RunState] = {}
+        self._stack: AsyncExitStack | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+    async def __aenter__(self) -> Engine:
+        if self._stack is not None:
+            raise EngineError("this Engine is already open")
+        if self.dags_folder is not None:
+            self._load_folder(self.dags_folder)
+        stack = AsyncExitStack()
+        await self.store.open()
+        stack.push_async_callback(self.store.close)
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        self._driver.attach(tg)
+        limiter = anyio.CapacityLimiter(self.settings.worker_threads)
+        token = worker_limiter.set(limiter)
+        stack.callback(worker_limiter.reset, token)
+        watchdog = LoopWatchdog(self.settings.loop_block_warning_seconds, self._driver.running_tasks)
+        tg.start_soon(self._timers.run, name="asyncflow-timers")
+        tg.start_soon(watchdog.run, name="asyncflow-watchdog")
+        stack.callback(tg.cancel_scope.cancel)
+        self._stack = stack
+        log.info("engine_started", owner=self.owner)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(*exc_info)  # type: ignore[arg-type]
+        log.info("engine_stopped", owner=self.owner)
+
+    def add_dag(self, dag: DAG) -> None:
+        """Make a DAG known to the engine by its id (the last one added wins)."""
+        if not isinstance(dag, DAG):
+            raise EngineError(f"expected a DAG, got {type(dag).__name__}")
+        dag.validate()
+        self.dags[dag.dag_id] = dag
+
+    def _load_folder(self, folder: Path) -> None:
+        from asyncflow.dag_loader import load_dags
+
+        bag = load_dags(folder)
+        for dag in bag.dags.values():
+            self.add_dag(dag)
+        self.import_errors = dict(bag.errors)
+
+    # --- running ---------------------------------------------------------------------
+    async def trigger(
+        self,
+        dag_id: str,
+        conf: Mapping[str, Any] | None = None,
+        logical_date: datetime | None = None,
+    ) -> DagRunResult:
+        """Create a manual run of ``dag_id`` and start it; returns at once.
+
+        Triggering the same run_id twice returns the existing run.
+        """
+        dag = self._dag(dag_id)
+        self._require_open()
+        conf = _checked_conf(conf, dag_id)
+        now = self.clock.now()
+        logical = as_utc(logical_date) if logical_date is not None else now
+        record = DagRunRecord(
+            dag_id=dag.dag_id,
+            run_id=f"manual__{logical.isoformat(timespec='microseconds')}",
+            run_type="manual",
+            state=DagRunState.RUNNING,
+            logical_date=logical,
+            data_interval_start=logical,
+            data_interval_end=logical,
+            conf=conf,
+            queued_at=now,
+            start_date=now,
+        )
+        return await self._create_and_start(dag, record)
+
+    async def _create_and_start(self, dag: DAG, record: DagRunRecord) -> DagRunResult:
+        instances = [
+            TaskInstanceRecord(dag_id=dag.dag_id, run_id=record.run_id, task_id=task_id)
+            for task_id in dag.task_dict
+        ]
+        if not await self.store.create_run(record, instances):
+            return await self.get_run(record.run_id, dag_id=dag.dag_id)
+        run = RunState.new(dag, record, instances)
+        self._active[run.key] = run
+        log.info("dag_run_started", dag_id=dag.dag_id, run_id=record.run_id)
+        await self._driver.start(run)
+        return DagRunResult.build(run.record, run.all_instances())
+
+    async def wait(
+        self, run_id: str, timeout: float | None = None, *, dag_id: str | None = None
+    ) -> DagRunResult:
+        """Wait until the run has finished and return its result.
+
+        Raises:
+            TimeoutError: when it is still running after ``timeout`` seconds.
+        """
+        run = self._find_active(run_id, dag_id)
+        if run is not None:
+            try:
+                with anyio.fail_after(timeout):
+                    await run.done.wait()
+            except TimeoutError:
+                raise TimeoutError(
+                    f"run {run_id!r} of DAG {run.dag.dag_id!r} was still running after {timeout} s"
+                ) from None
+            dag_id = run.dag.dag_id
+        return await self.get_run(run_id, dag_id=dag_id)
+
+    async def run(
+        self,
+        dag_or_id: DAG | str,
+        conf: Mapping[str, Any] | None = None,
+        logical_date: datetime | None = None,
+    ) -> DagRunResult:
+        """Trigger a run and wait for it to finish (a DAG object is added first)."""
+        if isinstance(dag_or_id, DAG):
+            self.add_dag(dag_or_id)
+            dag_or_id = dag_or_id.dag_id
+        started = await self.trigger(dag_or_id, conf=conf, logical_date=logical_date)
+        return await self.wait(started.run_id, dag_id=started.dag_id)
+
+    async def get_run(self, run_id: str, *, dag_id: str | None = None) -> DagRunResult:
+        """The state of a run now, while it runs or after it finished.
+
+        Raises:
+            DagRunNotFound: when no run has this id (or it is ambiguous across DAGs).
+        """
+        self._require_open()
+        run = self._find_active(run_id, dag_id)
+        if run is not None:
+            xcoms = await self.store.get_run_xcoms(*run.key)
+            return DagRunResult.build(run.record, run.all_instances(), xcoms)
+        record = await self._find_record(run_id, dag_id)
+        instances = await self.store.get_task_instances(record.dag_id, record.run_id)
+        xcoms = await self.store.get_run_xcoms(record.dag_id, record.run_id)
+        return DagRunResult.build(record, instances, xcoms)
+
+    async def serve(self) -> None:
+        """Keep the engine working until cancelled (what ``asyncflow run`` does)."""
+        self._require_open()
+        await anyio.sleep_forever()
+
+    # --- helpers ---------------------------------------------------------------------
+    def _dag(self, dag_id: str) -> DAG:
+        try:
+            return self.dags[dag_id]
+        except KeyError:
+            known = ", ".join(sorted(self.dags)) or "none"
+            raise DagNotFound(f"no DAG {dag_id!r} is known to the engine (known: {known})") from None
+
+    def _require_open(self) -> None:
+        if self._stack is None:
+            raise EngineError("the engine is not open: use `async with Engine(...) as engine:`")
+
+    def _find_active(self, run_id: str, dag_id: str | None) -> RunState | None:
+        if dag_id is not None:
+            return self._active.get((dag_id, run_id))
+        found = [run for key, run in self._active.items() if key[1] == run_id]
+        return found[0] if len(found) == 1 else None
+
+    async def _find_record(self, run_id: str, dag_id: str | None) -> DagRunRecord:
+        if dag_id is not None:
+            record = await self.store.get_run(dag_id, run_id)
+            if record is None:
+                raise DagRunNotFound(f"DAG {dag_id!r} has no run {run_id!r}")
+            return record
+        records = await self.store.find_runs(run_id)
+        if not records:
+            raise DagRunNotFound(f"no run {run_id!r} in the store")
+        if len(records) > 1:
+            dags = ", ".join(sorted(r.dag_id for r in records))
+            raise DagRunNotFound(f"run id {run_id!r} exists in several DAGs ({dags}); pass dag_id=")
+        return records[0]
+
+    def _run_finished(self, run: RunState) -> None:
+        self._active.pop(run.key, None)
+
+
+def _check_pools(pools: Mapping[str, int] | None) -> dict[str, int]:
+    checked: dict[str, int] = {}
+    for name, slots in (pools or {}).items():
+        if not isinstance(name, str) or isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+            raise EngineError(f"pool {name!r} needs a positive whole number of slots, got {slots!r}")
+        checked[name] = slots
+    return checked
+
+
+def _checked_conf(conf: Mapping[str, Any] | None, dag_id: str) -> dict[str, Any]:
+    if conf is None:
+        return {}
+    if not isinstance(conf, Mapping):
+        raise EngineError(f"conf for DAG {dag_id!r} must be a dict, got {type(conf).__name__}")
+    try:
+        json.dumps(conf, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise EngineError(f"conf for DAG {dag_id!r} must be JSON: {error}") from None
+    return dict(conf)

@@ -1,0 +1,213 @@
+"""The in-memory state of one active DAG run, and incremental readiness.
+
+Each task keeps counts of its direct upstream instances' outcomes. When an
+instance finishes, only its direct downstream tasks are updated and
+re-decided with :func:`asyncflow.trigger_rules.decide`; nothing rescans the run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import anyio
+
+from asyncflow.dag import DAG
+from asyncflow.operator import Operator
+from asyncflow.states import FAILED_TASK_STATES, FINISHED_TASK_STATES, DagRunState, TaskState
+from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord
+from asyncflow.trigger_rules import Decision, UpstreamCounts, decide
+
+_DECIDED_STATE = {Decision.SKIP: TaskState.SKIPPED, Decision.UPSTREAM_FAILED: TaskState.UPSTREAM_FAILED}
+
+
+@dataclass(slots=True)
+class Expansion:
+    """The values a mapped task was expanded over; instance i gets combination i."""
+
+    keys: tuple[str, ...]
+    values: tuple[Sequence[Any], ...]
+
+    @property
+    def length(self) -> int:
+        """Number of mapped instances: the product of the value list lengths."""
+        return math.prod(len(v) for v in self.values)
+
+    def kwargs_for(self, map_index: int) -> dict[str, Any]:
+        """The mapped arguments of one instance (the last argument varies fastest)."""
+        out: dict[str, Any] = {}
+        rest = map_index
+        for key, values in zip(reversed(self.keys), reversed(self.values), strict=True):
+            rest, i = divmod(rest, len(values))
+            out[key] = values[i]
+        return out
+
+
+@dataclass(slots=True, eq=False)
+class NodeState:
+    """One task of the run: its upstream counts, decision and instances."""
+
+    task: Operator
+    counts: UpstreamCounts
+    decision: Decision = Decision.WAIT
+    instances: dict[int, TaskInstanceRecord] = field(default_factory=dict)
+    unfinished: int = 1
+    expansion: Expansion | None = None
+
+    @property
+    def size(self) -> int:
+        """How many instances count for downstream tasks (1 until expanded)."""
+        return len(self.instances)
+
+
+@dataclass(slots=True, eq=False)
+class RunState:
+    """An active DAG run held in memory while the engine drives it."""
+
+    dag: DAG
+    record: DagRunRecord
+    nodes: dict[str, NodeState]
+    unfinished_nodes: int
+    done: anyio.Event = field(default_factory=anyio.Event)
+    completing: bool = False
+
+    @classmethod
+    def new(cls, dag: DAG, record: DagRunRecord, instances: Iterable[TaskInstanceRecord]) -> RunState:
+        """The state of a run whose instances are all still to be decided."""
+        by_task: dict[str, dict[int, TaskInstanceRecord]] = {}
+        for ti in instances:
+            by_task.setdefault(ti.task_id, {})[ti.map_index] = ti
+        nodes = {
+            task_id: NodeState(
+                task=task,
+                counts=UpstreamCounts(total=len(task.upstream_task_ids)),
+                instances=by_task.get(task_id, {}),
+                unfinished=len(by_task.get(task_id, {})),
+            )
+            for task_id, task in dag.task_dict.items()
+        }
+        return cls(dag=dag, record=record, nodes=nodes, unfinished_nodes=len(nodes))
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(dag_id, run_id)``."""
+        return (self.record.dag_id, self.record.run_id)
+
+    def initial_decisions(self) -> list[tuple[NodeState, Decision]]:
+        """Decide every task without upstream tasks (they run at once)."""
+        return [self._decide(node) for node in self.nodes.values() if node.counts.total == 0]
+
+    def _decide(self, node: NodeState) -> tuple[NodeState, Decision]:
+        node.decision = decide(node.task.trigger_rule, node.counts)
+        return node, node.decision
+
+    def propagate(
+        self, finished: Iterable[tuple[str, TaskState]], forced_skips: Iterable[str] = (), *, at: datetime
+    ) -> tuple[list[TaskInstanceRecord], list[NodeState]]:
+        """Feed finished instances to their downstream tasks, transitively.
+
+        ``finished`` holds ``(task_id, state)`` per instance that ended. Tasks in
+        ``forced_skips`` (a branch not taken) are skipped if still undecided.
+        Returns the instance records that changed (skipped or upstream_failed, to
+        be written) and the tasks that may now run, in the order decided.
+        """
+        queue: deque[tuple[str, TaskState]] = deque(finished)
+        writes: list[TaskInstanceRecord] = []
+        runnable: list[NodeState] = []
+        for task_id in forced_skips:
+            node = self.nodes[task_id]
+            if node.decision is Decision.WAIT:
+                node.decision = Decision.SKIP
+                queue.extend(self._end_undecided(node, TaskState.SKIPPED, at, writes))
+        while queue:
+            task_id, state = queue.popleft()
+            for child_id in self.nodes[task_id].task.downstream_task_ids:
+                child = self.nodes[child_id]
+                if child.decision is not Decision.WAIT:
+                    continue
+                child.counts = child.counts.add(state)
+                _, decision = self._decide(child)
+                if decision is Decision.RUN:
+                    runnable.append(child)
+                elif decision is not Decision.WAIT:
+                    queue.extend(self._end_undecided(child, _DECIDED_STATE[decision], at, writes))
+        return writes, runnable
+
+    def _end_undecided(
+        self, node: NodeState, state: TaskState, at: datetime, writes: list[TaskInstanceRecord]
+    ) -> list[tuple[str, TaskState]]:
+        ended = []
+        for map_index, ti in node.instances.items():
+            record = replace(ti, state=state, start_date=at, end_date=at)
+            node.instances[map_index] = record
+            writes.append(record)
+            ended.append((node.task.task_id, state))
+        node.unfinished = 0
+        self.unfinished_nodes -= 1
+        return ended
+
+    def end_placeholder(self, node: NodeState, state: TaskState, at: datetime, error: str | None) -> TaskInstanceRecord:
+        """End a mapped task that never expanded (empty input, or bad input)."""
+        record = replace(node.instances[-1], state=state, start_date=at, end_date=at, error=error)
+        node.instances[-1] = record
+        node.unfinished = 0
+        self.unfinished_nodes -= 1
+        return record
+
+    def expand(self, node: NodeState, expansion: Expansion) -> list[TaskInstanceRecord]:
+        """Replace a mapped task's placeholder by one instance per combination."""
+        template = node.instances[-1]
+        length = expansion.length
+        node.expansion = expansion
+        node.instances = {
+            i: replace(template, map_index=i) for i in range(length)
+        }
+        node.unfinished = length
+        for child_id in node.task.downstream_task_ids:
+            child = self.nodes[child_id]
+            child.counts = replace(child.counts, total=child.counts.total + length - 1)
+        return list(node.instances.values())
+
+    def instance_ended(self, node: NodeState, record: TaskInstanceRecord) -> bool:
+        """Record a finished instance; True when it was the task's last one."""
+        node.instances[record.map_index] = record
+        node.unfinished -= 1
+        if node.unfinished == 0:
+            self.unfinished_nodes -= 1
+            return True
+        return False
+
+    def final_state(self) -> DagRunState:
+        """FAILED when any leaf instance failed or was upstream_failed, else SUCCESS."""
+        for node in self.nodes.values():
+            if node.task.downstream_task_ids:
+                continue
+            if any(ti.state in FAILED_TASK_STATES for ti in node.instances.values()):
+                return DagRunState.FAILED
+        return DagRunState.SUCCESS
+
+    def all_instances(self) -> list[TaskInstanceRecord]:
+        """Every instance record, ordered by task_id then map_index."""
+        return [
+            ti
+            for task_id in sorted(self.nodes)
+            for _, ti in sorted(self.nodes[task_id].instances.items())
+        ]
+
+
+def is_finished(state: TaskState | None) -> bool:
+    """Whether an instance in ``state`` will not change on its own."""
+    return state in FINISHED_TASK_STATES
+
+
+def product_length(values: Sequence[Sequence[Any]]) -> int:
+    """How many combinations ``values`` give (for the max_map_length check)."""
+    return math.prod(len(v) for v in values)
+
+
+_ = itertools  # itertools.product order is what Expansion.kwargs_for reproduces

@@ -1,0 +1,141 @@
+"""``TaskInstance``: the ``ti`` a running task receives in its context.
+
+``ti.xcom_push`` and ``ti.xcom_pull`` are awaited in async tasks and called
+directly in sync ones (which run in worker threads): the same object serves
+both, deciding by the thread it is called from.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Generator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio.from_thread
+
+from asyncflow.storage.records import XComRecord
+from asyncflow.xcom import decode, encode_checked
+from asyncflow.xcom_arg import RETURN_VALUE
+
+if TYPE_CHECKING:
+    from asyncflow.operator import Operator
+    from asyncflow.storage.protocol import Store
+
+T = TypeVar("T")
+
+
+class _Ready(Awaitable[T]):
+    """An awaitable that is already done, so an async caller may ``await`` a sync result."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self.value
+        yield  # pragma: no cover - makes this a generator
+
+
+@dataclass(slots=True, eq=False)
+class TaskInstance:
+    """One try of one task instance, as the running task sees it."""
+
+    task: Operator
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    store: Store
+    xcom_max_bytes: int
+    mapped_kwargs: dict[str, Any] = field(default_factory=dict)
+    loop_thread: int = field(default_factory=threading.get_ident)
+    pushed: dict[str, XComRecord] = field(default_factory=dict)
+    skipped_task_ids: set[str] = field(default_factory=set)
+
+    def __repr__(self) -> str:
+        index = f"[{self.map_index}]" if self.map_index >= 0 else ""
+        return f"<TaskInstance {self.dag_id}.{self.task_id}{index} {self.run_id} try {self.try_number}>"
+
+    # --- XCom --------------------------------------------------------------------
+    def xcom_push(self, key: str, value: Any) -> Any:
+        """Store ``value`` under ``key`` for this instance (``await`` it in async tasks).
+
+        Raises:
+            XComError: when the value is not serialisable or over the size limit.
+        """
+        where = f"task {self.task_id!r} (key {key!r})"
+        text = encode_checked(value, where=where, max_bytes=self.xcom_max_bytes)
+        self.pushed[key] = XComRecord(
+            dag_id=self.dag_id,
+            run_id=self.run_id,
+            task_id=self.task_id,
+            map_index=self.map_index,
+            key=key,
+            value=text,
+        )
+        return _Ready(None) if self._on_loop() else None
+
+    def xcom_pull(
+        self,
+        task_ids: str | Sequence[str] | None = None,
+        key: str = RETURN_VALUE,
+        map_indexes: int | Sequence[int] | None = None,
+    ) -> Any:
+        """Read XCom values of this run (``await`` it in async tasks).
+
+        ``task_ids`` is one id (one value back) or a list (a list back); ``None`` means
+        this task. For a mapped task without ``map_indexes`` the value is the list of
+        every instance's value in map_index order. A missing value is ``None``.
+        """
+        coro = self._pull(task_ids, key, map_indexes)
+        if self._on_loop():
+            return coro
+        return anyio.from_thread.run(lambda: coro)
+
+    async def pull_for_arg(self, task_id: str, key: str, mapped: bool) -> Any:
+        """The value of an upstream task's result passed as an argument."""
+        if mapped:
+            return await self._pull_all(task_id, key)
+        return await self._pull_one(task_id, key, -1)
+
+    async def _pull(
+        self, task_ids: str | Sequence[str] | None, key: str, map_indexes: int | Sequence[int] | None
+    ) -> Any:
+        if task_ids is None:
+            task_ids = self.task_id
+        if isinstance(task_ids, str):
+            return await self._pull_task(task_ids, key, map_indexes)
+        return [await self._pull_task(t, key, map_indexes) for t in task_ids]
+
+    async def _pull_task(
+        self, task_id: str, key: str, map_indexes: int | Sequence[int] | None
+    ) -> Any:
+        if isinstance(map_indexes, int):
+            return await self._pull_one(task_id, key, map_indexes)
+        if map_indexes is not None:
+            return [await self._pull_one(task_id, key, i) for i in map_indexes]
+        dag = self.task.dag
+        if dag.has_task(task_id) and dag.get_task(task_id).is_mapped:
+            return await self._pull_all(task_id, key)
+        return await self._pull_one(task_id, key, -1)
+
+    async def _pull_one(self, task_id: str, key: str, map_index: int) -> Any:
+        if task_id == self.task_id and map_index == self.map_index and key in self.pushed:
+            return decode(self.pushed[key].value)
+        record = await self.store.get_xcom(self.dag_id, self.run_id, task_id, key, map_index)
+        return None if record is None else decode(record.value)
+
+    async def _pull_all(self, task_id: str, key: str) -> list[Any]:
+        records = await self.store.get_xcoms(self.dag_id, self.run_id, task_id, key)
+        return [decode(r.value) for r in records]
+
+    # --- control -----------------------------------------------------------------
+    def skip_tasks(self, task_ids: Iterable[str]) -> None:
+        """Mark these tasks to be skipped when this try succeeds (used by branching)."""
+        self.skipped_task_ids.update(task_ids)
+
+    def _on_loop(self) -> bool:
+        return threading.get_ident() == self.loop_thread

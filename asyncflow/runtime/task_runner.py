@@ -1,0 +1,144 @@
+"""Running one try of one task instance: timeout, context, outcome and retry decision.
+
+The runner never touches the store's task-instance rows: it returns a
+:class:`TryOutcome` and the engine records it. XCom values the try produced
+travel in the outcome, so they are committed together with its state.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+import structlog
+
+from asyncflow.context import Context, reset_current_context, set_current_context
+from asyncflow.exceptions import FailTask, SkipTask, XComError
+from asyncflow.operator import Operator
+from asyncflow.retry import retry_delay
+from asyncflow.runtime.task_instance import TaskInstance
+from asyncflow.runtime.threads import call
+from asyncflow.states import TaskState
+from asyncflow.storage.records import XComRecord
+from asyncflow.xcom_arg import RETURN_VALUE
+
+log = structlog.get_logger("asyncflow.task")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TryOutcome:
+    """How one try ended and what it produced."""
+
+    state: TaskState  # success, skipped, failed or up_for_retry
+    error: str | None = None  # one line, for failed and up_for_retry
+    next_attempt_at: datetime | None = None  # for up_for_retry
+    xcoms: tuple[XComRecord, ...] = ()
+    skipped_task_ids: frozenset[str] = field(default_factory=frozenset)
+
+
+async def run_try(task: Operator, ti: TaskInstance, context: Context, *, now: Callable[[], datetime]) -> TryOutcome:
+    """Execute ``task`` once under its ``execution_timeout`` and classify the result.
+
+    ``SkipTask`` skips; ``FailTask``, an XCom that cannot be stored and a sensor
+    timeout fail without retry; any other error is retried while tries remain.
+    """
+    bound = log.bind(
+        dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index,
+        try_number=ti.try_number,
+    )
+    token = set_current_context(context)
+    try:
+        result = await _execute(task, context)
+        # a mapped instance always records its result, so downstream lists line up
+        if result is not None or ti.map_index >= 0:
+            ti.xcom_push(RETURN_VALUE, result)
+    except SkipTask as skip:
+        bound.info("task_skipped", reason=str(skip) or None)
+        outcome = TryOutcome(state=TaskState.SKIPPED, xcoms=tuple(ti.pushed.values()))
+    except (FailTask, XComError) as error:
+        bound.error("task_failed", error=one_line(error), retryable=False)
+        outcome = TryOutcome(state=TaskState.FAILED, error=one_line(error), xcoms=tuple(ti.pushed.values()))
+    except Exception as error:  # noqa: BLE001 - any error of user code fails the try
+        bound.error("task_failed", error=one_line(error), traceback=_traceback(error))
+        outcome = _failed_try(task, ti, error, now())
+    else:
+        bound.info("task_succeeded")
+        outcome = TryOutcome(
+            state=TaskState.SUCCESS,
+            xcoms=tuple(ti.pushed.values()),
+            skipped_task_ids=frozenset(ti.skipped_task_ids),
+        )
+    finally:
+        reset_current_context(token)
+    await _run_callback(task, outcome, context, bound)
+    return outcome
+
+
+async def _execute(task: Operator, context: Context) -> Any:
+    timeout = task.execution_timeout
+    if timeout is None:
+        return await task.execute(context)
+    with anyio.move_on_after(timeout.total_seconds()) as scope:
+        return await task.execute(context)
+    if scope.cancelled_caught:
+        raise TimeoutError(
+            f"task {task.task_id!r} ran longer than its execution_timeout of {_seconds(timeout)}"
+        )
+    return None  # pragma: no cover - the scope only exits early through its deadline
+
+
+def _failed_try(task: Operator, ti: TaskInstance, error: BaseException, at: datetime) -> TryOutcome:
+    message = one_line(error)
+    xcoms = tuple(ti.pushed.values())
+    if ti.try_number > task.retries:
+        return TryOutcome(state=TaskState.FAILED, error=message, xcoms=xcoms)
+    delay = retry_delay(
+        try_number=ti.try_number,
+        base=task.retry_delay,
+        exponential=task.retry_exponential_backoff,
+        max_delay=task.max_retry_delay,
+        seed=f"{ti.dag_id}#{ti.task_id}#{ti.run_id}#{ti.map_index}",
+    )
+    return TryOutcome(
+        state=TaskState.UP_FOR_RETRY, error=message, next_attempt_at=at + delay, xcoms=xcoms
+    )
+
+
+async def _run_callback(
+    task: Operator, outcome: TryOutcome, context: Context, bound: Any
+) -> None:
+    callback = {
+        TaskState.SUCCESS: task.on_success_callback,
+        TaskState.FAILED: task.on_failure_callback,
+        TaskState.UP_FOR_RETRY: task.on_retry_callback,
+    }.get(outcome.state)
+    if callback is None:
+        return
+    token = set_current_context(context)
+    try:
+        await call(callback, {**context, "exception": outcome.error})
+    except Exception as error:  # noqa: BLE001 - a broken callback must not change the outcome
+        bound.warning("callback_failed", callback=getattr(callback, "__name__", repr(callback)), error=one_line(error))
+    finally:
+        reset_current_context(token)
+
+
+def one_line(error: BaseException) -> str:
+    """``ExceptionType: first line of the message``, the form users see."""
+    text = str(error).strip().splitlines()
+    head = text[0] if text else ""
+    name = type(error).__name__
+    return f"{name}: {head}" if head else name
+
+
+def _traceback(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error)).rstrip()
+
+
+def _seconds(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    return f"{seconds:g}s"
