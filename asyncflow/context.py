@@ -95,7 +95,11 @@ class CallSignature:
         return cls(names=names, takes_kwargs=takes_kwargs)
 
     def inject(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], context: Context
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        context: Context,
     ) -> dict[str, Any]:
         """``kwargs`` plus the context values ``fn`` asks for and was not given."""
         if not self.names and not self.takes_kwargs:

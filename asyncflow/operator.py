@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,7 +28,6 @@ from asyncflow.trigger_rules import TriggerRule, parse_trigger_rule
 
 if TYPE_CHECKING:
     from asyncflow.context import Context
-    from asyncflow.xcom_arg import XComArg
 
 Callback = Callable[[dict[str, Any]], Any]
 DependencyTarget = "Operator | XComArg | Sequence[Operator | XComArg]"
@@ -120,7 +120,7 @@ class Operator:
             "owner": owner,
             "doc_md": doc_md,
         }
-        values = {
+        values: dict[str, Any] = {
             key: value if value is not _UNSET else dag.default_args.get(key, TASK_DEFAULTS[key])
             for key, value in given.items()
         }
@@ -228,7 +228,7 @@ def chain(*elements: Any) -> None:
     Example:
         >>> chain(extract, [clean, validate], load)  # doctest: +SKIP
     """
-    for up, down in zip(elements, elements[1:], strict=False):
+    for up, down in itertools.pairwise(elements):
         if isinstance(up, Sequence) and isinstance(down, Sequence):
             if len(up) != len(down):
                 raise DagDefinitionError(
@@ -254,9 +254,7 @@ def _link(up: Operator, down: Operator) -> None:
             f"{down.task_id!r} of DAG {down.dag.dag_id!r}: tasks must share a DAG"
         )
     if up is down:
-        raise DagDefinitionError(
-            f"DAG {up.dag.dag_id!r} has a cycle: {up.task_id} >> {up.task_id}"
-        )
+        raise DagDefinitionError(f"DAG {up.dag.dag_id!r} has a cycle: {up.task_id} >> {up.task_id}")
     up.downstream_task_ids.add(down.task_id)
     down.upstream_task_ids.add(up.task_id)
 
@@ -314,4 +312,4 @@ def _required_delta(value: object, name: str, where: str) -> timedelta:
 def _callback(value: object, name: str, where: str) -> Callback | None:
     if value is not None and not callable(value):
         raise DagDefinitionError(f"{where}: {name} must be callable, got {value!r}")
-    return value  # type: ignore[return-value]
+    return value

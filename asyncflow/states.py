@@ -37,7 +37,5 @@ FINISHED_TASK_STATES: frozenset[TaskState] = frozenset(
 )
 """States a task instance never leaves on its own."""
 
-FAILED_TASK_STATES: frozenset[TaskState] = frozenset(
-    {TaskState.FAILED, TaskState.UPSTREAM_FAILED}
-)
+FAILED_TASK_STATES: frozenset[TaskState] = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED})
 """Leaf states that fail a DAG run."""

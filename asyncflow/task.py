@@ -59,12 +59,13 @@ class TaskDecorator(Generic[P, R]):
         self.function = function
         self.operator_class = operator_class
         self.operator_kwargs = dict(operator_kwargs)
-        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+        functools.update_wrapper(self, function)
 
     def __repr__(self) -> str:
         return f"<task {self.function.__name__}>"
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> XComArg:
+        """Add the task to the open DAG with these arguments; returns its future result."""
         task = self._create(op_args=args, op_kwargs=kwargs)
         return XComArg(task)
 
@@ -200,7 +201,7 @@ class _TaskFactory:
     ) -> Callable[[Callable[P, R]], TaskDecorator[P, R]]: ...
 
     def __call__(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
-        """``@task`` or ``@task(retries=2, ...)``: a Python task (sync in a thread, async on the loop)."""
+        """``@task`` or ``@task(retries=2, ...)``: a sync (threaded) or async Python task."""
         return self._make(PythonOperator, python_callable, **kwargs)
 
     def python(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:

@@ -48,8 +48,10 @@ class XComArg:
         return self.operator << other
 
     def __rrshift__(self, other: Any) -> Any:
-        return other >> self.operator if not isinstance(other, list) else self.operator.__rrshift__(
-            other
+        return (
+            other >> self.operator
+            if not isinstance(other, list)
+            else self.operator.__rrshift__(other)
         )
 
     def __rlshift__(self, other: Any) -> Any:

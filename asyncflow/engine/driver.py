@@ -27,7 +27,7 @@ from asyncflow.exceptions import MappingError
 from asyncflow.runtime.task_instance import TaskInstance
 from asyncflow.runtime.task_runner import run_try
 from asyncflow.settings import Settings
-from asyncflow.states import DagRunState, TaskState
+from asyncflow.states import TaskState
 from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import TaskInstanceRecord
 from asyncflow.trigger_rules import Decision
@@ -111,7 +111,13 @@ class RunDriver:
         except MappingError as error:
             record = run.end_placeholder(node, TaskState.FAILED, now, str(error))
             await self.store.set_task_instances([record])
-            log.error("task_failed", dag_id=run.dag.dag_id, run_id=run.record.run_id, task_id=node.task.task_id, error=str(error))
+            log.error(
+                "task_failed",
+                dag_id=run.dag.dag_id,
+                run_id=run.record.run_id,
+                task_id=node.task.task_id,
+                error=str(error),
+            )
             await self._advance(run, [(node.task.task_id, TaskState.FAILED)])
             return
         if expansion.length == 0:
@@ -161,7 +167,7 @@ class RunDriver:
 
     # --- running -------------------------------------------------------------------
     def _launch(self, ticket: Ticket) -> None:
-        run, node, map_index = ticket.payload
+        _run, _node, _map_index = ticket.payload
         self._tg_start(self._run_instance, ticket)
 
     def _tg_start(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -190,9 +196,13 @@ class RunDriver:
             self.timers.call_at(outcome.next_attempt_at, lambda: self._submit(run, node, map_index))
             return
         run.instance_ended(node, ended)
-        await self._advance(run, [(node.task.task_id, outcome.state)], sorted(outcome.skipped_task_ids))
+        await self._advance(
+            run, [(node.task.task_id, outcome.state)], sorted(outcome.skipped_task_ids)
+        )
 
-    async def _mark_running(self, run: RunState, node: NodeState, map_index: int) -> TaskInstanceRecord:
+    async def _mark_running(
+        self, run: RunState, node: NodeState, map_index: int
+    ) -> TaskInstanceRecord:
         record = replace(
             node.instances[map_index],
             state=TaskState.RUNNING,
@@ -234,8 +244,20 @@ class RunDriver:
             f"have (pools: {pools}); pass pools={{{node.task.pool!r}: N}} to Engine"
         )
         now = self.clock.now()
-        ended = replace(node.instances[map_index], state=TaskState.FAILED, start_date=now, end_date=now, error=error)
-        log.error("task_failed", dag_id=run.dag.dag_id, run_id=run.record.run_id, task_id=node.task.task_id, error=error)
+        ended = replace(
+            node.instances[map_index],
+            state=TaskState.FAILED,
+            start_date=now,
+            end_date=now,
+            error=error,
+        )
+        log.error(
+            "task_failed",
+            dag_id=run.dag.dag_id,
+            run_id=run.record.run_id,
+            task_id=node.task.task_id,
+            error=error,
+        )
         await self.store.finish_task_instance(ended)
         run.instance_ended(node, ended)
         await self._advance(run, [(node.task.task_id, TaskState.FAILED)])
@@ -248,16 +270,33 @@ class RunDriver:
         state = run.final_state()
         run.record = replace(run.record, state=state, end_date=self.clock.now())
         await self.store.update_run(run.record)
-        log.info("dag_run_finished", dag_id=run.dag.dag_id, run_id=run.record.run_id, state=str(state))
+        log.info(
+            "dag_run_finished", dag_id=run.dag.dag_id, run_id=run.record.run_id, state=str(state)
+        )
         self._on_run_finished(run)
         run.done.set()
 
 
 def build_context(run: RunState, ti: TaskInstance) -> Context:
-    """The context mapping a task instance sees."""
+    """The context mapping a task instance sees: the run's part plus its own."""
+    base = run.base_context
+    if base is None:
+        base = run.base_context = run_context(run)
+    return {
+        **base,
+        "params": dict(base["params"]),
+        "ti": ti,
+        "task_instance": ti,
+        "task": ti.task,
+        "map_index": ti.map_index,
+        "try_number": ti.try_number,
+    }
+
+
+def run_context(run: RunState) -> Context:
+    """The part of the context every task instance of a run shares (computed once)."""
     record = run.record
     logical_date: datetime = record.logical_date
-    params = {**run.dag.params, **record.conf}
     return {
         "dag": run.dag,
         "dag_run": record,
@@ -269,14 +308,6 @@ def build_context(run: RunState, ti: TaskInstance) -> Context:
         "ds_nodash": logical_date.strftime("%Y%m%d"),
         "ts": logical_date.isoformat(),
         "ts_nodash": logical_date.strftime("%Y%m%dT%H%M%S"),
-        "params": params,
+        "params": {**run.dag.params, **record.conf},
         "conf": dict(record.conf),
-        "ti": ti,
-        "task_instance": ti,
-        "task": ti.task,
-        "map_index": ti.map_index,
-        "try_number": ti.try_number,
     }
-
-
-_ = DagRunState

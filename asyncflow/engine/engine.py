@@ -29,6 +29,7 @@ from asyncflow.engine.run_state import RunState
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.watchdog import LoopWatchdog
 from asyncflow.exceptions import DagNotFound, DagRunNotFound, EngineError
+from asyncflow.log import ensure_configured as ensure_logging
 from asyncflow.results import DagRunResult
 from asyncflow.runtime.threads import worker_limiter
 from asyncflow.settings import Settings
@@ -69,13 +70,19 @@ class Engine:
         settings: Settings | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if isinstance(max_active_tasks, bool) or not isinstance(max_active_tasks, int) or max_active_tasks < 1:
-            raise EngineError(f"max_active_tasks must be a positive whole number, got {max_active_tasks!r}")
+        if (
+            isinstance(max_active_tasks, bool)
+            or not isinstance(max_active_tasks, int)
+            or max_active_tasks < 1
+        ):
+            raise EngineError(
+                f"max_active_tasks must be a positive whole number, got {max_active_tasks!r}"
+            )
         self.settings = settings or Settings.from_env()
         self.clock: Clock = clock or SystemClock()
         self.store: Store = open_store(store) if isinstance(store, str) else store
         self.dags: dict[str, DAG] = {}
-        for dag in (dags.values() if isinstance(dags, Mapping) else dags or ()):
+        for dag in dags.values() if isinstance(dags, Mapping) else dags or ():
             self.add_dag(dag)
         self.dags_folder = Path(dags_folder) if dags_folder is not None else None
         self.import_errors: dict[str, str] = {}
@@ -98,6 +105,7 @@ class Engine:
     async def __aenter__(self) -> Engine:
         if self._stack is not None:
             raise EngineError("this Engine is already open")
+        ensure_logging()
         if self.dags_folder is not None:
             self._load_folder(self.dags_folder)
         stack = AsyncExitStack()
@@ -108,7 +116,9 @@ class Engine:
         limiter = anyio.CapacityLimiter(self.settings.worker_threads)
         token = worker_limiter.set(limiter)
         stack.callback(worker_limiter.reset, token)
-        watchdog = LoopWatchdog(self.settings.loop_block_warning_seconds, self._driver.running_tasks)
+        watchdog = LoopWatchdog(
+            self.settings.loop_block_warning_seconds, self._driver.running_tasks
+        )
         tg.start_soon(self._timers.run, name="asyncflow-timers")
         tg.start_soon(watchdog.run, name="asyncflow-watchdog")
         stack.callback(tg.cancel_scope.cancel)
@@ -181,7 +191,11 @@ class Engine:
         return DagRunResult.build(run.record, run.all_instances())
 
     async def wait(
-        self, run_id: str, timeout: float | None = None, *, dag_id: str | None = None
+        self,
+        run_id: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - API.md fixes wait(run_id, timeout=None)
+        *,
+        dag_id: str | None = None,
     ) -> DagRunResult:
         """Wait until the run has finished and return its result.
 
@@ -240,7 +254,9 @@ class Engine:
             return self.dags[dag_id]
         except KeyError:
             known = ", ".join(sorted(self.dags)) or "none"
-            raise DagNotFound(f"no DAG {dag_id!r} is known to the engine (known: {known})") from None
+            raise DagNotFound(
+                f"no DAG {dag_id!r} is known to the engine (known: {known})"
+            ) from None
 
     def _require_open(self) -> None:
         if self._stack is None:
@@ -273,8 +289,15 @@ class Engine:
 def _check_pools(pools: Mapping[str, int] | None) -> dict[str, int]:
     checked: dict[str, int] = {}
     for name, slots in (pools or {}).items():
-        if not isinstance(name, str) or isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
-            raise EngineError(f"pool {name!r} needs a positive whole number of slots, got {slots!r}")
+        if (
+            not isinstance(name, str)
+            or isinstance(slots, bool)
+            or not isinstance(slots, int)
+            or slots < 1
+        ):
+            raise EngineError(
+                f"pool {name!r} needs a positive whole number of slots, got {slots!r}"
+            )
         checked[name] = slots
     return checked
 

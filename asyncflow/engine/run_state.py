@@ -7,7 +7,6 @@ re-decided with :func:`asyncflow.trigger_rules.decide`; nothing rescans the run.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -19,11 +18,14 @@ import anyio
 
 from asyncflow.dag import DAG
 from asyncflow.operator import Operator
-from asyncflow.states import FAILED_TASK_STATES, FINISHED_TASK_STATES, DagRunState, TaskState
+from asyncflow.states import FAILED_TASK_STATES, DagRunState, TaskState
 from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.trigger_rules import Decision, UpstreamCounts, decide
 
-_DECIDED_STATE = {Decision.SKIP: TaskState.SKIPPED, Decision.UPSTREAM_FAILED: TaskState.UPSTREAM_FAILED}
+_DECIDED_STATE = {
+    Decision.SKIP: TaskState.SKIPPED,
+    Decision.UPSTREAM_FAILED: TaskState.UPSTREAM_FAILED,
+}
 
 
 @dataclass(slots=True)
@@ -75,9 +77,12 @@ class RunState:
     unfinished_nodes: int
     done: anyio.Event = field(default_factory=anyio.Event)
     completing: bool = False
+    base_context: dict[str, Any] | None = None  # the context shared by its instances
 
     @classmethod
-    def new(cls, dag: DAG, record: DagRunRecord, instances: Iterable[TaskInstanceRecord]) -> RunState:
+    def new(
+        cls, dag: DAG, record: DagRunRecord, instances: Iterable[TaskInstanceRecord]
+    ) -> RunState:
         """The state of a run whose instances are all still to be decided."""
         by_task: dict[str, dict[int, TaskInstanceRecord]] = {}
         for ti in instances:
@@ -107,7 +112,11 @@ class RunState:
         return node, node.decision
 
     def propagate(
-        self, finished: Iterable[tuple[str, TaskState]], forced_skips: Iterable[str] = (), *, at: datetime
+        self,
+        finished: Iterable[tuple[str, TaskState]],
+        forced_skips: Iterable[str] = (),
+        *,
+        at: datetime,
     ) -> tuple[list[TaskInstanceRecord], list[NodeState]]:
         """Feed finished instances to their downstream tasks, transitively.
 
@@ -151,7 +160,9 @@ class RunState:
         self.unfinished_nodes -= 1
         return ended
 
-    def end_placeholder(self, node: NodeState, state: TaskState, at: datetime, error: str | None) -> TaskInstanceRecord:
+    def end_placeholder(
+        self, node: NodeState, state: TaskState, at: datetime, error: str | None
+    ) -> TaskInstanceRecord:
         """End a mapped task that never expanded (empty input, or bad input)."""
         record = replace(node.instances[-1], state=state, start_date=at, end_date=at, error=error)
         node.instances[-1] = record
@@ -164,9 +175,7 @@ class RunState:
         template = node.instances[-1]
         length = expansion.length
         node.expansion = expansion
-        node.instances = {
-            i: replace(template, map_index=i) for i in range(length)
-        }
+        node.instances = {i: replace(template, map_index=i) for i in range(length)}
         node.unfinished = length
         for child_id in node.task.downstream_task_ids:
             child = self.nodes[child_id]
@@ -198,16 +207,3 @@ class RunState:
             for task_id in sorted(self.nodes)
             for _, ti in sorted(self.nodes[task_id].instances.items())
         ]
-
-
-def is_finished(state: TaskState | None) -> bool:
-    """Whether an instance in ``state`` will not change on its own."""
-    return state in FINISHED_TASK_STATES
-
-
-def product_length(values: Sequence[Sequence[Any]]) -> int:
-    """How many combinations ``values`` give (for the max_map_length check)."""
-    return math.prod(len(v) for v in values)
-
-
-_ = itertools  # itertools.product order is what Expansion.kwargs_for reproduces

@@ -1,9 +1,11 @@
-"""Warns when the event loop is blocked, naming the task that blocked it.
+"""Warns when one coroutine blocks the event loop, naming its DAG, run and task.
 
-A heartbeat coroutine stamps the time every few milliseconds; a daemon thread
-checks the stamp. When it is older than the threshold the loop is blocked, and
-the thread reads which asyncio task is running on it (``asyncio.current_task``
-with an explicit loop only reads a dict) to name the DAG, run and task.
+A daemon thread samples which asyncio task is running on the loop
+(``asyncio.current_task`` with an explicit loop only reads a dict) a few times
+per threshold. When the same task is running at every sample for longer than
+the threshold, and the loop's heartbeat coroutine has not run meanwhile, that
+task is blocking the loop. A loop that is merely busy with many short steps
+changes task between samples and is not reported.
 """
 
 from __future__ import annotations
@@ -19,49 +21,55 @@ import structlog
 
 log = structlog.get_logger("asyncflow.watchdog")
 
+TaskLabel = tuple[str, str, str]  # (dag_id, run_id, task_id)
+
 
 class LoopWatchdog:
-    """Detects an event loop blocked for longer than ``threshold`` seconds."""
+    """Detects a coroutine that holds the event loop longer than ``threshold`` seconds."""
 
-    def __init__(self, threshold: float, running: Mapping[asyncio.Task[Any], tuple[str, str, str]]) -> None:
+    def __init__(self, threshold: float, running: Mapping[asyncio.Task[Any], TaskLabel]) -> None:
         self.threshold = threshold
         self._running = running
         self._beat = time.monotonic()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.blocks = 0
 
     async def run(self) -> None:
-        """Beat until cancelled, with the checking thread alive meanwhile."""
+        """Beat until cancelled, with the sampling thread alive meanwhile."""
         self._loop = asyncio.get_running_loop()
-        self._beat = time.monotonic()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._watch, name="asyncflow-watchdog", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._watch, name="asyncflow-watchdog", daemon=True)
+        thread.start()
         try:
             while True:
                 self._beat = time.monotonic()
-                await anyio.sleep(self.threshold / 4)
+                await anyio.sleep(self.threshold / 2)
         finally:
             self._stop.set()
 
     def _watch(self) -> None:
-        reported_beat = 0.0
-        while not self._stop.wait(self.threshold / 4):
-            beat = self._beat
-            blocked = time.monotonic() - beat
-            if blocked > self.threshold and beat != reported_beat:
-                reported_beat = beat
-                self.blocks += 1
-                self._report(blocked)
-
-    def _report(self, blocked: float) -> None:
         assert self._loop is not None
-        current = asyncio.current_task(self._loop)
-        label = self._running.get(current) if current is not None else None
+        holder: asyncio.Task[Any] | None = None
+        since = 0.0
+        reported = False
+        while not self._stop.wait(self.threshold / 4):
+            now = time.monotonic()
+            current = asyncio.current_task(self._loop)
+            if current is None or current is not holder:
+                holder, since, reported = current, now, False
+                continue
+            if not reported and now - since > self.threshold and now - self._beat > self.threshold:
+                reported = True
+                self.blocks += 1
+                self._report(current, now - since)
+
+    def _report(self, current: asyncio.Task[Any], blocked: float) -> None:
+        label = self._running.get(current)
         if label is None:
-            log.warning("event_loop_blocked", blocked_ms=round(blocked * 1000), by=None)
+            log.warning(
+                "event_loop_blocked", blocked_ms=round(blocked * 1000), by=current.get_name()
+            )
             return
         dag_id, run_id, task_id = label
         log.warning(
@@ -70,6 +78,6 @@ class LoopWatchdog:
             dag_id=dag_id,
             run_id=run_id,
             task_id=task_id,
-            hint="a task called blocking code on the event loop; make it a plain def (it then "
+            hint="the task ran blocking code on the event loop; make it a plain def (it then "
             "runs in a worker thread) or await an async equivalent",
         )

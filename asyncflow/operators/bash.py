@@ -126,7 +126,8 @@ async def run_bash(
         ["bash", "-c", command], env=dict(env), cwd=cwd or tempfile.gettempdir()
     ) as process:
         async with anyio.create_task_group() as tg:
-            assert process.stdout is not None and process.stderr is not None
+            assert process.stdout is not None
+            assert process.stderr is not None
             tg.start_soon(_pump, process.stdout, keep_last)
             tg.start_soon(_pump, process.stderr, log_err)
         code = await process.wait()

@@ -34,8 +34,8 @@ class _Ready(Awaitable[T]):
         self.value = value
 
     def __await__(self) -> Generator[Any, None, T]:
+        yield from ()
         return self.value
-        yield  # pragma: no cover - makes this a generator
 
 
 @dataclass(slots=True, eq=False)
@@ -57,7 +57,8 @@ class TaskInstance:
 
     def __repr__(self) -> str:
         index = f"[{self.map_index}]" if self.map_index >= 0 else ""
-        return f"<TaskInstance {self.dag_id}.{self.task_id}{index} {self.run_id} try {self.try_number}>"
+        where = f"{self.dag_id}.{self.task_id}{index} {self.run_id}"
+        return f"<TaskInstance {where} try {self.try_number}>"
 
     # --- XCom --------------------------------------------------------------------
     def xcom_push(self, key: str, value: Any) -> Any:
@@ -102,7 +103,10 @@ class TaskInstance:
         return await self._pull_one(task_id, key, -1)
 
     async def _pull(
-        self, task_ids: str | Sequence[str] | None, key: str, map_indexes: int | Sequence[int] | None
+        self,
+        task_ids: str | Sequence[str] | None,
+        key: str,
+        map_indexes: int | Sequence[int] | None,
     ) -> Any:
         if task_ids is None:
             task_ids = self.task_id

@@ -40,16 +40,14 @@ class TryOutcome:
     skipped_task_ids: frozenset[str] = field(default_factory=frozenset)
 
 
-async def run_try(task: Operator, ti: TaskInstance, context: Context, *, now: Callable[[], datetime]) -> TryOutcome:
+async def run_try(
+    task: Operator, ti: TaskInstance, context: Context, *, now: Callable[[], datetime]
+) -> TryOutcome:
     """Execute ``task`` once under its ``execution_timeout`` and classify the result.
 
-    ``SkipTask`` skips; ``FailTask``, an XCom that cannot be stored and a sensor
-    timeout fail without retry; any other error is retried while tries remain.
+    ``SkipTask`` skips; ``FailTask`` and an XCom that cannot be stored fail
+    without retry; any other error is retried while tries remain.
     """
-    bound = log.bind(
-        dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index,
-        try_number=ti.try_number,
-    )
     token = set_current_context(context)
     try:
         result = await _execute(task, context)
@@ -57,16 +55,17 @@ async def run_try(task: Operator, ti: TaskInstance, context: Context, *, now: Ca
         if result is not None or ti.map_index >= 0:
             ti.xcom_push(RETURN_VALUE, result)
     except SkipTask as skip:
-        bound.info("task_skipped", reason=str(skip) or None)
+        task_log(ti).info("task_skipped", reason=str(skip) or None)
         outcome = TryOutcome(state=TaskState.SKIPPED, xcoms=tuple(ti.pushed.values()))
     except (FailTask, XComError) as error:
-        bound.error("task_failed", error=one_line(error), retryable=False)
-        outcome = TryOutcome(state=TaskState.FAILED, error=one_line(error), xcoms=tuple(ti.pushed.values()))
-    except Exception as error:  # noqa: BLE001 - any error of user code fails the try
-        bound.error("task_failed", error=one_line(error), traceback=_traceback(error))
+        task_log(ti).error("task_failed", error=one_line(error), retryable=False)
+        outcome = TryOutcome(
+            state=TaskState.FAILED, error=one_line(error), xcoms=tuple(ti.pushed.values())
+        )
+    except Exception as error:
+        task_log(ti).error("task_failed", error=one_line(error), traceback=_traceback(error))
         outcome = _failed_try(task, ti, error, now())
     else:
-        bound.info("task_succeeded")
         outcome = TryOutcome(
             state=TaskState.SUCCESS,
             xcoms=tuple(ti.pushed.values()),
@@ -74,8 +73,19 @@ async def run_try(task: Operator, ti: TaskInstance, context: Context, *, now: Ca
         )
     finally:
         reset_current_context(token)
-    await _run_callback(task, outcome, context, bound)
+    await _run_callback(task, outcome, context, ti)
     return outcome
+
+
+def task_log(ti: TaskInstance) -> Any:
+    """A logger bound to one try's identity (bound only when something is logged)."""
+    return log.bind(
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        map_index=ti.map_index,
+        try_number=ti.try_number,
+    )
 
 
 async def _execute(task: Operator, context: Context) -> Any:
@@ -109,7 +119,7 @@ def _failed_try(task: Operator, ti: TaskInstance, error: BaseException, at: date
 
 
 async def _run_callback(
-    task: Operator, outcome: TryOutcome, context: Context, bound: Any
+    task: Operator, outcome: TryOutcome, context: Context, ti: TaskInstance
 ) -> None:
     callback = {
         TaskState.SUCCESS: task.on_success_callback,
@@ -121,8 +131,12 @@ async def _run_callback(
     token = set_current_context(context)
     try:
         await call(callback, {**context, "exception": outcome.error})
-    except Exception as error:  # noqa: BLE001 - a broken callback must not change the outcome
-        bound.warning("callback_failed", callback=getattr(callback, "__name__", repr(callback)), error=one_line(error))
+    except Exception as error:
+        task_log(ti).warning(
+            "callback_failed",
+            callback=getattr(callback, "__name__", repr(callback)),
+            error=one_line(error),
+        )
     finally:
         reset_current_context(token)
 

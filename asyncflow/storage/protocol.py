@@ -94,3 +94,7 @@ class Store(Protocol):
     async def get_xcoms(self, dag_id: str, run_id: str, task_id: str, key: str) -> list[XComRecord]:
         """Every XCom value of a task under ``key``, ordered by map_index."""
         ...
+
+    async def get_run_xcoms(self, dag_id: str, run_id: str) -> list[XComRecord]:
+        """Every XCom value of a run, ordered by task_id, map_index, then key."""
+        ...

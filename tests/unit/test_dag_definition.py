@@ -51,9 +51,11 @@ def test_chain_of_lists_with_different_lengths_fails() -> None:
 
 def test_cycle_fails_when_the_dag_is_defined_naming_its_tasks() -> None:
     """A cycle raises CycleError at the end of the with block, listing the tasks on it."""
-    with pytest.raises(CycleError) as info, DAG("loop"):
-        a, b, c, d = (EmptyOperator(task_id=t) for t in "abcd")
-        d >> a >> b >> c >> a
+    loop = DAG("loop")
+    with pytest.raises(CycleError) as info:  # noqa: PT012, SIM117 - the with block's end is what raises
+        with loop:
+            a, b, c, d = (EmptyOperator(task_id=t) for t in "abcd")
+            d >> a >> b >> c >> a
     assert str(info.value) == "DAG 'loop' has a cycle: a >> b >> c >> a"
 
 
@@ -122,7 +124,10 @@ def test_invalid_schedule_fails_when_the_dag_is_defined(schedule: str) -> None:
     [
         ({"retries": "3"}, "task 't': retries must be a whole number >= 0, got '3'"),
         ({"retries": -1}, "retries must be a whole number >= 0"),
-        ({"retry_delay": "five"}, "task 't': retry_delay must be a timedelta or a number of seconds"),
+        (
+            {"retry_delay": "five"},
+            "task 't': retry_delay must be a timedelta or a number of seconds",
+        ),
         ({"execution_timeout": [1]}, "execution_timeout"),
         ({"priority_weight": 1.5}, "task 't': priority_weight must be a whole number"),
         ({"pool": 3}, "task 't': pool must be a string"),
@@ -278,7 +283,10 @@ def test_task_call_that_does_not_match_the_signature_fails() -> None:
 @pytest.mark.parametrize(
     ("call", "fragment"),
     [
-        (lambda t: t.expand(x=5), "expand() needs a list, a dict or a task's result for 'x', got int"),
+        (
+            lambda t: t.expand(x=5),
+            "expand() needs a list, a dict or a task's result for 'x', got int",
+        ),
         (lambda t: t.expand(), "expand() needs at least one argument"),
         (lambda t: t.partial(x=1).expand(x=[1]), "given to both partial() and expand()"),
         (lambda t: t.expand(z=[1]), "task 'double'"),

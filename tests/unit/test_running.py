@@ -91,8 +91,20 @@ def test_context_is_injected_by_parameter_name_and_kwargs() -> None:
     assert named["params"] == {"day": "mon", "n": 2}
     assert named["ds"] == "2026-03-04"
     assert named["run_id"] == "manual__2026-03-04T05:06:07.000000+00:00"
-    required = {"dag", "dag_run", "run_id", "logical_date", "data_interval_start",
-                "data_interval_end", "ds", "ts", "params", "ti", "task", "map_index"}
+    required = {
+        "dag",
+        "dag_run",
+        "run_id",
+        "logical_date",
+        "data_interval_start",
+        "data_interval_end",
+        "ds",
+        "ts",
+        "params",
+        "ti",
+        "task",
+        "map_index",
+    }
     assert required <= set(result.xcom("everything"))
 
 
@@ -212,7 +224,11 @@ def test_fail_task_is_not_retried() -> None:
         stop()
 
     ti = fail_fast().test().ti("stop")
-    assert (ti.state, ti.try_number, ti.error) == (TaskState.FAILED, 1, "FailTask: input is unusable")
+    assert (ti.state, ti.try_number, ti.error) == (
+        TaskState.FAILED,
+        1,
+        "FailTask: input is unusable",
+    )
 
 
 def test_skip_task_skips_it_and_its_all_success_downstream() -> None:
@@ -483,7 +499,8 @@ def test_task_timestamps_are_aware_utc() -> None:
         EmptyOperator(task_id="a")
 
     ti = times().test().ti("a")
-    assert ti.start_date is not None and ti.end_date is not None
+    assert ti.start_date is not None
+    assert ti.end_date is not None
     assert ti.start_date.tzinfo == UTC
     assert ti.start_date <= ti.end_date
 

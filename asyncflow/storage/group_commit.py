@@ -1,0 +1,167 @@
+"""Group commit: many concurrent writers, one transaction, led by a waiter.
+
+Every write call becomes a :class:`PendingWrite` in a FIFO queue and its caller
+waits for it. There is no background writer task. Instead the first caller whose
+write finds no flush in progress becomes the *leader*: it lets the event loop
+run once (so writers started together join the batch), takes every pending
+write, hands the batch to the backend's ``flush`` callable (which commits it in
+one transaction and settles each write), then wakes the first waiter still
+queued to lead the next batch. Writes queued while a batch commits therefore
+form the next batch, and a busy store commits in a few large transactions
+instead of one per call.
+
+Why a leader rather than a writer task in a task group owned by the store: a
+task group must be entered and exited by the same task, which would tie
+``open()`` and ``close()`` to one task and leave a writer running between them;
+the leader needs neither, and an idle store holds no task at all.
+
+Cancellation. The leader flushes inside a shielded cancel scope, so a batch is
+never abandoned half way (its other writers are waiting on it); a cancelled
+leader sees its cancellation once the batch has committed. A waiter cancelled
+while queued leaves its write queued (it may still commit) and passes the
+leadership on if it had just been handed it, so no batch is left without a
+leader while a live writer waits. :meth:`GroupCommit.drain` flushes whatever is
+left, e.g. on close.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+import anyio
+import anyio.lowlevel
+
+from asyncflow.exceptions import StoreError
+
+T = TypeVar("T")
+
+
+class PendingWrite(Generic[T]):
+    """One caller's write, waiting in the queue for the batch that commits it.
+
+    Attributes:
+        payload: what the backend needs to apply the write.
+    """
+
+    __slots__ = ("_error", "_result", "_wake", "abandoned", "finished", "payload")
+
+    def __init__(self, payload: T) -> None:
+        self.payload = payload
+        self.finished = False
+        self.abandoned = False  # its caller was cancelled while waiting
+        self._result: object = None
+        self._error: BaseException | None = None
+        self._wake = anyio.Event()
+
+    def succeed(self, result: object = None) -> None:
+        """Settle the write as committed, with the value its caller gets back."""
+        self._settle(result, None)
+
+    def fail(self, error: BaseException) -> None:
+        """Settle the write as failed; its caller gets ``error`` raised."""
+        self._settle(None, error)
+
+    def outcome(self) -> object:
+        """The result of a settled write, or raise its error."""
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def _settle(self, result: object, error: BaseException | None) -> None:
+        if not self.finished:
+            self.finished = True
+            self._result, self._error = result, error
+            self._wake.set()
+
+
+Flush = Callable[[list[PendingWrite[T]]], Awaitable[None]]
+
+
+class GroupCommit(Generic[T]):
+    """Batches the writes of concurrent callers; the backend commits each batch.
+
+    Args:
+        flush: commits a batch (in order) and settles every write in it with
+            :meth:`PendingWrite.succeed` or :meth:`PendingWrite.fail`. A write
+            it leaves unsettled fails with a ``StoreError``.
+    """
+
+    def __init__(self, flush: Flush[T]) -> None:
+        self._flush = flush
+        self._pending: deque[PendingWrite[T]] = deque()
+        self._flushing = False
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    @property
+    def pending(self) -> int:
+        """How many writes wait for a batch."""
+        return len(self._pending)
+
+    async def submit(self, payload: T) -> object:
+        """Queue a write and return its result once the batch holding it committed.
+
+        Raises:
+            BaseException: whatever the flush settled this write with.
+        """
+        write = PendingWrite(payload)
+        self._pending.append(write)
+        try:
+            while not write.finished:
+                if self._flushing:
+                    if write._wake.is_set():  # woken to lead, but another leader came first
+                        write._wake = anyio.Event()
+                    await write._wake.wait()
+                else:
+                    await self._lead()
+        except BaseException:
+            write.abandoned = True
+            self._wake_next_leader()
+            raise
+        return write.outcome()
+
+    async def drain(self) -> None:
+        """Return once every write queued so far is settled, flushing them if needed."""
+        while self._pending or self._flushing:
+            if self._flushing:
+                await self._idle.wait()
+            else:
+                await self._lead()
+
+    async def _lead(self) -> None:
+        self._flushing = True
+        self._idle = anyio.Event()
+        try:
+            with anyio.CancelScope(shield=True):
+                await anyio.lowlevel.checkpoint()  # let writers started with us join
+                while self._pending:
+                    batch = list(self._pending)
+                    self._pending.clear()
+                    await self._flush_batch(batch)
+                    if self._live_waiter() is not None:
+                        break  # a waiting caller leads the next batch
+        finally:
+            self._flushing = False
+            self._idle.set()
+            self._wake_next_leader()
+
+    async def _flush_batch(self, batch: list[PendingWrite[T]]) -> None:
+        try:
+            await self._flush(batch)
+        except Exception as exc:
+            for write in batch:
+                write.fail(exc)
+        for write in batch:
+            write.fail(StoreError("the store's flush left this write unsettled"))
+
+    def _live_waiter(self) -> PendingWrite[T] | None:
+        return next((write for write in self._pending if not write.abandoned), None)
+
+    def _wake_next_leader(self) -> None:
+        if self._flushing:
+            return
+        waiter = self._live_waiter()
+        if waiter is not None:
+            waiter._wake.set()

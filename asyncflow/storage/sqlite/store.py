@@ -1,0 +1,365 @@
+"""``SqliteStore``: the embedded default store, one SQLite file through aiosqlite.
+
+Connections. The store opens two: a *writer*, which applies every write, and a
+*reader* (``query_only``), which serves every read. In WAL mode a reader sees
+the last committed state without waiting for the writer, and never sees a batch
+that is still being applied. Each aiosqlite connection has its own thread, so
+reads also run while a batch commits.
+
+Writes and group commit. A write method checks and encodes its records in the
+caller's task, then queues one operation with
+:class:`~asyncflow.storage.group_commit.GroupCommit` and waits until it has
+committed. The leader of a batch applies its operations in queue order inside a
+single ``BEGIN IMMEDIATE`` ... ``COMMIT``: consecutive operations of the same
+shape (e.g. 500 ``set_task_instances`` calls, or 1,000 ``finish_task_instance``
+calls) are merged into one ``executemany`` per statement, so a batch costs a few
+thread round trips however many callers it serves. ``stats.writes`` counts write
+calls, ``stats.transactions`` commits.
+
+Failures. If applying a batch fails because of one operation (a constraint,
+an unknown run), the batch is rolled back and split in halves, each retried as
+its own transaction, until the failing operation stands alone: only its caller
+gets the error, everyone else's write commits, and the next batch starts clean.
+A failure that is not any one operation's fault (the database is locked by
+another process, the disk is full) fails the whole batch without retrying.
+Driver errors reach callers as :class:`~asyncflow.exceptions.StoreError`, one
+line naming the operation and the database file, chained to the original.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, suppress
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import cast
+
+import aiosqlite
+
+from asyncflow.exceptions import AsyncflowError, DagRunNotFound, StoreError
+from asyncflow.states import DagRunState
+from asyncflow.storage import checks
+from asyncflow.storage.group_commit import GroupCommit, PendingWrite
+from asyncflow.storage.records import DagRunRecord, StoreStats, TaskInstanceRecord, XComRecord
+from asyncflow.storage.sqlite import codec, schema
+from asyncflow.storage.sqlite.codec import Row
+from asyncflow.storage.sqlite.sqlfiles import QUERIES
+
+_INSERT_RUN = QUERIES["insert_run"]
+_UPDATE_RUN = QUERIES["update_run"]
+_GET_RUN = QUERIES["get_run"]
+_FIND_RUNS = QUERIES["find_runs"]
+_LIST_RUNS = QUERIES["list_runs"]
+_LIST_RUNS_OF_DAG = QUERIES["list_runs_of_dag"]
+_LIST_RUNS_IN_STATES = QUERIES["list_runs_in_states"]
+_LIST_RUNS_OF_DAG_IN_STATES = QUERIES["list_runs_of_dag_in_states"]
+_INSERT_INSTANCE = QUERIES["insert_task_instance"]
+_UPSERT_INSTANCE = QUERIES["upsert_task_instance"]
+_DELETE_PLACEHOLDER = QUERIES["delete_placeholder"]
+_GET_INSTANCES = QUERIES["get_task_instances"]
+_UPSERT_XCOM = QUERIES["upsert_xcom"]
+_GET_XCOM = QUERIES["get_xcom"]
+_GET_XCOMS = QUERIES["get_xcoms"]
+_GET_RUN_XCOMS = QUERIES["get_run_xcoms"]
+
+_Apply = Callable[[aiosqlite.Connection], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Op:
+    """One write call, encoded: either statements to merge or a function to run."""
+
+    name: str  # the Store method, for error messages
+    shape: tuple[str, ...] = ()  # the statements, in order; same shape -> mergeable
+    rows: tuple[list[Row], ...] = ()  # the rows for each statement of the shape
+    apply: _Apply | None = None  # an operation that needs its own result (rowcount)
+
+
+class _OperationFailed(Exception):
+    """Applying a batch failed because of one of its operations."""
+
+
+class SqliteStore:
+    """A :class:`~asyncflow.storage.protocol.Store` in one SQLite file.
+
+    Args:
+        path: the database file; it and its parent directory are created on
+            :meth:`open` when missing.
+
+    Example:
+        >>> store = SqliteStore("asyncflow.db")
+        >>> # await store.open(); ...; await store.close()
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        if str(path) == ":memory:" or str(path).startswith("file:"):
+            raise StoreError(
+                f"SqliteStore needs a file path, not {str(path)!r}; use memory:// in memory"
+            )
+        self._path = Path(path)
+        self._stats = StoreStats()
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._commits: GroupCommit[_Op] = GroupCommit(self._flush)
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self._path)!r}, open={self._writer is not None})"
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    @property
+    def stats(self) -> StoreStats:
+        """Write calls and the transactions that committed them."""
+        return self._stats
+
+    async def open(self) -> None:
+        """Create the file if needed, connect and apply pending migrations (idempotent).
+
+        Raises:
+            StoreError: the file cannot be created or opened, is not a SQLite
+                database, or has a schema newer than this version knows.
+        """
+        if self._writer is not None:
+            return
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._error("open", exc) from exc
+        async with AsyncExitStack() as stack:
+            try:
+                writer = await schema.connect(self._path, reader=False)
+                stack.push_async_callback(writer.close)
+                await schema.migrate(writer)
+                reader = await schema.connect(self._path, reader=True)
+                stack.push_async_callback(reader.close)
+            except (sqlite3.Error, StoreError) as exc:
+                raise self._error("open", exc) from exc
+            stack.pop_all()
+        self._writer, self._reader = writer, reader
+
+    async def close(self) -> None:
+        """Commit every queued write, then close both connections (idempotent)."""
+        if self._writer is None or self._reader is None:
+            return
+        try:
+            await self._commits.drain()
+        finally:
+            writer, reader = self._writer, self._reader
+            self._writer = self._reader = None
+            try:
+                await reader.close()
+                await writer.close()
+            except sqlite3.Error as exc:
+                raise self._error("close", exc) from exc
+
+    async def create_run(self, run: DagRunRecord, instances: Sequence[TaskInstanceRecord]) -> bool:
+        """Insert a run and its task instances in one transaction.
+
+        Returns:
+            ``False``, changing nothing, when ``(dag_id, run_id)`` exists.
+        """
+        run = checks.utc_run(run)
+        checks.check_run_instances(run, instances)
+        run_row = codec.run_row(run, checks.conf_json(run))
+        rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
+        return bool(await self._write(_Op("create_run", apply=partial(_insert_run, run_row, rows))))
+
+    async def update_run(self, run: DagRunRecord) -> None:
+        """Replace the state, start_date and end_date of an existing run.
+
+        Raises:
+            DagRunNotFound: no run has this ``(dag_id, run_id)``.
+        """
+        row = codec.run_update_row(checks.utc_run(run))
+        await self._write(_Op("update_run", apply=partial(_update_run, row)))
+
+    async def get_run(self, dag_id: str, run_id: str) -> DagRunRecord | None:
+        """The run with this identity, or ``None``."""
+        rows = await self._read("get_run", _GET_RUN, (dag_id, run_id))
+        return codec.run_from_row(rows[0]) if rows else None
+
+    async def find_runs(self, run_id: str) -> list[DagRunRecord]:
+        """Every run with this run_id, ordered by dag_id."""
+        return [
+            codec.run_from_row(row) for row in await self._read("find_runs", _FIND_RUNS, (run_id,))
+        ]
+
+    async def list_runs(
+        self, dag_id: str | None = None, states: Sequence[DagRunState] | None = None
+    ) -> list[DagRunRecord]:
+        """Runs, newest logical_date first (then by dag_id, run_id), optionally filtered."""
+        sql: str
+        params: Row
+        if states is None:
+            sql, params = (_LIST_RUNS, ()) if dag_id is None else (_LIST_RUNS_OF_DAG, (dag_id,))
+        else:
+            # The states travel as one JSON array, so each query stays one fixed statement.
+            wanted = json.dumps([str(state) for state in states])
+            if dag_id is None:
+                sql, params = _LIST_RUNS_IN_STATES, (wanted,)
+            else:
+                sql, params = _LIST_RUNS_OF_DAG_IN_STATES, (dag_id, wanted)
+        return [codec.run_from_row(row) for row in await self._read("list_runs", sql, params)]
+
+    async def get_task_instances(self, dag_id: str, run_id: str) -> list[TaskInstanceRecord]:
+        """Every task instance of a run, ordered by task_id then map_index."""
+        rows = await self._read("get_task_instances", _GET_INSTANCES, (dag_id, run_id))
+        return [codec.instance_from_row(row) for row in rows]
+
+    async def set_task_instances(self, instances: Sequence[TaskInstanceRecord]) -> None:
+        """Upsert task instances by their key, all in one transaction."""
+        rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
+        await self._write(_Op("set_task_instances", (_UPSERT_INSTANCE,), (rows,)))
+
+    async def expand_task(
+        self, dag_id: str, run_id: str, task_id: str, instances: Sequence[TaskInstanceRecord]
+    ) -> None:
+        """Replace a mapped task's placeholder (map_index -1) by its mapped instances."""
+        checks.check_expansion(dag_id, run_id, task_id, instances)
+        rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
+        placeholder = (dag_id, run_id, task_id)
+        await self._write(
+            _Op("expand_task", (_DELETE_PLACEHOLDER, _UPSERT_INSTANCE), ([placeholder], rows))
+        )
+
+    async def finish_task_instance(
+        self, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
+    ) -> None:
+        """Record a try's outcome and the XCom it produced in one transaction."""
+        checks.check_xcoms(instance, xcoms)
+        row = codec.instance_row(checks.utc_instance(instance))
+        xcom_rows = [codec.xcom_row(xcom) for xcom in xcoms]
+        await self._write(
+            _Op("finish_task_instance", (_UPSERT_INSTANCE, _UPSERT_XCOM), ([row], xcom_rows))
+        )
+
+    async def push_xcom(self, xcoms: Sequence[XComRecord]) -> None:
+        """Upsert XCom values by ``(dag_id, run_id, task_id, map_index, key)``."""
+        rows = [codec.xcom_row(xcom) for xcom in xcoms]
+        await self._write(_Op("push_xcom", (_UPSERT_XCOM,), (rows,)))
+
+    async def get_xcom(
+        self, dag_id: str, run_id: str, task_id: str, key: str, map_index: int
+    ) -> XComRecord | None:
+        """One XCom value, or ``None`` when it was never pushed."""
+        rows = await self._read("get_xcom", _GET_XCOM, (dag_id, run_id, task_id, key, map_index))
+        return codec.xcom_from_row(rows[0]) if rows else None
+
+    async def get_xcoms(self, dag_id: str, run_id: str, task_id: str, key: str) -> list[XComRecord]:
+        """Every XCom value of a task under ``key``, ordered by map_index."""
+        rows = await self._read("get_xcoms", _GET_XCOMS, (dag_id, run_id, task_id, key))
+        return [codec.xcom_from_row(row) for row in rows]
+
+    async def get_run_xcoms(self, dag_id: str, run_id: str) -> list[XComRecord]:
+        """Every XCom value of a run, ordered by task_id, map_index, then key."""
+        rows = await self._read("get_run_xcoms", _GET_RUN_XCOMS, (dag_id, run_id))
+        return [codec.xcom_from_row(row) for row in rows]
+
+    async def _read(self, operation: str, sql: str, params: Row) -> list[Row]:
+        if self._reader is None:
+            raise self._not_open(operation)
+        try:
+            rows = await self._reader.execute_fetchall(sql, params)
+        except sqlite3.Error as exc:
+            raise self._error(operation, exc) from exc
+        return cast("list[Row]", list(rows))  # no row_factory: rows are plain tuples
+
+    async def _write(self, op: _Op) -> object:
+        if self._writer is None:
+            raise self._not_open(op.name)
+        self._stats.writes += 1
+        return await self._commits.submit(op)
+
+    async def _flush(self, batch: list[PendingWrite[_Op]]) -> None:
+        """Commit a batch in one transaction, splitting it to isolate a failing write."""
+        try:
+            results = await self._transaction([write.payload for write in batch])
+        except _OperationFailed as failed:
+            if len(batch) > 1:
+                middle = len(batch) // 2
+                await self._flush(batch[:middle])
+                await self._flush(batch[middle:])
+                return
+            cause = failed.__cause__
+            assert isinstance(cause, Exception)  # set by _transaction
+            batch[0].fail(self._caller_error(batch[0].payload.name, cause))
+        except Exception as exc:
+            for write in batch:
+                write.fail(self._caller_error(write.payload.name, exc))
+        else:
+            for write, result in zip(batch, results, strict=True):
+                write.succeed(result)
+
+    async def _transaction(self, ops: list[_Op]) -> list[object]:
+        writer = self._writer
+        if writer is None:
+            raise self._not_open(ops[0].name)
+        await writer.execute("BEGIN IMMEDIATE")
+        applied = False
+        try:
+            results = await _apply(writer, ops)
+            applied = True
+            await writer.execute("COMMIT")
+        except Exception as exc:
+            with suppress(sqlite3.Error):
+                await writer.execute("ROLLBACK")
+            if not applied and not isinstance(exc, sqlite3.OperationalError):
+                raise _OperationFailed from exc
+            raise
+        self._stats.transactions += 1
+        return results
+
+    def _caller_error(self, operation: str, exc: Exception) -> Exception:
+        # A store's own domain errors (DagRunNotFound) reach the caller as they are.
+        return exc if isinstance(exc, AsyncflowError) else self._error(operation, exc)
+
+    def _error(self, operation: str, exc: BaseException) -> StoreError:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return StoreError(f"{operation} failed on {self._path}: {reason}")
+
+    def _not_open(self, operation: str) -> StoreError:
+        return StoreError(f"{operation}: the store on {self._path} is not open; await open() first")
+
+
+async def _apply(writer: aiosqlite.Connection, ops: list[_Op]) -> list[object]:
+    """Apply operations in order, merging runs of the same shape into executemany calls."""
+    results: list[object] = []
+    start = 0
+    while start < len(ops):
+        op = ops[start]
+        if op.apply is not None:
+            results.append(await op.apply(writer))
+            start += 1
+            continue
+        end = start + 1
+        while end < len(ops) and ops[end].apply is None and ops[end].shape == op.shape:
+            end += 1
+        for index, sql in enumerate(op.shape):
+            rows = [row for other in ops[start:end] for row in other.rows[index]]
+            if rows:
+                await writer.executemany(sql, rows)
+        results.extend([None] * (end - start))
+        start = end
+    return results
+
+
+async def _insert_run(run_row: Row, instance_rows: list[Row], writer: aiosqlite.Connection) -> bool:
+    cursor = await writer.execute(_INSERT_RUN, run_row)
+    if cursor.rowcount == 0:
+        return False
+    if instance_rows:
+        await writer.executemany(_INSERT_INSTANCE, instance_rows)
+    return True
+
+
+async def _update_run(row: Row, writer: aiosqlite.Connection) -> None:
+    cursor = await writer.execute(_UPDATE_RUN, row)
+    if cursor.rowcount == 0:
+        dag_id, run_id = row[-2:]
+        raise DagRunNotFound(f"update_run: no run {dag_id}/{run_id}")
