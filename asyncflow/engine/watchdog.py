@@ -67,9 +67,8 @@ class LoopWatchdog:
     def _report(self, current: asyncio.Task[Any], blocked: float) -> None:
         label = self._running.get(current)
         if label is None:
-            log.warning(
-                "event_loop_blocked", blocked_ms=round(blocked * 1000), by=current.get_name()
-            )
+            # the engine's own work on a large run; worth knowing, not a user's mistake
+            log.info("event_loop_busy", blocked_ms=round(blocked * 1000), by=current.get_name())
             return
         dag_id, run_id, task_id = label
         log.warning(
