@@ -106,39 +106,59 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db" if args.store == "sqlite" else "memory://"
         fresh: Callable[[str], str] = (
-            (lambda name: f"sqlite:///{tmp}/{name}.db") if args.store == "sqlite" else (lambda _: url)
+            (lambda name: f"sqlite:///{tmp}/{name}.db")
+            if args.store == "sqlite"
+            else (lambda _: url)
         )
         wide = anyio.run(run_once, fresh("wide"), wide_dag(args.tasks))
         chained = anyio.run(run_once, fresh("chain"), chain_dag(args.chain))
         latency = anyio.run(first_start_latency, fresh("latency"), args.repeats)
 
     rows = [
-        (f"{args.tasks:,} independent no-op tasks", f"{wide['seconds']:.2f} s",
-         f"{args.tasks / wide['seconds']:,.0f} tasks/s", f"{wide['transactions']:,} transactions"),
-        (f"chain of {args.chain:,} no-op tasks", f"{chained['seconds']:.2f} s",
-         f"{args.chain / chained['seconds']:,.0f} tasks/s",
-         f"{chained['transactions']:,} transactions"),
-        ("trigger -> first task start", f"p50 {latency['p50_ms']:.2f} ms",
-         f"p99 {latency['p99_ms']:.2f} ms", f"{latency['repeats']} runs"),
+        (
+            f"{args.tasks:,} independent no-op tasks",
+            f"{wide['seconds']:.2f} s",
+            f"{args.tasks / wide['seconds']:,.0f} tasks/s",
+            f"{wide['transactions']:,} transactions",
+        ),
+        (
+            f"chain of {args.chain:,} no-op tasks",
+            f"{chained['seconds']:.2f} s",
+            f"{args.chain / chained['seconds']:,.0f} tasks/s",
+            f"{chained['transactions']:,} transactions",
+        ),
+        (
+            "trigger -> first task start",
+            f"p50 {latency['p50_ms']:.2f} ms",
+            f"p99 {latency['p99_ms']:.2f} ms",
+            f"{latency['repeats']} runs",
+        ),
     ]
-    print(f"asyncflow throughput, store={args.store}, python {platform.python_version()}, "
-          f"{os.cpu_count()} cpus")
+    print(
+        f"asyncflow throughput, store={args.store}, python {platform.python_version()}, "
+        f"{os.cpu_count()} cpus"
+    )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
 
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"throughput-{args.store}.json"
-    out.write_text(json.dumps({
-        "store": args.store,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "argv": sys.argv[1:],
-        "wide": wide,
-        "chain": chained,
-        "first_start": latency,
-    }, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "store": args.store,
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+                "argv": sys.argv[1:],
+                "wide": wide,
+                "chain": chained,
+                "first_start": latency,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
 
 
