@@ -58,6 +58,7 @@ _TAG_KEY_IN_TEXT: Final = '"__af__":'
 _CONVERTED_KEY: Final = re.compile(r'"(?=[-\dtfn])(?:-?\d[\d.e+-]*|true|false|null)":')
 _ACCEPTED: Final = "return JSON types, datetime, date, time, timedelta, Decimal or UUID"
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+_INT_BITS_SURELY_PRINTABLE: Final = 2000  # ~600 digits, under any digit limit (min 640)
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -144,6 +145,11 @@ def _child_path(path: str, key: str | int) -> str:
 
 def _leaf_problem(obj: object, path: str) -> _Problem | None:
     """What is wrong with a value that is not a container, if anything."""
+    if isinstance(obj, int) and obj.bit_length() > _INT_BITS_SURELY_PRINTABLE:
+        try:
+            int.__repr__(obj)
+        except ValueError:  # over sys.get_int_max_str_digits(), 4300 by default
+            return _Problem("int has too many digits to write", path)
     if obj is None or isinstance(obj, str | int | date | time | timedelta | UUID):
         return None  # bool is an int, datetime is a date
     if isinstance(obj, float):
@@ -332,7 +338,7 @@ def decode(text: str) -> Any:
         if _TAG_IN_TEXT not in text:
             return json.loads(text)
         return _TAGGED_DECODER.decode(text)
-    except (ValueError, TypeError) as exc:
-        if isinstance(exc, XComError):
-            raise
+    except XComError:
+        raise
+    except (ValueError, TypeError, RecursionError) as exc:
         raise XComError(f"stored XCom is not valid: {exc}") from exc
