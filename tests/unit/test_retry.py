@@ -18,7 +18,7 @@ def airflow_delay(try_number: int, base_seconds: float, seed: str) -> int:
     """Airflow's formula, written out plainly, for small numbers."""
     min_backoff = max(1, math.ceil(base_seconds * 2 ** (try_number - 1)))
     digest = int(hashlib.sha1(seed.encode(), usedforsecurity=False).hexdigest(), 16)
-    return min_backoff + digest % min_backoff
+    return int(min_backoff + digest % min_backoff)
 
 
 def backoff(

@@ -29,11 +29,11 @@ ACCEPTED = (
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[arg-type, misc]
 
 
 def berlin(*args: int, fold: int = 0) -> datetime:
-    return datetime(*args, tzinfo=BERLIN, fold=fold)  # type: ignore[misc]
+    return datetime(*args, tzinfo=BERLIN, fold=fold)  # type: ignore[arg-type, misc]
 
 
 def cron(expression: str) -> CronSchedule:
