@@ -111,7 +111,7 @@ def _failed_try(task: Operator, ti: TaskInstance, error: BaseException, at: date
         base=task.retry_delay,
         exponential=task.retry_exponential_backoff,
         max_delay=task.max_retry_delay,
-        seed=f"{ti.dag_id}#{ti.task_id}#{ti.run_id}#{ti.map_index}",
+        seed=f"{ti.dag_id}#{ti.task_id}#{ti.run_id}#{ti.map_index}#{ti.try_number}",
     )
     return TryOutcome(
         state=TaskState.UP_FOR_RETRY, error=message, next_attempt_at=at + delay, xcoms=xcoms
