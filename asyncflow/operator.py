@@ -76,6 +76,7 @@ class Operator:
     """
 
     ui_color: ClassVar[str] = "#fff"
+    expand_input: dict[str, Any] | None = None  # set by .expand(): argument -> values
 
     def __init__(
         self,
@@ -172,8 +173,8 @@ class Operator:
     # --- mapping -----------------------------------------------------------------
     @property
     def is_mapped(self) -> bool:
-        """Whether the task expands into one instance per mapped value."""
-        return False
+        """Whether ``.expand()`` made this task expand into one instance per value."""
+        return self.expand_input is not None
 
     @property
     def task_type(self) -> str:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from asyncflow.context import CallSignature, Context
-from asyncflow.exceptions import DagDefinitionError, FailTask
+from asyncflow.context import Context
+from asyncflow.exceptions import FailTask
 from asyncflow.operator import Operator
-from asyncflow.runtime.threads import call
-from asyncflow.xcom_arg import iter_xcom_args, resolve_nested
+from asyncflow.operators.callable import BoundCallable
 
 
 class PythonOperator(Operator):
@@ -42,31 +41,17 @@ class PythonOperator(Operator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not callable(python_callable):
-            raise DagDefinitionError(
-                f"task {self.task_id!r}: python_callable must be callable, got {python_callable!r}"
-            )
+        self.bound = BoundCallable(python_callable, op_args, op_kwargs, task_id=self.task_id)
         self.python_callable = python_callable
-        self.op_args: tuple[Any, ...] = tuple(op_args or ())
-        self.op_kwargs: dict[str, Any] = dict(op_kwargs or {})
+        self.op_args = self.bound.args
+        self.op_kwargs = self.bound.kwargs
         self.multiple_outputs = multiple_outputs
-        self.expand_input: dict[str, Any] | None = None
-        self._signature = CallSignature.of(python_callable)
-        for arg in iter_xcom_args([self.op_args, self.op_kwargs]):
+        for arg in self.bound.xcom_args():
             arg.operator >> self
-
-    @property
-    def is_mapped(self) -> bool:
-        """Whether ``.expand()`` made this task expand into one instance per value."""
-        return self.expand_input is not None
 
     async def execute(self, context: Context) -> Any:
         """Resolve the arguments, call the callable and return its result."""
-        args = await resolve_nested(self.op_args, context)
-        kwargs = await resolve_nested(self.op_kwargs, context)
-        kwargs.update(context["ti"].mapped_kwargs)
-        kwargs = self._signature.inject(self.python_callable, args, kwargs, context)
-        result = await call(self.python_callable, *args, **kwargs)
+        result = await self.bound(context)
         if self.multiple_outputs:
             await self._push_outputs(result, context)
         return await self.handle_result(result, context)

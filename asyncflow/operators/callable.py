@@ -1,0 +1,52 @@
+"""``BoundCallable``: a user's Python callable with its arguments, called as a task.
+
+Shared by :class:`~asyncflow.PythonOperator` and the Python sensor: the task
+results (XComArgs) inside the arguments are resolved, a mapped instance's values
+are added, the context values the callable names are injected, and a sync
+callable runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from asyncflow.context import CallSignature, Context
+from asyncflow.exceptions import DagDefinitionError
+from asyncflow.runtime.threads import call
+from asyncflow.xcom_arg import XComArg, iter_xcom_args, resolve_nested
+
+
+class BoundCallable:
+    """``fn(*args, **kwargs)`` as a task instance calls it."""
+
+    __slots__ = ("args", "fn", "kwargs", "signature")
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: Sequence[Any] | None,
+        kwargs: Mapping[str, Any] | None,
+        *,
+        task_id: str,
+    ) -> None:
+        if not callable(fn):
+            raise DagDefinitionError(
+                f"task {task_id!r}: python_callable must be callable, got {fn!r}"
+            )
+        self.fn = fn
+        self.args: tuple[Any, ...] = tuple(args or ())
+        self.kwargs: dict[str, Any] = dict(kwargs or {})
+        self.signature = CallSignature.of(fn)
+
+    def xcom_args(self) -> Iterator[XComArg]:
+        """The task results referenced by the arguments (each is an upstream task)."""
+        return iter_xcom_args([self.args, self.kwargs])
+
+    async def __call__(self, context: Context) -> Any:
+        """Resolve the arguments and call the callable with the context it asks for."""
+        args = await resolve_nested(self.args, context)
+        kwargs = await resolve_nested(self.kwargs, context)
+        kwargs.update(context["ti"].mapped_kwargs)
+        kwargs = self.signature.inject(self.fn, args, kwargs, context)
+        return await call(self.fn, *args, **kwargs)
