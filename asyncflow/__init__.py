@@ -16,7 +16,9 @@ from asyncflow.operators import (
     PythonOperator,
     ShortCircuitOperator,
 )
+from asyncflow.operators.python_sensor import PythonSensor
 from asyncflow.results import DagRunResult, TaskInstanceResult
+from asyncflow.sensor import PokeReturnValue, Sensor
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.task import task
 from asyncflow.trigger_rules import TriggerRule
@@ -31,7 +33,10 @@ __all__ = [
     "Engine",
     "FailTask",
     "Operator",
+    "PokeReturnValue",
     "PythonOperator",
+    "PythonSensor",
+    "Sensor",
     "SensorTimeout",
     "ShortCircuitOperator",
     "SkipTask",

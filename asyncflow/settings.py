@@ -10,6 +10,7 @@ xcom_max_bytes                    ASYNCFLOW_XCOM_MAX_BYTES        49152 (48 KiB)
 max_map_length                    ASYNCFLOW_MAX_MAP_LENGTH        262144
 worker_threads                    ASYNCFLOW_WORKER_THREADS        32
 loop_block_warning_seconds        ASYNCFLOW_LOOP_BLOCK_WARNING    0.1
+poke_jitter                       ASYNCFLOW_POKE_JITTER           0.1 (of poke_interval)
 ================================  ==============================  =====================
 """
 
@@ -39,6 +40,7 @@ class Settings:
     max_map_length: int = 262_144
     worker_threads: int = 32
     loop_block_warning_seconds: float = 0.1
+    poke_jitter: float = 0.1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -58,6 +60,7 @@ class Settings:
             max_map_length=_positive_int(env, "ASYNCFLOW_MAX_MAP_LENGTH", 262_144),
             worker_threads=_positive_int(env, "ASYNCFLOW_WORKER_THREADS", 32),
             loop_block_warning_seconds=_positive_float(env, "ASYNCFLOW_LOOP_BLOCK_WARNING", 0.1),
+            poke_jitter=_fraction(env, "ASYNCFLOW_POKE_JITTER", 0.1),
         )
         return replace(settings, **overrides) if overrides else settings
 
@@ -85,4 +88,17 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
     if value <= 0:
         raise SettingsError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number between 0 and 1, got {raw!r}") from None
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{name} must be between 0 and 1, got {raw!r}")
     return value

@@ -33,6 +33,7 @@ from asyncflow.operators.python import (
     PythonOperator,
     ShortCircuitOperator,
 )
+from asyncflow.operators.python_sensor import PythonSensor
 from asyncflow.xcom_arg import XComArg, iter_xcom_args
 
 P = ParamSpec("P")
@@ -51,7 +52,7 @@ class TaskDecorator(Generic[P, R]):
     def __init__(
         self,
         function: Callable[P, R],
-        operator_class: type[PythonOperator],
+        operator_class: Callable[..., Operator],
         operator_kwargs: Mapping[str, Any],
     ) -> None:
         if not callable(function):
@@ -87,7 +88,7 @@ class TaskDecorator(Generic[P, R]):
         """
         return self.partial().expand(**mapped)
 
-    def _create(self, *, op_args: Sequence[Any], op_kwargs: Mapping[str, Any]) -> PythonOperator:
+    def _create(self, *, op_args: Sequence[Any], op_kwargs: Mapping[str, Any]) -> Operator:
         dag = current_dag()
         kwargs = dict(self.operator_kwargs)
         base_id = kwargs.pop("task_id", None) or self.function.__name__
@@ -186,7 +187,7 @@ class _TaskFactory:
     """The ``task`` object: ``@task``, ``@task(...)``, ``@task.branch``, ``@task.bash``..."""
 
     def _make(
-        self, operator_class: type[PythonOperator], fn: Callable[..., Any] | None, **kwargs: Any
+        self, operator_class: Callable[..., Operator], fn: Callable[..., Any] | None, **kwargs: Any
     ) -> Any:
         if fn is not None:
             return TaskDecorator(fn, operator_class, kwargs)
@@ -217,6 +218,14 @@ class _TaskFactory:
     ) -> Any:
         """A falsy return value skips everything downstream."""
         return self._make(ShortCircuitOperator, python_callable, **kwargs)
+
+    def sensor(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """The function is a sensor's poke: it returns a bool or a ``PokeReturnValue``.
+
+        Takes the sensor keywords (``poke_interval``, ``timeout``, ``mode``,
+        ``soft_fail``, ``exponential_backoff``, ``max_wait``, ``wake_on``).
+        """
+        return self._make(PythonSensor, python_callable, **kwargs)
 
     def bash(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         """The function returns a shell command; it runs as an async subprocess.

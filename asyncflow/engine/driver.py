@@ -9,23 +9,20 @@ goes to the timer heap. When every task has ended the run is finished.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import anyio.abc
 import structlog
 
-from asyncflow.context import Context
-from asyncflow.engine.clock import Clock
+from asyncflow.clock import Clock
 from asyncflow.engine.dispatcher import Dispatcher, Ticket
+from asyncflow.engine.executor import InstanceExecutor
 from asyncflow.engine.run_state import Expansion, NodeState, RunState
 from asyncflow.engine.timers import Timers
 from asyncflow.exceptions import MappingError
-from asyncflow.runtime.task_instance import TaskInstance
-from asyncflow.runtime.task_runner import run_try
+from asyncflow.runtime.task_runner import TryOutcome
 from asyncflow.settings import Settings
 from asyncflow.states import TaskState
 from asyncflow.storage.protocol import Store
@@ -57,7 +54,16 @@ class RunDriver:
         self.timers = timers
         self.owner = owner
         self.dispatcher = Dispatcher(max_active=max_active_tasks, pools=pools, launch=self._launch)
-        self.running_tasks: dict[asyncio.Task[Any], tuple[str, str, str]] = {}
+        self.executor = InstanceExecutor(
+            store=store,
+            clock=clock,
+            settings=settings,
+            timers=timers,
+            owner=owner,
+            submit=self._submit,
+            ended=self._instance_ended,
+            release=self.dispatcher.release,
+        )
         self._on_run_finished = on_run_finished
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -167,75 +173,19 @@ class RunDriver:
 
     # --- running -------------------------------------------------------------------
     def _launch(self, ticket: Ticket) -> None:
-        _run, _node, _map_index = ticket.payload
-        self._tg_start(self._run_instance, ticket)
+        self._tg_start(self.executor.run, ticket)
 
     def _tg_start(self, fn: Callable[..., Any], *args: Any) -> None:
         assert self._tg is not None, "the engine is not open"
         self._tg.start_soon(fn, *args)
 
-    async def _run_instance(self, ticket: Ticket) -> None:
-        run, node, map_index = ticket.payload
-        try:
-            record = await self._mark_running(run, node, map_index)
-            outcome = await self._execute(run, node, record)
-        finally:
-            self.dispatcher.release(ticket)
-        ended = replace(
-            record,
-            state=outcome.state,
-            end_date=self.clock.now(),
-            error=outcome.error or record.error,
-            next_attempt_at=outcome.next_attempt_at,
-            owner=None,
-        )
-        await self.store.finish_task_instance(ended, outcome.xcoms)
-        node.instances[map_index] = ended
-        if outcome.state is TaskState.UP_FOR_RETRY:
-            assert outcome.next_attempt_at is not None
-            self.timers.call_at(outcome.next_attempt_at, lambda: self._submit(run, node, map_index))
-            return
-        run.instance_ended(node, ended)
+    async def _instance_ended(
+        self, run: RunState, node: NodeState, record: TaskInstanceRecord, outcome: TryOutcome
+    ) -> None:
+        run.instance_ended(node, record)
         await self._advance(
             run, [(node.task.task_id, outcome.state)], sorted(outcome.skipped_task_ids)
         )
-
-    async def _mark_running(
-        self, run: RunState, node: NodeState, map_index: int
-    ) -> TaskInstanceRecord:
-        record = replace(
-            node.instances[map_index],
-            state=TaskState.RUNNING,
-            try_number=node.instances[map_index].try_number + 1,
-            start_date=self.clock.now(),
-            end_date=None,
-            next_attempt_at=None,
-            owner=self.owner,
-        )
-        node.instances[map_index] = record
-        await self.store.set_task_instances([record])
-        return record
-
-    async def _execute(self, run: RunState, node: NodeState, record: TaskInstanceRecord) -> Any:
-        ti = TaskInstance(
-            task=node.task,
-            dag_id=record.dag_id,
-            run_id=record.run_id,
-            task_id=record.task_id,
-            map_index=record.map_index,
-            try_number=record.try_number,
-            store=self.store,
-            xcom_max_bytes=self.settings.xcom_max_bytes,
-            mapped_kwargs=node.expansion.kwargs_for(record.map_index) if node.expansion else {},
-        )
-        current = asyncio.current_task()
-        if current is not None:
-            self.running_tasks[current] = (record.dag_id, record.run_id, record.task_id)
-        try:
-            return await run_try(node.task, ti, build_context(run, ti), now=self.clock.now)
-        finally:
-            if current is not None:
-                self.running_tasks.pop(current, None)
 
     async def _fail_unknown_pool(self, run: RunState, node: NodeState, map_index: int) -> None:
         pools = ", ".join(sorted(self.dispatcher.pools)) or "none"
@@ -275,39 +225,3 @@ class RunDriver:
         )
         self._on_run_finished(run)
         run.done.set()
-
-
-def build_context(run: RunState, ti: TaskInstance) -> Context:
-    """The context mapping a task instance sees: the run's part plus its own."""
-    base = run.base_context
-    if base is None:
-        base = run.base_context = run_context(run)
-    return {
-        **base,
-        "params": dict(base["params"]),
-        "ti": ti,
-        "task_instance": ti,
-        "task": ti.task,
-        "map_index": ti.map_index,
-        "try_number": ti.try_number,
-    }
-
-
-def run_context(run: RunState) -> Context:
-    """The part of the context every task instance of a run shares (computed once)."""
-    record = run.record
-    logical_date: datetime = record.logical_date
-    return {
-        "dag": run.dag,
-        "dag_run": record,
-        "run_id": record.run_id,
-        "logical_date": logical_date,
-        "data_interval_start": record.data_interval_start or logical_date,
-        "data_interval_end": record.data_interval_end or logical_date,
-        "ds": logical_date.strftime("%Y-%m-%d"),
-        "ds_nodash": logical_date.strftime("%Y%m%d"),
-        "ts": logical_date.isoformat(),
-        "ts_nodash": logical_date.strftime("%Y%m%dT%H%M%S"),
-        "params": {**run.dag.params, **record.conf},
-        "conf": dict(record.conf),
-    }

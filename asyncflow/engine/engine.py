@@ -22,8 +22,8 @@ from typing import Any
 import anyio
 import structlog
 
+from asyncflow.clock import Clock, SystemClock
 from asyncflow.dag import DAG, as_utc
-from asyncflow.engine.clock import Clock, SystemClock
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.run_state import RunState
 from asyncflow.engine.timers import Timers
@@ -117,7 +117,7 @@ class Engine:
         token = worker_limiter.set(limiter)
         stack.callback(worker_limiter.reset, token)
         watchdog = LoopWatchdog(
-            self.settings.loop_block_warning_seconds, self._driver.running_tasks
+            self.settings.loop_block_warning_seconds, self._driver.executor.running_tasks
         )
         tg.start_soon(self._timers.run, name="asyncflow-timers")
         tg.start_soon(watchdog.run, name="asyncflow-watchdog")
@@ -242,6 +242,17 @@ class Engine:
         instances = await self.store.get_task_instances(record.dag_id, record.run_id)
         xcoms = await self.store.get_run_xcoms(record.dag_id, record.run_id)
         return DagRunResult.build(record, instances, xcoms)
+
+    async def notify(self, key: str) -> int:
+        """Wake every sensor waiting on ``key`` (``wake_on=[key]``) for a poke now.
+
+        Works for sensors in either mode. Returns how many were woken.
+
+        Example:
+            >>> await engine.notify("orders-landed")  # doctest: +SKIP
+        """
+        self._require_open()
+        return self._driver.executor.wakeups.notify(key)
 
     async def serve(self) -> None:
         """Keep the engine working until cancelled (what ``asyncflow run`` does)."""

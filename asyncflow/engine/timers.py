@@ -14,7 +14,7 @@ from datetime import datetime
 
 import anyio
 
-from asyncflow.engine.clock import Clock
+from asyncflow.clock import Clock
 
 
 class Timers:

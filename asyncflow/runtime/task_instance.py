@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.from_thread
@@ -51,6 +52,8 @@ class TaskInstance:
     store: Store
     xcom_max_bytes: int
     mapped_kwargs: dict[str, Any] = field(default_factory=dict)
+    first_poke_at: datetime | None = None  # a sensor's first poke, across tries
+    poke_count: int = 0  # a sensor's pokes so far, across tries and reschedules
     loop_thread: int = field(default_factory=threading.get_ident)
     pushed: dict[str, XComRecord] = field(default_factory=dict)
     skipped_task_ids: set[str] = field(default_factory=set)

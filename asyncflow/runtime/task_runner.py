@@ -8,7 +8,7 @@ travel in the outcome, so they are committed together with its state.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +17,7 @@ import anyio
 import structlog
 
 from asyncflow.context import Context, reset_current_context, set_current_context
-from asyncflow.exceptions import FailTask, SkipTask, XComError
+from asyncflow.exceptions import FailTask, SensorTimeout, SkipTask, XComError
 from asyncflow.operator import Operator
 from asyncflow.retry import retry_delay
 from asyncflow.runtime.task_instance import TaskInstance
@@ -29,39 +29,62 @@ from asyncflow.xcom_arg import RETURN_VALUE
 log = structlog.get_logger("asyncflow.task")
 
 
+class RescheduleTask(Exception):
+    """Raised by a reschedule-mode sensor's poke loop: free the slot until ``at``."""
+
+    def __init__(self, at: datetime) -> None:
+        super().__init__(at.isoformat())
+        self.at = at
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TryOutcome:
-    """How one try ended and what it produced."""
+    """How one try (or one reschedule-mode poke) ended and what it produced."""
 
-    state: TaskState  # success, skipped, failed or up_for_retry
+    state: TaskState  # success, skipped, failed, up_for_retry or up_for_reschedule
     error: str | None = None  # one line, for failed and up_for_retry
     next_attempt_at: datetime | None = None  # for up_for_retry
+    next_poke_at: datetime | None = None  # for up_for_reschedule
     xcoms: tuple[XComRecord, ...] = ()
     skipped_task_ids: frozenset[str] = field(default_factory=frozenset)
 
 
-async def run_try(
-    task: Operator, ti: TaskInstance, context: Context, *, now: Callable[[], datetime]
-) -> TryOutcome:
-    """Execute ``task`` once under its ``execution_timeout`` and classify the result.
+Body = Callable[[], Awaitable[Any]]
 
-    ``SkipTask`` skips; ``FailTask`` and an XCom that cannot be stored fail
-    without retry; any other error is retried while tries remain.
+
+async def run_try(
+    task: Operator,
+    ti: TaskInstance,
+    context: Context,
+    *,
+    now: Callable[[], datetime],
+    body: Body | None = None,
+) -> TryOutcome:
+    """Run one try of ``task`` and classify how it ended.
+
+    ``body`` is what the try does (default: ``task.execute`` under its
+    ``execution_timeout``; sensors pass their poke loop). ``SkipTask`` skips;
+    ``FailTask``, an XCom that cannot be stored and a sensor timeout fail
+    without retry (a timed-out ``soft_fail`` sensor is skipped); any other error
+    is retried while tries remain.
     """
     token = set_current_context(context)
     try:
-        result = await _execute(task, context)
+        result = await (body or (lambda: with_timeout(task, task.execute(context))))()
         # a mapped instance always records its result, so downstream lists line up
         if result is not None or ti.map_index >= 0:
             ti.xcom_push(RETURN_VALUE, result)
+    except RescheduleTask as reschedule:
+        outcome = TryOutcome(
+            state=TaskState.UP_FOR_RESCHEDULE,
+            next_poke_at=reschedule.at,
+            xcoms=tuple(ti.pushed.values()),
+        )
     except SkipTask as skip:
         task_log(ti).info("task_skipped", reason=str(skip) or None)
         outcome = TryOutcome(state=TaskState.SKIPPED, xcoms=tuple(ti.pushed.values()))
-    except (FailTask, XComError) as error:
-        task_log(ti).error("task_failed", error=one_line(error), retryable=False)
-        outcome = TryOutcome(
-            state=TaskState.FAILED, error=one_line(error), xcoms=tuple(ti.pushed.values())
-        )
+    except (FailTask, XComError, SensorTimeout) as error:
+        outcome = _final_failure(task, ti, error)
     except Exception as error:
         task_log(ti).error("task_failed", error=one_line(error), traceback=_traceback(error))
         outcome = _failed_try(task, ti, error, now())
@@ -77,6 +100,25 @@ async def run_try(
     return outcome
 
 
+async def with_timeout(task: Operator, work: Awaitable[Any], *, what: str = "") -> Any:
+    """Await ``work`` under the task's ``execution_timeout``.
+
+    Raises:
+        TimeoutError: naming the task and the limit.
+    """
+    timeout = task.execution_timeout
+    if timeout is None:
+        return await work
+    with anyio.move_on_after(timeout.total_seconds()) as scope:
+        return await work
+    if scope.cancelled_caught:
+        raise TimeoutError(
+            f"{what or 'task'} {task.task_id!r} ran longer than its execution_timeout of "
+            f"{_seconds(timeout)}"
+        )
+    return None  # pragma: no cover - the scope only exits early through its deadline
+
+
 def task_log(ti: TaskInstance) -> Any:
     """A logger bound to one try's identity (bound only when something is logged)."""
     return log.bind(
@@ -88,17 +130,13 @@ def task_log(ti: TaskInstance) -> Any:
     )
 
 
-async def _execute(task: Operator, context: Context) -> Any:
-    timeout = task.execution_timeout
-    if timeout is None:
-        return await task.execute(context)
-    with anyio.move_on_after(timeout.total_seconds()) as scope:
-        return await task.execute(context)
-    if scope.cancelled_caught:
-        raise TimeoutError(
-            f"task {task.task_id!r} ran longer than its execution_timeout of {_seconds(timeout)}"
-        )
-    return None  # pragma: no cover - the scope only exits early through its deadline
+def _final_failure(task: Operator, ti: TaskInstance, error: BaseException) -> TryOutcome:
+    xcoms = tuple(ti.pushed.values())
+    if isinstance(error, SensorTimeout) and getattr(task, "soft_fail", False):
+        task_log(ti).info("sensor_soft_failed", reason=one_line(error))
+        return TryOutcome(state=TaskState.SKIPPED, xcoms=xcoms)
+    task_log(ti).error("task_failed", error=one_line(error), retryable=False)
+    return TryOutcome(state=TaskState.FAILED, error=one_line(error), xcoms=xcoms)
 
 
 def _failed_try(task: Operator, ti: TaskInstance, error: BaseException, at: datetime) -> TryOutcome:
@@ -154,5 +192,4 @@ def _traceback(error: BaseException) -> str:
 
 
 def _seconds(delta: timedelta) -> str:
-    seconds = delta.total_seconds()
-    return f"{seconds:g}s"
+    return f"{delta.total_seconds():g}s"
