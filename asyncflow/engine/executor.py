@@ -62,9 +62,13 @@ class InstanceExecutor:
     async def run(self, ticket: Ticket) -> None:
         """Run the ticket's instance once, then record and report the outcome."""
         run, node, map_index = ticket.payload
+        keys: tuple[str, ...] = getattr(node.task, "wake_on", ())
+        wake = Wake()
+        if keys:  # registered from the start of the try until it ends or is parked
+            self.wakeups.add(keys, node.instances[map_index].key, wake.set)
         try:
             record = await self._mark_running(node, map_index)
-            outcome, ti = await self._execute(run, node, record)
+            outcome, ti = await self._execute(run, node, record, wake)
         finally:
             self._release(ticket)
         ended = replace(
@@ -80,7 +84,11 @@ class InstanceExecutor:
         )
         await self.store.finish_task_instance(ended, outcome.xcoms)
         node.instances[map_index] = ended
-        if outcome.state is TaskState.UP_FOR_RETRY:
+        if keys:
+            self.wakeups.remove(keys, ended.key)
+        if outcome.state is TaskState.UP_FOR_RESCHEDULE and wake.event.is_set():
+            self._poke_now(run, node, map_index)  # notified while the poke was being recorded
+        elif outcome.state is TaskState.UP_FOR_RETRY:
             assert outcome.next_attempt_at is not None
             self.timers.call_at(outcome.next_attempt_at, lambda: self._submit(run, node, map_index))
         elif outcome.state is TaskState.UP_FOR_RESCHEDULE:
@@ -136,7 +144,7 @@ class InstanceExecutor:
         return record
 
     async def _execute(
-        self, run: RunState, node: NodeState, record: TaskInstanceRecord
+        self, run: RunState, node: NodeState, record: TaskInstanceRecord, wake: Wake
     ) -> tuple[TryOutcome, TaskInstance]:
         ti = TaskInstance(
             task=node.task,
@@ -157,34 +165,24 @@ class InstanceExecutor:
             self.running_tasks[current] = (record.dag_id, record.run_id, record.task_id)
         try:
             if isinstance(node.task, Sensor):
-                return await self._poke(node.task, ti, context, record), ti
+                return await self._poke(node.task, ti, context, wake), ti
             return await run_try(node.task, ti, context, now=self.clock.now), ti
         finally:
             if current is not None:
                 self.running_tasks.pop(current, None)
 
     async def _poke(
-        self, sensor: Sensor, ti: TaskInstance, context: Context, record: TaskInstanceRecord
+        self, sensor: Sensor, ti: TaskInstance, context: Context, wake: Wake
     ) -> TryOutcome:
-        wake = Wake()
-        self.wakeups.add(sensor.wake_on, record.key, wake.set)
-        try:
-            return await run_try(
-                sensor,
-                ti,
-                context,
-                now=self.clock.now,
-                body=lambda: sensor_loop(
-                    sensor,
-                    ti,
-                    context,
-                    clock=self.clock,
-                    jitter=self.settings.poke_jitter,
-                    wake=wake,
-                ),
-            )
-        finally:
-            self.wakeups.remove(sensor.wake_on, record.key)
+        return await run_try(
+            sensor,
+            ti,
+            context,
+            now=self.clock.now,
+            body=lambda: sensor_loop(
+                sensor, ti, context, clock=self.clock, jitter=self.settings.poke_jitter, wake=wake
+            ),
+        )
 
 
 def build_context(run: RunState, ti: TaskInstance) -> Context:

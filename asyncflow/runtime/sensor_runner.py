@@ -61,6 +61,7 @@ async def sensor_loop(
     while True:
         if first_poke_at is None:
             first_poke_at = ti.first_poke_at = clock.now()
+        woken = wake.rearm()  # armed before the poke: a notify during it is not lost
         result = await with_timeout(sensor, sensor.poke(context), what="poke of sensor")
         done, value = _read(result)
         ti.poke_count += 1
@@ -79,10 +80,12 @@ async def sensor_loop(
         if decision.verdict is Verdict.TIMED_OUT:
             raise SensorTimeout(_timeout_message(sensor, first_poke_at, now, ti.poke_count))
         assert decision.next_poke_at is not None
+        if woken.is_set():
+            continue  # notified while poking: poke again now, in either mode
         if sensor.mode is SensorMode.RESCHEDULE:
             raise RescheduleTask(decision.next_poke_at)
         task_log(ti).debug("sensor_waiting", next_poke_at=decision.next_poke_at.isoformat())
-        await clock.sleep_until(decision.next_poke_at, wake.rearm())
+        await clock.sleep_until(decision.next_poke_at, woken)
 
 
 def _read(result: object) -> tuple[bool, Any]:

@@ -24,7 +24,9 @@ def policy(**overrides: object) -> WaitPolicy:
     return WaitPolicy(**values)  # type: ignore[arg-type]
 
 
-def decide(p: WaitPolicy, *, done: bool, after: float, count: int = 1, **kw: object) -> PokeDecision:
+def decide(
+    p: WaitPolicy, *, done: bool, after: float, count: int = 1, **kw: object
+) -> PokeDecision:
     """decide_after_poke with the poke ending ``after`` seconds past the first poke."""
     return decide_after_poke(
         p,
@@ -50,7 +52,9 @@ def decide(p: WaitPolicy, *, done: bool, after: float, count: int = 1, **kw: obj
     ],
     ids=["done", "done-late", "wait", "wait-later", "wait-capped", "deadline", "past-deadline"],
 )
-def test_decision_table(done: bool, after: float, verdict: Verdict, next_after: float | None) -> None:
+def test_decision_table(
+    done: bool, after: float, verdict: Verdict, next_after: float | None
+) -> None:
     """Done wins; a not-done poke waits one interval, capped at the deadline, then times out."""
     decision = decide(policy(), done=done, after=after)
     assert decision.verdict is verdict
@@ -94,7 +98,9 @@ def test_jitter_is_deterministic_for_one_sensor() -> None:
     ("count", "low", "high"),
     [(1, 30, 60), (2, 60, 120), (3, 120, 240), (4, 240, 480), (6, 960, 1920)],
 )
-def test_exponential_backoff_doubles_from_half_the_interval(count: int, low: int, high: int) -> None:
+def test_exponential_backoff_doubles_from_half_the_interval(
+    count: int, low: int, high: int
+) -> None:
     """Backoff waits in [base, 2*base) where base starts at interval/2 and doubles per poke."""
     p = policy(exponential_backoff=True, timeout=timedelta(days=1))
     for i in range(50):
