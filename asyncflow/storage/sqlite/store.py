@@ -321,7 +321,9 @@ class SqliteStore:
 
     def _error(self, operation: str, exc: BaseException) -> StoreError:
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        return StoreError(f"{operation} failed on {self._path}: {reason}")
+        error = StoreError(f"{operation} failed on {self._path}: {reason}")
+        error.__cause__ = exc  # also when it is handed to a waiter rather than raised here
+        return error
 
     def _not_open(self, operation: str) -> StoreError:
         return StoreError(f"{operation}: the store on {self._path} is not open; await open() first")

@@ -1,0 +1,57 @@
+"""The SQL files of the SQLite store: named queries and numbered migrations."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncflow.storage.sqlite.sqlfiles import (
+    MIGRATIONS,
+    QUERIES,
+    parse_queries,
+    split_statements,
+)
+
+
+def test_named_blocks_become_queries_in_file_order() -> None:
+    """Each '-- name:' block is one query; the preamble and comments are kept out of names."""
+    text = "-- preamble\n\n-- name: one\nSELECT 1;\n\n-- name: two\n-- why\nSELECT 2;\n"
+    assert parse_queries(text) == {"one": "SELECT 1;", "two": "-- why\nSELECT 2;"}
+
+
+def test_a_query_name_used_twice_is_an_error() -> None:
+    """Two blocks with the same name raise ValueError naming it."""
+    with pytest.raises(ValueError, match="'one' is defined twice"):
+        parse_queries("-- name: one\nSELECT 1;\n-- name: one\nSELECT 2;\n")
+
+
+def test_a_query_without_a_statement_is_an_error() -> None:
+    """A name followed only by comments raises ValueError naming it."""
+    with pytest.raises(ValueError, match="'empty' has no statement"):
+        parse_queries("-- name: empty\n-- nothing here\n-- name: x\nSELECT 1;\n")
+
+
+def test_statements_split_on_semicolons_outside_strings_and_comments() -> None:
+    """A script splits into statements; semicolons in strings and comments do not split."""
+    script = "-- a; comment\nCREATE TABLE t (a TEXT DEFAULT ';');\nINSERT INTO t VALUES ('x;y');\n"
+    assert split_statements(script) == (
+        "-- a; comment\nCREATE TABLE t (a TEXT DEFAULT ';');",
+        "INSERT INTO t VALUES ('x;y');",
+    )
+
+
+def test_an_incomplete_final_statement_is_an_error() -> None:
+    """A script ending in a statement without its semicolon raises ValueError."""
+    with pytest.raises(ValueError, match="incomplete"):
+        split_statements("SELECT 1;\nSELECT 2\n")
+
+
+def test_shipped_migrations_are_numbered_from_one_without_gaps() -> None:
+    """The packaged migrations load, numbered 1..n, each with statements."""
+    assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+    assert all(m.statements for m in MIGRATIONS)
+    assert MIGRATIONS[0].name == "0001_initial.sql"
+
+
+def test_shipped_queries_are_loaded_from_the_package() -> None:
+    """queries.sql is read from the installed package with every query the store uses."""
+    assert {"insert_run", "upsert_task_instance", "get_xcoms", "get_run_xcoms"} <= set(QUERIES)
