@@ -11,6 +11,7 @@ max_map_length                    ASYNCFLOW_MAX_MAP_LENGTH        262144
 worker_threads                    ASYNCFLOW_WORKER_THREADS        32
 loop_block_warning_seconds        ASYNCFLOW_LOOP_BLOCK_WARNING    0.1
 poke_jitter                       ASYNCFLOW_POKE_JITTER           0.1 (of poke_interval)
+shutdown_grace_seconds            ASYNCFLOW_SHUTDOWN_GRACE        30
 ================================  ==============================  =====================
 """
 
@@ -41,6 +42,7 @@ class Settings:
     worker_threads: int = 32
     loop_block_warning_seconds: float = 0.1
     poke_jitter: float = 0.1
+    shutdown_grace_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -61,6 +63,7 @@ class Settings:
             worker_threads=_positive_int(env, "ASYNCFLOW_WORKER_THREADS", 32),
             loop_block_warning_seconds=_positive_float(env, "ASYNCFLOW_LOOP_BLOCK_WARNING", 0.1),
             poke_jitter=_fraction(env, "ASYNCFLOW_POKE_JITTER", 0.1),
+            shutdown_grace_seconds=_positive_float(env, "ASYNCFLOW_SHUTDOWN_GRACE", 30.0),
         )
         return replace(settings, **overrides) if overrides else settings
 

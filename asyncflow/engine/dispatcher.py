@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 Limit = tuple[str, str]  # ("dag", dag_id) or ("pool", pool_name)
 
 
@@ -52,6 +54,8 @@ class Dispatcher:
         self._parked: dict[Limit, list[tuple[tuple[int, int], Ticket]]] = {}
         self._seq = itertools.count()
         self.running = 0
+        self.paused = False
+        self.idle = anyio.Event()  # set whenever nothing is running
         self._dag_running: Counter[str] = Counter()
         self._pool_running: Counter[str] = Counter()
 
@@ -69,6 +73,8 @@ class Dispatcher:
     def release(self, ticket: Ticket) -> None:
         """Give back the slots a launched ticket held, and launch what now fits."""
         self.running -= 1
+        if self.running == 0:
+            self.idle.set()
         self._dag_running[ticket.dag_id] -= 1
         self._unpark(("dag", ticket.dag_id))
         if ticket.pool is not None:
@@ -76,8 +82,12 @@ class Dispatcher:
             self._unpark(("pool", ticket.pool))
         self._pump()
 
+    def pause(self) -> None:
+        """Stop launching tickets (a shutdown); those submitted stay queued in memory."""
+        self.paused = True
+
     def _pump(self) -> None:
-        while self._ready and self.running < self.max_active:
+        while self._ready and self.running < self.max_active and not self.paused:
             _, ticket = heapq.heappop(self._ready)
             blocked = self._blocked_by(ticket)
             if blocked is None:
@@ -106,6 +116,8 @@ class Dispatcher:
         return None
 
     def _start(self, ticket: Ticket) -> None:
+        if self.running == 0:
+            self.idle = anyio.Event()
         self.running += 1
         self._dag_running[ticket.dag_id] += 1
         if ticket.pool is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import anyio.abc
@@ -24,7 +25,7 @@ from asyncflow.engine.timers import Timers
 from asyncflow.exceptions import MappingError
 from asyncflow.runtime.task_runner import TryOutcome
 from asyncflow.settings import Settings
-from asyncflow.states import TaskState
+from asyncflow.states import FINISHED_TASK_STATES, TaskState
 from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import TaskInstanceRecord
 from asyncflow.trigger_rules import Decision
@@ -77,6 +78,34 @@ class RunDriver:
         runnable = [node for node, d in run.initial_decisions() if d is Decision.RUN]
         await self._submit_all(run, runnable)
         await self._maybe_complete(run)
+
+    async def resume(self, run: RunState) -> None:
+        """Carry on with a run restored from the store after a restart."""
+        writes, runnable = run.settle(at=self.clock.now())
+        if writes:
+            await self.store.set_task_instances(writes)
+        now = self.clock.now()
+        for node in run.nodes.values():
+            if node.decision is not Decision.RUN or node in runnable:
+                continue
+            pending = [ti for ti in node.instances.values() if ti.state not in FINISHED_TASK_STATES]
+            if pending and node.task.is_mapped and pending[0].map_index >= 0:
+                node.expansion = await self._resolve_expansion(run, node)
+            for ti in pending:
+                self._resume_instance(run, node, ti, now)
+        await self._submit_all(run, runnable)
+        await self._maybe_complete(run)
+
+    def _resume_instance(
+        self, run: RunState, node: NodeState, ti: TaskInstanceRecord, now: datetime
+    ) -> None:
+        if ti.state is None:
+            self._submit(run, node, ti.map_index)
+        elif ti.state is TaskState.UP_FOR_RETRY:
+            due = ti.next_attempt_at or now
+            self.timers.call_at(due, lambda: self._submit(run, node, ti.map_index))
+        elif ti.state is TaskState.UP_FOR_RESCHEDULE:
+            self.executor.park(run, node, ti)
 
     async def _advance(
         self, run: RunState, finished: list[tuple[str, TaskState]], forced_skips: Sequence[str] = ()

@@ -25,6 +25,7 @@ import structlog
 from asyncflow.clock import Clock, SystemClock
 from asyncflow.dag import DAG, as_utc
 from asyncflow.engine.driver import RunDriver
+from asyncflow.engine.recovery import interrupt_orphans
 from asyncflow.engine.run_state import RunState
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.watchdog import LoopWatchdog
@@ -124,13 +125,65 @@ class Engine:
         stack.callback(tg.cancel_scope.cancel)
         self._stack = stack
         log.info("engine_started", owner=self.owner)
+        try:
+            await self._resume_runs()
+        except BaseException:
+            self._stack = None
+            await stack.aclose()
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         stack, self._stack = self._stack, None
-        if stack is not None:
+        if stack is None:
+            return
+        try:
+            if exc_info[0] is None:
+                await self._drain(self.settings.shutdown_grace_seconds)
+        finally:
             await stack.__aexit__(*exc_info)  # type: ignore[arg-type]
         log.info("engine_stopped", owner=self.owner)
+
+    async def _drain(self, grace: float) -> None:
+        """Stop taking work and let running tries finish within ``grace`` seconds.
+
+        Poke-mode sensors stop waiting at once (they resume on restart with their
+        timeout intact); what is still running after the grace period is
+        cancelled and recorded as interrupted, to run again on restart.
+        """
+        dispatcher = self._driver.dispatcher
+        dispatcher.pause()
+        self._driver.executor.interrupt_waiting_sensors()
+        if dispatcher.running:
+            log.info("engine_draining", running=dispatcher.running, grace_seconds=grace)
+            with anyio.move_on_after(grace):
+                await dispatcher.idle.wait()
+
+    async def _resume_runs(self) -> None:
+        """Pick up the runs a previous engine on this store left running."""
+        for record in await self.store.list_runs(states=[DagRunState.RUNNING]):
+            dag = self.dags.get(record.dag_id)
+            if dag is None:
+                log.warning(
+                    "run_not_resumed",
+                    dag_id=record.dag_id,
+                    run_id=record.run_id,
+                    reason="its DAG is not known to this engine",
+                )
+                continue
+            stored = await self.store.get_task_instances(record.dag_id, record.run_id)
+            instances, interrupted = interrupt_orphans(dag, stored, now=self.clock.now())
+            if interrupted:
+                await self.store.set_task_instances(interrupted)
+            run = RunState.restore(dag, record, instances)
+            self._active[run.key] = run
+            log.info(
+                "dag_run_resumed",
+                dag_id=record.dag_id,
+                run_id=record.run_id,
+                interrupted=len(interrupted),
+            )
+            await self._driver.resume(run)
 
     def add_dag(self, dag: DAG) -> None:
         """Make a DAG known to the engine by its id (the last one added wins)."""

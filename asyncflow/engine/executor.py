@@ -14,6 +14,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import anyio
+
 from asyncflow.clock import Clock
 from asyncflow.context import Context
 from asyncflow.engine.dispatcher import Ticket
@@ -23,7 +25,7 @@ from asyncflow.engine.wakeups import WakeRegistry
 from asyncflow.runtime.sensor_runner import Wake, sensor_loop
 from asyncflow.runtime.task_instance import TaskInstance
 from asyncflow.runtime.task_runner import TryOutcome, run_try
-from asyncflow.sensor import Sensor
+from asyncflow.sensor import Sensor, SensorMode
 from asyncflow.settings import Settings
 from asyncflow.states import TaskState
 from asyncflow.storage.protocol import Store
@@ -55,6 +57,7 @@ class InstanceExecutor:
         self.owner = owner
         self.wakeups = WakeRegistry()
         self.running_tasks: dict[asyncio.Task[Any], tuple[str, str, str]] = {}
+        self._waiting_sensors: set[anyio.CancelScope] = set()
         self._submit = submit
         self._ended = ended
         self._release = release
@@ -66,11 +69,26 @@ class InstanceExecutor:
         wake = Wake()
         if keys:  # registered from the start of the try until it ends or is parked
             self.wakeups.add(keys, node.instances[map_index].key, wake.set)
+        record = node.instances[map_index]
+        scope = anyio.CancelScope()
         try:
             record = await self._mark_running(node, map_index)
-            outcome, ti = await self._execute(run, node, record, wake)
+            with scope:
+                if isinstance(node.task, Sensor) and node.task.mode is SensorMode.POKE:
+                    self._waiting_sensors.add(scope)  # a shutdown interrupts these at once
+                outcome, ti = await self._execute(run, node, record, wake)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._interrupted(node, record)
+            raise
         finally:
+            self._waiting_sensors.discard(scope)
             self._release(ticket)
+            if keys:
+                self.wakeups.remove(keys, record.key)
+        if scope.cancelled_caught:
+            await self._interrupted(node, record)
+            return
         ended = replace(
             record,
             state=outcome.state,
@@ -84,8 +102,6 @@ class InstanceExecutor:
         )
         await self.store.finish_task_instance(ended, outcome.xcoms)
         node.instances[map_index] = ended
-        if keys:
-            self.wakeups.remove(keys, ended.key)
         if outcome.state is TaskState.UP_FOR_RESCHEDULE and wake.event.is_set():
             self._poke_now(run, node, map_index)  # notified while the poke was being recorded
         elif outcome.state is TaskState.UP_FOR_RETRY:
@@ -95,6 +111,30 @@ class InstanceExecutor:
             self.park(run, node, ended)
         else:
             await self._ended(run, node, ended, outcome)
+
+    def interrupt_waiting_sensors(self) -> int:
+        """Stop every poke-mode sensor's wait (they resume, timeout intact, on restart)."""
+        scopes = list(self._waiting_sensors)
+        for scope in scopes:
+            scope.cancel()
+        return len(scopes)
+
+    async def _interrupted(self, node: NodeState, record: TaskInstanceRecord) -> None:
+        """Record a try stopped by a shutdown; it runs again, not counted, on restart."""
+        if record.state is not TaskState.RUNNING:
+            return
+        if record.next_poke_at is not None and isinstance(node.task, Sensor):
+            back = replace(record, state=TaskState.UP_FOR_RESCHEDULE, owner=None)
+        else:
+            back = replace(
+                record,
+                state=None,
+                try_number=record.try_number - 1,
+                owner=None,
+                error=f"interrupted: the engine shut down during try {record.try_number}",
+            )
+        node.instances[record.map_index] = back
+        await self.store.set_task_instances([back])
 
     def park(self, run: RunState, node: NodeState, record: TaskInstanceRecord) -> None:
         """Hold a reschedule-mode sensor as a timer entry until its next poke (or a notify)."""

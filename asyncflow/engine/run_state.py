@@ -18,7 +18,7 @@ import anyio
 
 from asyncflow.dag import DAG
 from asyncflow.operator import Operator
-from asyncflow.states import FAILED_TASK_STATES, DagRunState, TaskState
+from asyncflow.states import FAILED_TASK_STATES, FINISHED_TASK_STATES, DagRunState, TaskState
 from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.trigger_rules import Decision, UpstreamCounts, decide
 
@@ -97,6 +97,57 @@ class RunState:
             for task_id, task in dag.task_dict.items()
         }
         return cls(dag=dag, record=record, nodes=nodes, unfinished_nodes=len(nodes))
+
+    @classmethod
+    def restore(
+        cls, dag: DAG, record: DagRunRecord, instances: Iterable[TaskInstanceRecord]
+    ) -> RunState:
+        """The state of a run read back from the store (after a restart).
+
+        Upstream counts are rebuilt from the stored outcomes; a task that has an
+        instance with any state was decided before; the others are decided by
+        :meth:`settle`.
+        """
+        run = cls.new(dag, record, instances)
+        run.unfinished_nodes = 0
+        for node in run.nodes.values():
+            node.unfinished = sum(
+                ti.state not in FINISHED_TASK_STATES for ti in node.instances.values()
+            )
+            run.unfinished_nodes += node.unfinished > 0
+            if any(ti.state is not None for ti in node.instances.values()):
+                node.decision = Decision.RUN if node.unfinished or _ran(node) else Decision.SKIP
+        for node in run.nodes.values():
+            total = sum(run.nodes[up].size for up in node.task.upstream_task_ids)
+            counts = UpstreamCounts(total=total)
+            for up in node.task.upstream_task_ids:
+                for ti in run.nodes[up].instances.values():
+                    if ti.state in FINISHED_TASK_STATES:
+                        counts = counts.add(ti.state)
+            node.counts = counts
+        return run
+
+    def settle(self, *, at: datetime) -> tuple[list[TaskInstanceRecord], list[NodeState]]:
+        """Decide every undecided task of a restored run, in dependency order.
+
+        Returns the records that changed (skips, upstream failures) and the
+        tasks that may now run, as :meth:`propagate` does.
+        """
+        writes: list[TaskInstanceRecord] = []
+        runnable: list[NodeState] = []
+        for task in self.dag.topological_order():
+            node = self.nodes[task.task_id]
+            if node.decision is not Decision.WAIT:
+                continue
+            _, decision = self._decide(node)
+            if decision is Decision.RUN:
+                runnable.append(node)
+            elif decision is not Decision.WAIT:
+                ended = self._end_undecided(node, _DECIDED_STATE[decision], at, writes)
+                more_writes, more_runnable = self.propagate(ended, at=at)
+                writes.extend(more_writes)
+                runnable.extend(more_runnable)
+        return writes, runnable
 
     @property
     def key(self) -> tuple[str, str]:
@@ -207,3 +258,11 @@ class RunState:
             for task_id in sorted(self.nodes)
             for _, ti in sorted(self.nodes[task_id].instances.items())
         ]
+
+
+def _ran(node: NodeState) -> bool:
+    """Whether any instance of the task ran (as opposed to being skipped unrun)."""
+    return any(
+        ti.state not in (TaskState.SKIPPED, TaskState.UPSTREAM_FAILED) or ti.try_number > 0
+        for ti in node.instances.values()
+    )

@@ -1,0 +1,152 @@
+"""Restarts on a real SQLite file: graceful shutdown, interrupted tries and resumed sensors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from asyncflow import DAG, DagRunState, Engine, Sensor, TaskState, task
+from asyncflow.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+def settings(grace: float) -> Settings:
+    """Settings with a short shutdown grace period."""
+    return Settings.from_env(shutdown_grace_seconds=grace)
+
+
+def slow_dag(started: anyio.Event, seconds: float, retries: int = 0) -> DAG:
+    """One task that sets ``started`` then sleeps ``seconds``."""
+    with DAG("slow", default_args={"retries": retries, "retry_delay": 0}) as built:
+
+        @task
+        async def work() -> str:
+            started.set()
+            await anyio.sleep(seconds)
+            return "done"
+
+        work()
+    return built
+
+
+async def test_graceful_exit_lets_a_running_task_finish(tmp_path: Path) -> None:
+    """Leaving the engine while a task runs waits for it within the grace period."""
+    url = f"sqlite:///{tmp_path / 'af.db'}"
+    started = anyio.Event()
+    async with Engine(url, dags=[slow_dag(started, 0.2)], settings=settings(10)) as engine:
+        run = await engine.trigger("slow")
+        with anyio.fail_after(5):
+            await started.wait()
+    async with Engine(url) as reader:
+        after = await reader.get_run(run.run_id)
+    assert after.ti("work").state is TaskState.SUCCESS
+    assert after.xcom("work") == "done"
+
+
+async def test_a_try_past_the_grace_period_is_interrupted_and_runs_again(tmp_path: Path) -> None:
+    """A task still running after the grace period is recorded interrupted and re-run on restart."""
+    url = f"sqlite:///{tmp_path / 'af.db'}"
+    started = anyio.Event()
+    with anyio.fail_after(10):
+        async with Engine(url, dags=[slow_dag(started, 60)], settings=settings(0.05)) as engine:
+            run = await engine.trigger("slow")
+            await started.wait()
+    async with Engine(url) as reader:
+        stopped = await reader.get_run(run.run_id)
+    ti = stopped.ti("work")
+    assert ti.state is None
+    assert ti.try_number == 0
+    assert ti.error == "interrupted: the engine shut down during try 1"
+    assert stopped.state is DagRunState.RUNNING
+
+    again = anyio.Event()
+    async with Engine(url, dags=[slow_dag(again, 0)]) as engine:
+        with anyio.fail_after(10):
+            finished = await engine.wait(run.run_id)
+    assert finished.state is DagRunState.SUCCESS
+    assert (finished.ti("work").state, finished.ti("work").try_number) == (TaskState.SUCCESS, 1)
+
+
+async def crash_leftover(url: str, retries: int) -> str:
+    """A run whose task a dead process left 'running' in the store; returns the run id."""
+    started = anyio.Event()
+    with anyio.fail_after(10):
+        async with Engine(url, dags=[slow_dag(started, 60)], settings=settings(0.01)) as engine:
+            run = await engine.trigger("slow")
+            await started.wait()
+    async with Engine(url) as engine:
+        records = await engine.store.get_task_instances("slow", run.run_id)
+        dead = replace(records[0], state=TaskState.RUNNING, try_number=1, owner="deadhost:1:x")
+        await engine.store.set_task_instances([dead])
+    return run.run_id
+
+
+@pytest.mark.parametrize(
+    ("retries", "state", "tries"), [(1, TaskState.SUCCESS, 2), (0, TaskState.FAILED, 1)]
+)
+async def test_a_try_left_running_by_a_dead_process_is_retried_or_failed(
+    tmp_path: Path, retries: int, state: TaskState, tries: int
+) -> None:
+    """An orphaned running try is recorded interrupted: retried, or failed when out of tries."""
+    url = f"sqlite:///{tmp_path / 'af.db'}"
+    run_id = await crash_leftover(url, retries)
+    async with Engine(url, dags=[slow_dag(anyio.Event(), 0, retries=retries)]) as engine:
+        with anyio.fail_after(10):
+            result = await engine.wait(run_id)
+    ti = result.ti("work")
+    assert (ti.state, ti.try_number) == (state, tries)
+    assert ti.error == (
+        "interrupted: the engine running try 1 stopped without recording its outcome "
+        "(owner deadhost:1:x)"
+    )
+
+
+class FlagSensor(Sensor):
+    """Done once ``flag`` exists; records every poke's time."""
+
+    def __init__(self, *, flag: Path, pokes: list[Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.flag = flag
+        self.pokes = pokes
+
+    async def poke(self, context: Any) -> bool:
+        self.pokes.append(anyio.current_time())
+        return self.flag.exists()
+
+
+async def test_a_reschedule_sensor_resumes_with_its_times_after_a_restart(tmp_path: Path) -> None:
+    """A parked sensor keeps its next poke, first poke and poke count across engines."""
+    url = f"sqlite:///{tmp_path / 'af.db'}"
+    flag = tmp_path / "flag"
+    pokes: list[Any] = []
+
+    def build() -> DAG:
+        with DAG("parked") as built:
+            FlagSensor(task_id="wait", flag=flag, pokes=pokes, poke_interval=0.5, mode="reschedule")
+        return built
+
+    async with Engine(url, dags=[build()]) as engine:
+        run = await engine.trigger("parked")
+        with anyio.fail_after(5):
+            while not pokes:  # noqa: ASYNC110 - the poke list is the sensor's own record
+                await anyio.sleep(0.01)
+    async with Engine(url) as reader:
+        parked = (await reader.store.get_task_instances("parked", run.run_id))[0]
+    assert parked.state is TaskState.UP_FOR_RESCHEDULE
+    assert parked.poke_count == 1
+    flag.touch()
+    async with Engine(url, dags=[build()]) as engine:
+        with anyio.fail_after(10):
+            result = await engine.wait(run.run_id)
+        record = (await engine.store.get_task_instances("parked", run.run_id))[0]
+    assert result.ti("wait").state is TaskState.SUCCESS
+    assert record.first_poke_at == parked.first_poke_at
+    assert record.poke_count == 2
+    assert record.end_date is not None
+    assert parked.next_poke_at is not None
+    assert record.end_date >= parked.next_poke_at  # not poked before its time
