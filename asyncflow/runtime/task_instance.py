@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.from_thread
 
+from asyncflow.results import DagRunResult
 from asyncflow.storage.records import XComRecord
 from asyncflow.xcom import decode, encode_checked
 from asyncflow.xcom_arg import RETURN_VALUE
@@ -138,6 +139,31 @@ class TaskInstance:
     async def _pull_all(self, task_id: str, key: str) -> list[Any]:
         records = await self.store.get_xcoms(self.dag_id, self.run_id, task_id, key)
         return [decode(r.value) for r in records]
+
+    # --- other runs ----------------------------------------------------------------
+    async def find_dag_run(
+        self,
+        dag_id: str,
+        *,
+        logical_date: datetime | None = None,
+        run_id: str | None = None,
+    ) -> DagRunResult | None:
+        """A snapshot of a run of any DAG in this engine's store, or ``None``.
+
+        Looked up by ``run_id``, or else by ``logical_date`` (what
+        ``ExternalTaskSensor`` matches on). The snapshot carries states, not XCom.
+        """
+        if run_id is not None:
+            record = await self.store.get_run(dag_id, run_id)
+        elif logical_date is not None:
+            runs = await self.store.list_runs(dag_id)
+            record = next((r for r in runs if r.logical_date == logical_date), None)
+        else:
+            raise ValueError("find_dag_run needs logical_date or run_id")
+        if record is None:
+            return None
+        instances = await self.store.get_task_instances(dag_id, record.run_id)
+        return DagRunResult.build(record, instances)
 
     # --- control -----------------------------------------------------------------
     def skip_tasks(self, task_ids: Iterable[str]) -> None:
