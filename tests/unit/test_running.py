@@ -522,3 +522,80 @@ def test_dag_test_inside_a_running_loop_says_to_use_engine_run() -> None:
             built.test()
 
     anyio.run(main)
+
+
+def test_an_xcom_value_too_large_fails_the_task_naming_size_and_setting() -> None:
+    """A return value over the limit fails that task with its size and the setting; others run."""
+
+    @dag()
+    def big() -> None:
+        @task
+        def huge() -> str:
+            return "x" * 60_000
+
+        @task
+        def small() -> int:
+            return 1
+
+        huge()
+        small()
+
+    result = big().test()
+    ti = result.ti("huge")
+    assert ti.state is TaskState.FAILED
+    assert ti.try_number == 1
+    assert ti.error == (
+        "XComError: XCom value of task 'huge' (key 'return_value') is 60,002 bytes, over the "
+        "limit of 49,152 bytes; return a smaller value (store large data elsewhere and pass a "
+        "reference) or raise the limit with ASYNCFLOW_XCOM_MAX_BYTES"
+    )
+    assert result.xcom("huge") is None
+    assert result.xcom("small") == 1
+
+
+def test_an_xcom_value_that_cannot_be_stored_fails_without_retry() -> None:
+    """A set (not JSON) fails the task at once, naming the type and where it is."""
+
+    @dag()
+    def unstorable() -> None:
+        @task(retries=3, retry_delay=0)
+        def rows() -> dict[str, Any]:
+            return {"ids": {1, 2}}
+
+        rows()
+
+    ti = unstorable().test().ti("rows")
+    assert (ti.state, ti.try_number) == (TaskState.FAILED, 1)
+    assert ti.error is not None
+    assert "task 'rows' (key 'return_value') cannot be stored: set is not JSON" in ti.error
+    assert "$.ids" in ti.error
+
+
+def test_xcom_keeps_datetimes_decimals_and_uuids() -> None:
+    """datetime, date, Decimal and UUID values come back as they were pushed."""
+    from datetime import date
+    from decimal import Decimal
+    from uuid import UUID
+
+    value = {
+        "at": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        "day": date(2026, 1, 2),
+        "amount": Decimal("12.3400"),
+        "id": UUID("12345678-1234-5678-1234-567812345678"),
+    }
+
+    @dag()
+    def typed() -> None:
+        @task
+        def produce() -> dict[str, Any]:
+            return value
+
+        @task
+        def consume(data: dict[str, Any]) -> bool:
+            return data == value
+
+        consume(produce())
+
+    result = typed().test()
+    assert result.xcom("produce") == value
+    assert result.xcom("consume") is True
