@@ -92,8 +92,9 @@ class GroupCommit(Generic[T]):
         self._flush = flush
         self._pending: deque[PendingWrite[T]] = deque()
         self._flushing = False
-        self._idle = anyio.Event()
-        self._idle.set()
+        # Created per flush, in the loop running it: nothing here is bound to a
+        # loop before the first write, so a store can be built outside one.
+        self._idle: anyio.Event | None = None
 
     @property
     def pending(self) -> int:
@@ -125,14 +126,14 @@ class GroupCommit(Generic[T]):
     async def drain(self) -> None:
         """Return once every write queued so far is settled, flushing them if needed."""
         while self._pending or self._flushing:
-            if self._flushing:
+            if self._flushing and self._idle is not None:
                 await self._idle.wait()
             else:
                 await self._lead()
 
     async def _lead(self) -> None:
         self._flushing = True
-        self._idle = anyio.Event()
+        idle = self._idle = anyio.Event()
         try:
             with anyio.CancelScope(shield=True):
                 await anyio.lowlevel.checkpoint()  # let writers started with us join
@@ -144,7 +145,7 @@ class GroupCommit(Generic[T]):
                         break  # a waiting caller leads the next batch
         finally:
             self._flushing = False
-            self._idle.set()
+            idle.set()
             self._wake_next_leader()
 
     async def _flush_batch(self, batch: list[PendingWrite[T]]) -> None:
