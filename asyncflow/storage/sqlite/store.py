@@ -153,8 +153,10 @@ class SqliteStore:
             writer, reader = self._writer, self._reader
             self._writer = self._reader = None
             try:
-                await reader.close()
-                await writer.close()
+                try:
+                    await reader.close()
+                finally:
+                    await writer.close()
             except sqlite3.Error as exc:
                 raise self._error("close", exc) from exc
 
