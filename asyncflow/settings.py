@@ -18,12 +18,14 @@ shutdown_grace_seconds            ASYNCFLOW_SHUTDOWN_GRACE        30
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from asyncflow.exceptions import AsyncflowError
+
+T = TypeVar("T", int, float)
 
 
 class SettingsError(AsyncflowError, ValueError):
@@ -68,40 +70,34 @@ class Settings:
         return replace(settings, **overrides) if overrides else settings
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _setting(
+    env: Mapping[str, str],
+    name: str,
+    default: T,
+    parse: Callable[[str], T],
+    valid: Callable[[T], bool],
+    expected: str,
+) -> T:
+    """Read one variable: ``default`` when unset, else parsed and checked."""
     raw = env.get(name)
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {raw!r}")
+        value = None
+    if value is None or not valid(value):
+        raise SettingsError(f"{name} must be {expected}, got {raw!r}")
     return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _setting(env, name, default, int, lambda v: v > 0, "a positive whole number")
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {raw!r}")
-    return value
+    return _setting(env, name, default, float, lambda v: v > 0, "a positive number of seconds")
 
 
 def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number between 0 and 1, got {raw!r}") from None
-    if not 0 <= value <= 1:
-        raise SettingsError(f"{name} must be between 0 and 1, got {raw!r}")
-    return value
+    return _setting(env, name, default, float, lambda v: 0 <= v <= 1, "a number from 0 to 1")

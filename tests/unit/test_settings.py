@@ -1,0 +1,44 @@
+"""Settings from the environment: defaults, overrides and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from asyncflow.settings import Settings, SettingsError
+
+
+def test_defaults_follow_asyncflow_home() -> None:
+    """Without variables the store and DAG folder live under ~/asyncflow."""
+    settings = Settings.from_env({})
+    assert settings.home == Path("~/asyncflow").expanduser()
+    assert settings.database_url == f"sqlite:///{settings.home / 'asyncflow.db'}"
+    assert settings.dags_folder == settings.home / "dags"
+    assert settings.xcom_max_bytes == 48 * 1024
+    assert settings.max_map_length >= 100_000
+
+
+def test_variables_and_keywords_override() -> None:
+    """Environment variables set values; keyword overrides win over both."""
+    env = {"ASYNCFLOW_HOME": "/srv/af", "ASYNCFLOW_XCOM_MAX_BYTES": "1000"}
+    settings = Settings.from_env(env, poke_jitter=0.0)
+    assert settings.dags_folder == Path("/srv/af/dags")
+    assert settings.xcom_max_bytes == 1000
+    assert settings.poke_jitter == 0.0
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("ASYNCFLOW_XCOM_MAX_BYTES", "lots", "must be a positive whole number, got 'lots'"),
+        ("ASYNCFLOW_MAX_MAP_LENGTH", "0", "must be a positive whole number, got '0'"),
+        ("ASYNCFLOW_SHUTDOWN_GRACE", "-1", "must be a positive number of seconds, got '-1'"),
+        ("ASYNCFLOW_POKE_JITTER", "1.5", "must be a number from 0 to 1, got '1.5'"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, raw: str, message: str) -> None:
+    """A variable of the wrong kind raises one line naming it and the value."""
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({name: raw})
+    assert str(info.value) == f"{name} {message}"
