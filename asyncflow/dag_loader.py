@@ -1,0 +1,310 @@
+"""Load the DAGs of a folder of Python files, each file in isolation.
+
+Every ``*.py`` file under the folder is imported on its own (recursively, in
+sorted order; files and folders whose name starts with ``_`` or ``.`` are
+skipped). A file that fails to import, for any reason, becomes one line in
+:attr:`DagBag.errors` and every other file still loads.
+
+Which DAGs a file defines:
+    Every DAG created while the file's top-level code runs, directly or through
+    functions it calls (an ``@dag`` function, a factory in a helper module),
+    whether or not it is assigned to a name: ``etl = my_dag()`` and a bare
+    ``my_dag()`` both count, as in Airflow 2. DAGs created by the top-level code
+    of *another* module the file imports are that module's, not the file's.
+    Creation is observed with a profile hook on ``DAG.__init__``, set for the
+    importing thread only and only while the file imports. A DAG bound to a
+    module-level name that no file has claimed (e.g. a copy) is collected too.
+
+How files are isolated:
+    A file is imported under a unique, stable module name derived from its
+    path, and stays in :data:`sys.modules` under that name after a successful
+    import: code that looks its own module up there at run time (dataclasses,
+    pickle, ``typing.get_type_hints``, ``inspect.getsource``) keeps working, and
+    loading the same file again replaces the entry instead of piling up. While
+    the file imports, its own folder and the DAG folder are on :data:`sys.path`,
+    so ``import helper`` (a sibling) and ``from common import x`` (a package at
+    the folder's root, the Airflow convention) both work. Helper modules from
+    the DAG folder are dropped from :data:`sys.modules` after each file, so
+    every file gets fresh helpers and an edited helper is seen on the next load.
+    A task that imports a helper lazily, at run time, must therefore import it
+    at the top of the DAG file instead.
+
+Duplicate ``dag_id``:
+    The first file in sorted order keeps the DAG; the later file gets an error
+    naming both files, and its other DAGs still load. Keeping the first makes
+    the outcome deterministic and means a new file cannot knock out a DAG that
+    already runs.
+
+Example:
+    >>> bag = load_dags(Path("dags"))  # doctest: +SKIP
+    >>> sorted(bag.dags), bag.errors
+    (['etl', 'report'], {'/srv/dags/broken.py': 'File "broken.py", line 3: NameError: ...'})
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import Any
+
+import structlog
+
+from asyncflow.dag import DAG
+
+__all__ = ["DagBag", "dag_files", "load_dags"]
+
+log = structlog.get_logger("asyncflow.dag_loader")
+
+_DAG_INIT = DAG.__init__.__code__
+_NOT_NAME = re.compile(r"[^0-9A-Za-z_]")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DagBag:
+    """The DAGs found in a folder and the files that failed to import.
+
+    Attributes:
+        dags: DAG id to DAG, each with ``fileloc`` set to its file's path.
+        errors: File path to a one-line error, such as
+            ``File "etl.py", line 12: NameError: name 'foo' is not defined``.
+    """
+
+    dags: dict[str, DAG] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def load_dags(folder: Path | str) -> DagBag:
+    """Import every DAG file under ``folder`` and collect its DAGs and import errors.
+
+    Args:
+        folder: A folder of DAG files (or one ``.py`` file).
+
+    Returns:
+        The DAGs by id, and the files that failed with their one-line error.
+
+    Raises:
+        FileNotFoundError: ``folder`` does not exist.
+        NotADirectoryError: ``folder`` is neither a folder nor a ``.py`` file.
+
+    Example:
+        >>> bag = load_dags("dags")  # doctest: +SKIP
+        >>> bag.dags["etl"].fileloc
+        '/srv/dags/etl.py'
+    """
+    root = Path(folder).expanduser().absolute()
+    files = dag_files(root)
+    base = root if root.is_dir() else root.parent
+    dags: dict[str, DAG] = {}
+    errors: dict[str, str] = {}
+    for path in files:
+        try:
+            found = _load_file(path, base)
+        except _ImportFailed as failed:
+            errors[str(path)] = failed.line
+            log.info("dag_file_import_failed", file=str(path), error=failed.line)
+            continue
+        duplicates = _add_dags(found, path, base, dags)
+        if duplicates:
+            errors[str(path)] = "; ".join(duplicates)
+        log.debug("dag_file_loaded", file=str(path), dags=[d.dag_id for d in found])
+    return DagBag(dags=dags, errors=errors)
+
+
+def dag_files(folder: Path) -> list[Path]:
+    """The DAG files under ``folder``, sorted; names starting with ``_`` or ``.`` skipped.
+
+    Raises:
+        FileNotFoundError: ``folder`` does not exist.
+        NotADirectoryError: ``folder`` is neither a folder nor a ``.py`` file.
+    """
+    if not folder.exists():
+        raise FileNotFoundError(f"DAG folder {folder} does not exist")
+    if folder.is_file():
+        if folder.suffix != ".py":
+            raise NotADirectoryError(f"{folder} is neither a folder nor a .py file")
+        return [folder]
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(("_", "."))]
+        found.extend(
+            Path(dirpath, name)
+            for name in filenames
+            if name.endswith(".py") and not name.startswith(("_", "."))
+        )
+    return sorted(found, key=lambda p: p.relative_to(folder).parts)
+
+
+class _ImportFailed(Exception):
+    """A DAG file did not import; ``line`` says where and why."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _load_file(path: Path, base: Path) -> list[DAG]:
+    """Import one file under its own module name and return the DAGs it defines."""
+    name = _module_name(path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise _ImportFailed(f'File "{_shown(path, base)}": cannot be imported as Python')
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    tracker = _DagTracker(module)
+    try:
+        with _isolated_imports([path.parent, base], keep=name), tracker:
+            spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:
+        sys.modules.pop(name, None)
+        raise _ImportFailed(describe_import_error(exc, path, base)) from exc
+    found = tracker.created + [
+        value
+        for value in list(vars(module).values())
+        if isinstance(value, DAG) and value.fileloc is None and value not in tracker.created
+    ]
+    for dag in found:
+        dag.fileloc = str(path)
+    return found
+
+
+def _add_dags(found: list[DAG], path: Path, base: Path, dags: dict[str, DAG]) -> list[str]:
+    """Add ``found`` to ``dags``, keeping the first of each id; the duplicate messages."""
+    problems: list[str] = []
+    for dag in found:
+        first = dags.get(dag.dag_id)
+        if first is None:
+            dags[dag.dag_id] = dag
+        elif first is not dag:
+            where = _shown(Path(first.fileloc or "?"), base)
+            problems.append(
+                f'File "{_shown(path, base)}": duplicate DAG id {dag.dag_id!r}, already '
+                f'defined in "{where}" (the DAG from "{where}" is kept)'
+            )
+    return problems
+
+
+def describe_import_error(exc: BaseException, path: Path, base: Path) -> str:
+    """One line saying where in the DAG file an import failed, and why.
+
+    The line is the deepest one of the DAG file in the traceback (for a syntax
+    error, the line the parser stopped at, in whichever file that is).
+
+    Example:
+        >>> describe_import_error(error, Path("/d/etl.py"), Path("/d"))  # doctest: +SKIP
+        'File "etl.py", line 12: ZeroDivisionError: division by zero'
+    """
+    if isinstance(exc, SyntaxError):
+        file = Path(exc.filename) if exc.filename else path
+        message = exc.msg
+        lineno: int | None = exc.lineno
+    else:
+        file, message = path, _one_line(exc)
+        lines = [
+            f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)
+        ]
+        lineno = lines[-1] if lines else None
+    where = f'File "{_shown(file, base)}"' + (f", line {lineno}" if lineno else "")
+    kind = type(exc).__name__
+    return f"{where}: {kind}: {message}" if message else f"{where}: {kind}"
+
+
+class _DagTracker:
+    """Records the DAGs created by one module's top-level code while it imports.
+
+    A profile hook (this thread only) sees every return from ``DAG.__init__``;
+    the DAG belongs to the module whose top-level frame is nearest on the stack.
+    DAGs of other modules imported meanwhile get those modules' files as
+    ``fileloc``, so that a later file cannot claim them through a global name.
+    A profiler that was already installed keeps receiving its events.
+    """
+
+    def __init__(self, module: ModuleType) -> None:
+        self.namespace = vars(module)
+        self.created: list[DAG] = []
+        self._previous: Callable[..., object] | None = None
+
+    def __enter__(self) -> _DagTracker:
+        previous = sys.getprofile()
+        self._previous = previous if callable(previous) else None
+        sys.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        sys.setprofile(self._previous)
+
+    def _profile(self, frame: FrameType, event: str, arg: Any) -> None:
+        if self._previous is not None:
+            self._previous(frame, event, arg)
+        if event == "return" and frame.f_code is _DAG_INIT:
+            self._record(frame)
+
+    def _record(self, frame: FrameType) -> None:
+        dag = frame.f_locals.get("self")
+        if not isinstance(dag, DAG) or getattr(dag, "task_dict", None) is None:
+            return  # __init__ raised before the DAG was complete
+        owner = frame.f_back
+        while owner is not None and owner.f_code.co_name != "<module>":
+            owner = owner.f_back
+        if owner is not None and owner.f_globals is self.namespace:
+            if dag not in self.created:
+                self.created.append(dag)
+        elif owner is not None:
+            dag.fileloc = owner.f_code.co_filename
+
+
+@contextmanager
+def _isolated_imports(folders: Sequence[Path], *, keep: str) -> Iterator[None]:
+    """Put ``folders`` first on ``sys.path`` while a file imports, then forget its helpers.
+
+    A helper is a module first imported now, from one of ``folders``. Modules
+    found elsewhere (the standard library, site-packages, even a virtualenv
+    inside the DAG folder) stay imported: some cannot be imported twice.
+    """
+    entries = [str(folder) for folder in dict.fromkeys(folders)]
+    before = set(sys.modules)
+    sys.path[:0] = entries
+    try:
+        yield
+    finally:
+        for entry in entries:
+            if entry in sys.path:
+                sys.path.remove(entry)
+        for name in set(sys.modules) - before - {keep}:
+            top = name.partition(".")[0]
+            if top not in before and _found_in(sys.modules[name], top, folders):
+                del sys.modules[name]
+
+
+def _found_in(module: ModuleType, top: str, folders: Sequence[Path]) -> bool:
+    """Whether ``module`` (of top-level package ``top``) was imported from one of ``folders``."""
+    file = getattr(module, "__file__", None)
+    places = [file] if file else list(getattr(module, "__path__", []))
+    for place in map(Path, places):
+        for folder in folders:
+            if place.is_relative_to(folder):
+                first = place.relative_to(folder).parts[0]
+                if first in (top, f"{top}.py"):
+                    return True
+    return False
+
+
+def _module_name(path: Path) -> str:
+    digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
+    return f"asyncflow_dag_{_NOT_NAME.sub('_', path.stem)}_{digest}"
+
+
+def _shown(path: Path, base: Path) -> str:
+    return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
