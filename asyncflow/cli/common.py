@@ -1,0 +1,171 @@
+"""What every sub-command shares: the global options, settings, errors and DAG loading.
+
+``--dags-folder``, ``--database-url`` and ``--verbose`` are accepted before the
+sub-command and on each sub-command; the one nearest the sub-command wins, then
+the environment (``ASYNCFLOW_DAGS_FOLDER``, ``ASYNCFLOW_DATABASE_URL``), then
+the defaults under ``ASYNCFLOW_HOME`` (see :mod:`asyncflow.settings`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from asyncflow.dag import DAG
+from asyncflow.dag_loader import DagBag, load_dags
+from asyncflow.exceptions import StoreError
+from asyncflow.log import configure as configure_logging
+from asyncflow.settings import Settings
+from asyncflow.storage import open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+USER_ERROR = 2
+"""Exit code of a user mistake (bad argument, unknown DAG, missing folder), as click uses."""
+
+
+class BadInput(click.ClickException):
+    """A user mistake: one line on stderr and exit code 2, never a traceback."""
+
+    exit_code = USER_ERROR
+
+
+@dataclass(slots=True)
+class CliState:
+    """The global options as given so far; a sub-command's own options override them."""
+
+    dags_folder: str | None = None
+    database_url: str | None = None
+    verbose: bool = False
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None and value is not False and param.name is not None:
+        setattr(ctx.ensure_object(CliState), param.name, value)
+
+
+def common_options(command: F) -> F:
+    """Add ``--dags-folder``, ``--database-url`` and ``--verbose`` to a group or command."""
+    options = [
+        click.option(
+            "--dags-folder",
+            metavar="PATH",
+            expose_value=False,
+            callback=_remember,
+            help="Folder of DAG files [env ASYNCFLOW_DAGS_FOLDER; default: $ASYNCFLOW_HOME/dags].",
+        ),
+        click.option(
+            "--database-url",
+            metavar="URL",
+            expose_value=False,
+            callback=_remember,
+            help="Store URL [env ASYNCFLOW_DATABASE_URL; default: sqlite:///$ASYNCFLOW_HOME/"
+            "asyncflow.db].",
+        ),
+        click.option(
+            "--verbose",
+            "-v",
+            is_flag=True,
+            default=False,
+            expose_value=False,
+            callback=_remember,
+            help="Log debug events and show tracebacks of unexpected errors.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def settings_for(ctx: click.Context) -> Settings:
+    """The settings for this invocation, with logging configured to stderr.
+
+    Raises:
+        SettingsError: an environment variable holds a value of the wrong kind.
+        BadInput: the database URL is not one asyncflow can use.
+    """
+    state = ctx.ensure_object(CliState)
+    configure_logging(
+        logging.DEBUG if state.verbose else logging.WARNING, stream=sys.stderr, json=False
+    )
+    overrides: dict[str, Any] = {}
+    if state.dags_folder is not None:
+        overrides["dags_folder"] = Path(state.dags_folder).expanduser()
+    if state.database_url is not None:
+        overrides["database_url"] = state.database_url
+    settings = Settings.from_env(**overrides)
+    try:
+        open_store(settings.database_url)  # only parses the URL; nothing is opened
+    except StoreError as error:
+        raise BadInput(f"--database-url: {error}") from None
+    return settings
+
+
+def load_bag(settings: Settings) -> DagBag:
+    """Load the DAG folder; a folder that does not exist is a user mistake."""
+    try:
+        return load_dags(settings.dags_folder)
+    except (FileNotFoundError, NotADirectoryError) as error:
+        raise BadInput(
+            f"{error} (set --dags-folder or ASYNCFLOW_DAGS_FOLDER, or create it)"
+        ) from None
+
+
+def find_dag(bag: DagBag, dag_id: str, folder: Path) -> DAG:
+    """The DAG ``dag_id`` from the bag, or a one-line error that helps find it.
+
+    When the DAG is missing and a file that failed to import looks like its
+    file (named after it, or mentioning the id), the error says so.
+    """
+    found = bag.dags.get(dag_id)
+    if found is not None:
+        return found
+    suspect = _failed_file_of(bag, dag_id)
+    if suspect is not None:
+        raise BadInput(
+            f"DAG {dag_id!r} not found; its file may have failed to import: {bag.errors[suspect]}"
+        )
+    known = ", ".join(sorted(bag.dags)) or "none"
+    raise BadInput(f"DAG {dag_id!r} not found in {folder}; known DAGs: {known}")
+
+
+def _failed_file_of(bag: DagBag, dag_id: str) -> str | None:
+    """The failed file named after ``dag_id``, else the first one that mentions it."""
+    mention = re.compile(rf"(?<![\w.-]){re.escape(dag_id)}(?![\w.-])")
+    named = [file for file in bag.errors if Path(file).stem == dag_id]
+    if named:
+        return named[0]
+    for file in bag.errors:
+        try:
+            text = Path(file).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if mention.search(text):
+            return file
+    return None
+
+
+def shown_path(path: str | None, folder: Path) -> str:
+    """``path`` relative to ``folder`` when it is inside it, else as is."""
+    if path is None:
+        return "-"
+    file = Path(path)
+    return str(file.relative_to(folder)) if file.is_relative_to(folder) else path
+
+
+def print_table(rows: list[list[str]], header: list[str] | None = None) -> None:
+    """Print rows as left-aligned columns separated by two spaces."""
+    lines = [header, *rows] if header else rows
+    if not lines:
+        return
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    for line in lines:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=True)]
+        click.echo("  ".join(cells).rstrip())
