@@ -9,7 +9,9 @@ a test that runs against it tells the truth about the real backends:
   that does not exist fails with :class:`~asyncflow.exceptions.StoreError`, as
   SQLite's foreign keys make it fail there;
 - a write either applies completely or changes nothing; each write call counts
-  one transaction in :attr:`MemoryStore.stats`.
+  one transaction in :attr:`MemoryStore.stats`;
+- every call is a checkpoint (it yields to the event loop once), as a real
+  store's I/O is.
 
 Lookups are dict hits keyed by identity; only the listing reads sort.
 """
@@ -20,6 +22,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from operator import attrgetter
+
+import anyio.lowlevel
 
 from asyncflow.exceptions import DagRunNotFound, StoreError
 from asyncflow.states import DagRunState
@@ -69,7 +73,7 @@ class MemoryStore:
 
     async def create_run(self, run: DagRunRecord, instances: Sequence[TaskInstanceRecord]) -> bool:
         """Insert a run and its task instances; ``False`` when the run exists."""
-        self._check_open()
+        await self._enter()
         run = checks.utc_run(run)
         conf = checks.conf_json(run)
         checks.check_run_instances(run, instances)
@@ -90,7 +94,7 @@ class MemoryStore:
 
     async def update_run(self, run: DagRunRecord) -> None:
         """Replace the state, start_date and end_date of an existing run."""
-        self._check_open()
+        await self._enter()
         run = checks.utc_run(run)
         self._begin()
         run_key = (run.dag_id, run.run_id)
@@ -106,13 +110,13 @@ class MemoryStore:
 
     async def get_run(self, dag_id: str, run_id: str) -> DagRunRecord | None:
         """The run with this identity, or ``None``."""
-        self._check_open()
+        await self._enter()
         stored = self._runs.get((dag_id, run_id))
         return None if stored is None else _thaw(stored)
 
     async def find_runs(self, run_id: str) -> list[DagRunRecord]:
         """Every run with this run_id, ordered by dag_id."""
-        self._check_open()
+        await self._enter()
         dag_ids = sorted(self._dag_ids_by_run_id.get(run_id, ()))
         return [_thaw(self._runs[(dag_id, run_id)]) for dag_id in dag_ids]
 
@@ -120,7 +124,7 @@ class MemoryStore:
         self, dag_id: str | None = None, states: Sequence[DagRunState] | None = None
     ) -> list[DagRunRecord]:
         """Runs, newest logical_date first (then by dag_id, run_id), optionally filtered."""
-        self._check_open()
+        await self._enter()
         wanted = None if states is None else frozenset(states)
         found = [
             stored
@@ -134,12 +138,12 @@ class MemoryStore:
 
     async def get_task_instances(self, dag_id: str, run_id: str) -> list[TaskInstanceRecord]:
         """Every task instance of a run, ordered by task_id then map_index."""
-        self._check_open()
+        await self._enter()
         return sorted(self._instances.get((dag_id, run_id), {}).values(), key=_by_task_and_index)
 
     async def set_task_instances(self, instances: Sequence[TaskInstanceRecord]) -> None:
         """Upsert task instances by their key, all or none."""
-        self._check_open()
+        await self._enter()
         ready = checks.utc_instances(instances)
         self._begin()
         self._require_runs("set_task_instances", ((i.dag_id, i.run_id) for i in ready))
@@ -150,7 +154,7 @@ class MemoryStore:
         self, dag_id: str, run_id: str, task_id: str, instances: Sequence[TaskInstanceRecord]
     ) -> None:
         """Replace a mapped task's placeholder (map_index -1) by its mapped instances."""
-        self._check_open()
+        await self._enter()
         checks.check_expansion(dag_id, run_id, task_id, instances)
         ready = checks.utc_instances(instances)
         self._begin()
@@ -165,7 +169,7 @@ class MemoryStore:
         self, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
     ) -> None:
         """Record a try's outcome and the XCom it produced, together."""
-        self._check_open()
+        await self._enter()
         checks.check_xcoms(instance, xcoms)
         ready = checks.utc_instance(instance)
         self._begin()
@@ -176,7 +180,7 @@ class MemoryStore:
 
     async def push_xcom(self, xcoms: Sequence[XComRecord]) -> None:
         """Upsert XCom values by ``(dag_id, run_id, task_id, map_index, key)``."""
-        self._check_open()
+        await self._enter()
         self._begin()
         self._require_runs("push_xcom", ((x.dag_id, x.run_id) for x in xcoms))
         self._put_xcoms(xcoms)
@@ -186,25 +190,28 @@ class MemoryStore:
         self, dag_id: str, run_id: str, task_id: str, key: str, map_index: int
     ) -> XComRecord | None:
         """One XCom value, or ``None`` when it was never pushed."""
-        self._check_open()
+        await self._enter()
         return self._xcoms.get((dag_id, run_id), {}).get((task_id, key), {}).get(map_index)
 
     async def get_xcoms(self, dag_id: str, run_id: str, task_id: str, key: str) -> list[XComRecord]:
         """Every XCom value of a task under ``key``, ordered by map_index."""
-        self._check_open()
+        await self._enter()
         by_index = self._xcoms.get((dag_id, run_id), {}).get((task_id, key), {})
         return [by_index[index] for index in sorted(by_index)]
 
     async def get_run_xcoms(self, dag_id: str, run_id: str) -> list[XComRecord]:
         """Every XCom value of a run, ordered by task_id, map_index, then key."""
-        self._check_open()
+        await self._enter()
         slots = self._xcoms.get((dag_id, run_id), {})
         return sorted(
             (xcom for by_index in slots.values() for xcom in by_index.values()),
             key=_by_task_index_and_key,
         )
 
-    def _check_open(self) -> None:
+    async def _enter(self) -> None:
+        # Every call yields to the loop once, as a real store's I/O does, so a
+        # loop that only awaits the store cannot starve the other tasks.
+        await anyio.lowlevel.checkpoint()
         if not self._is_open:
             raise StoreError("the memory store is not open; await store.open() first")
 

@@ -302,6 +302,8 @@ class SqliteStore:
         writer = self._writer
         if writer is None:
             raise self._not_open(ops[0].name)
+        if writer.in_transaction:  # a ROLLBACK that failed must not wedge every later batch
+            await writer.execute("ROLLBACK")
         await writer.execute("BEGIN IMMEDIATE")
         applied = False
         try:
