@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -69,12 +69,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code instead of exiting."""
     state = CliState()
     try:
-        result = cli.main(
-            args=list(argv) if argv is not None else None,
-            prog_name="asyncflow",
-            obj=state,
-            standalone_mode=False,
-        )
+        result = _invoke(argv, state)
     except _HELP_ERRORS as error:
         error.show()
         return USER_ERROR
@@ -94,6 +89,23 @@ def run(argv: Sequence[str] | None = None) -> int:
         message = f"unexpected {type(error).__name__}: {error}{hint}"
         return _fail(message, 1, error if state.verbose else None)
     return result if isinstance(result, int) else 0
+
+
+def _invoke(argv: Sequence[str] | None, state: CliState) -> Any:
+    """Run the click command; a group of one exception (from a task group) is that exception."""
+    try:
+        return cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="asyncflow",
+            obj=state,
+            standalone_mode=False,
+        )
+    except BaseExceptionGroup as group:
+        while isinstance(group, BaseExceptionGroup) and len(group.exceptions) == 1:
+            group = group.exceptions[0]
+        if isinstance(group, BaseExceptionGroup):
+            raise
+        raise group from None
 
 
 def _fail(message: str, code: int, error: BaseException | None = None) -> int:

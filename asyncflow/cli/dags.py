@@ -50,9 +50,10 @@ def list_dags(ctx: click.Context, output: str) -> None:
 
     Import errors do not change the exit code (0): the other DAGs still load.
 
+    \b
     Example:
         $ asyncflow dags list --output json
-    """
+    """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
     settings = settings_for(ctx)
     bag = load_bag(settings)
     folder = settings.dags_folder.absolute()
@@ -97,21 +98,28 @@ def test_dag(ctx: click.Context, dag_id: str, conf: str | None, logical_date: st
     Prints one line per task instance, then the run's state. Exits 0 when the
     run succeeded, 1 when it failed, 2 on a bad argument.
 
+    \b
     Example:
         $ asyncflow dags test etl --conf '{"day": "2026-01-31"}'
-    """
+    """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
     run_conf = parse_conf(conf)
     when = parse_logical_date(logical_date)
     settings = settings_for(ctx)
     dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
 
-    async def run() -> DagRunResult:
+    async def run() -> DagRunResult | str:
         async with Engine(settings.database_url, dags=[dag], settings=settings) as engine:
-            if when is not None:
-                await _refuse_existing_run(engine, dag, when)
+            existing = await _existing_run_id(engine, dag, when)
+            if existing is not None:
+                return existing
             return await engine.run(dag.dag_id, conf=run_conf, logical_date=when)
 
     result = anyio.run(run)
+    if isinstance(result, str):
+        raise BadInput(
+            f"DAG {dag_id!r} already has run {result!r} in the database; "
+            "pass another --logical-date"
+        )
     print_table([_ti_row(ti) for ti in _in_flow_order(result, dag)])
     click.echo(f"DAG run {result.run_id} of {result.dag_id}: {result.state}")
     return 0 if result.state == DagRunState.SUCCESS else 1
@@ -164,17 +172,19 @@ def describe_schedule(schedule: Schedule) -> str:
     return "None"
 
 
-async def _refuse_existing_run(engine: Engine, dag: DAG, when: datetime) -> None:
-    """A manual run at this logical date exists already: say so rather than show the old one."""
+async def _existing_run_id(engine: Engine, dag: DAG, when: datetime | None) -> str | None:
+    """The id of the manual run at ``when`` if the database has it already.
+
+    Triggering it again would only return the old run, so the command refuses instead.
+    """
+    if when is None:
+        return None
     run_id = f"manual__{when.isoformat(timespec='microseconds')}"
     try:
         await engine.get_run(run_id, dag_id=dag.dag_id)
     except DagRunNotFound:
-        return
-    raise BadInput(
-        f"DAG {dag.dag_id!r} already has run {run_id!r} in the database; "
-        "pass another --logical-date"
-    )
+        return None
+    return run_id
 
 
 def _in_flow_order(result: DagRunResult, dag: DAG) -> list[TaskInstanceResult]:

@@ -21,9 +21,10 @@ def db() -> None:
 def init_db(ctx: click.Context) -> None:
     """Create the database, or bring its schema up to date; safe to run again.
 
+    \b
     Example:
         $ asyncflow db init --database-url sqlite:////srv/asyncflow/asyncflow.db
-    """
+    """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
     settings = settings_for(ctx)
     store = open_store(settings.database_url)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -304,3 +305,23 @@ def test_a_single_file_can_be_loaded(tmp_path: Path) -> None:
     """Given one .py file instead of a folder, that file is loaded."""
     path = write(tmp_path, "solo.py", GOOD)
     assert list(load_dags(path).dags) == ["good"]
+
+
+def test_an_installed_profiler_keeps_working(tmp_path: Path) -> None:
+    """A profile function set before loading still sees the import and is restored afterwards."""
+    write(tmp_path, "good.py", GOOD)
+    seen: list[str] = []
+
+    def profiler(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call":
+            seen.append(frame.f_code.co_name)
+
+    sys.setprofile(profiler)
+    try:
+        bag = load_dags(tmp_path)
+        restored = sys.getprofile()
+    finally:
+        sys.setprofile(None)
+    assert restored is profiler
+    assert list(bag.dags) == ["good"]
+    assert "good" in seen  # the @dag function ran under the user's profiler too
