@@ -1,0 +1,141 @@
+"""Time sensors: wait until a moment, or until a delay after the run's data interval.
+
+Both tell the engine their target through :meth:`~asyncflow.Sensor.not_before`,
+so a sensor pokes once at start and then once more at the target: in reschedule
+mode it holds no slot in between and no poke is wasted. The engine never pokes
+sooner than ``poke_interval`` (60 s by default) after a poke, so a target nearer
+than that is met up to one ``poke_interval`` late: give short waits a shorter
+``poke_interval``.
+
+Example:
+    >>> from datetime import timedelta
+    >>> from asyncflow import DAG
+    >>> with DAG("reports"):
+    ...     DateTimeSensor(task_id="at_noon", target_time="2030-01-01T12:00:00Z")
+    ...     TimeDeltaSensor(task_id="settle", delta=timedelta(hours=1), mode="reschedule")
+    <DateTimeSensor 'at_noon'>
+    <TimeDeltaSensor 'settle'>
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+
+from asyncflow import Sensor
+from sensors._common import Context, as_utc, definition_error, short, to_delta
+
+# A timer may fire a little before its due time (coarse OS timers, clock rounding).
+# Were such a poke "not done", the next one would come a whole poke_interval later;
+# a poke this close to the target sleeps out the rest on the loop instead.
+TIMER_SLACK = timedelta(milliseconds=50)
+
+
+class DateTimeSensor(Sensor):
+    """Wait until the wall clock reaches ``target_time``.
+
+    Args:
+        target_time: An aware ``datetime``, a naive one (taken as UTC), or an
+            ISO-8601 string read with ``datetime.fromisoformat``. Airflow also
+            accepts templates such as ``"{{ data_interval_end }}"``; asyncflow does
+            not render them (use :class:`TimeDeltaSensor`, or compute the time in Python).
+        **kwargs: The sensor keywords (see :class:`~asyncflow.Sensor`).
+
+    Raises:
+        DagDefinitionError: ``target_time`` is not a datetime or an ISO-8601 string.
+
+    Example:
+        >>> with DAG("nightly"):  # doctest: +SKIP
+        ...     DateTimeSensor(
+        ...         task_id="after_close", target_time="2030-01-01T17:30:00+01:00",
+        ...         mode="reschedule",
+        ...     )
+    """
+
+    ui_color = "#d3e2f0"
+
+    def __init__(self, target_time: datetime | str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.target_time = _parse_target(target_time, self.task_id)
+
+    async def poke(self, context: Context) -> bool:
+        """Whether the target time has come."""
+        return await reached(self.target_time)
+
+    def not_before(self, context: Context) -> datetime | None:
+        """The target time: no poke before it can succeed."""
+        return self.target_time
+
+
+class TimeDeltaSensor(Sensor):
+    """Wait until ``delta`` after the run's ``data_interval_end`` (Airflow's semantics).
+
+    For a manual run ``data_interval_end`` is its ``logical_date``; for a scheduled
+    run it is the end of the interval the run covers, so ``delta=timedelta(hours=1)``
+    on a daily DAG waits until 01:00 the day after the interval.
+
+    Args:
+        delta: A ``timedelta`` or seconds; negative values are allowed (the target
+            then lies before the interval's end).
+        **kwargs: The sensor keywords (see :class:`~asyncflow.Sensor`).
+
+    Raises:
+        DagDefinitionError: ``delta`` is not a timedelta or a finite number.
+
+    Example:
+        >>> with DAG("daily", schedule="@daily"):  # doctest: +SKIP
+        ...     TimeDeltaSensor(task_id="late_data", delta=timedelta(hours=2), mode="reschedule")
+    """
+
+    ui_color = "#d3e2f0"
+
+    def __init__(self, delta: timedelta | float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.delta = to_delta(delta, name="delta", task_id=self.task_id)
+
+    def target(self, context: Context) -> datetime:
+        """The time this run waits for: ``data_interval_end + delta``."""
+        end: datetime = context["data_interval_end"]
+        return as_utc(end) + self.delta
+
+    async def poke(self, context: Context) -> bool:
+        """Whether ``data_interval_end + delta`` has come."""
+        return await reached(self.target(context))
+
+    def not_before(self, context: Context) -> datetime | None:
+        """The target time: no poke before it can succeed."""
+        return self.target(context)
+
+
+async def reached(target: datetime) -> bool:
+    """Whether now is at or after ``target``; within :data:`TIMER_SLACK` of it, wait it out.
+
+    Example:
+        >>> anyio.run(reached, datetime(2000, 1, 1, tzinfo=UTC))
+        True
+    """
+    remaining = (target - datetime.now(UTC)).total_seconds()
+    if remaining > TIMER_SLACK.total_seconds():
+        return False
+    while remaining > 0:
+        await anyio.sleep(remaining)
+        remaining = (target - datetime.now(UTC)).total_seconds()
+    return True
+
+
+def _parse_target(value: object, task_id: str) -> datetime:
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if not isinstance(value, str):
+        raise definition_error(
+            task_id, f"target_time must be a datetime or an ISO-8601 string, got {short(value)}"
+        )
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        hint = " (templates are not rendered)" if "{{" in value else ""
+        raise definition_error(
+            task_id, f"target_time must be an ISO-8601 date and time, got {short(value)}{hint}"
+        ) from None
