@@ -1,15 +1,17 @@
 """The built-in sensor library of asyncflow.
 
 Airflow's sensors with the same names and keywords, each a coroutine on the
-engine's event loop.
+engine's event loop (blocking filesystem calls go to worker threads).
 
 Example:
-    >>> from sensors import DateTimeSensor, TimeDeltaSensor
+    >>> from sensors import DateTimeSensor, FileSensor, TimeDeltaSensor
 """
 
+from sensors.filesystem import FileSensor
 from sensors.time import DateTimeSensor, TimeDeltaSensor
 
 __all__ = [
     "DateTimeSensor",
+    "FileSensor",
     "TimeDeltaSensor",
 ]
