@@ -12,8 +12,10 @@ Which DAGs a file defines:
     ``my_dag()`` both count, as in Airflow 2. DAGs created by the top-level code
     of *another* module the file imports are that module's, not the file's.
     Creation is observed with a profile hook on ``DAG.__init__``, set for the
-    importing thread only and only while the file imports. A DAG bound to a
-    module-level name that no file has claimed (e.g. a copy) is collected too.
+    importing thread only and only while the file imports (it costs about as
+    much again as the import itself for modules imported for the first time,
+    nothing afterwards). A DAG bound to a module-level name that no file has
+    claimed (e.g. a copy) is collected too.
 
 How files are isolated:
     A file is imported under a unique, stable module name derived from its
@@ -27,7 +29,8 @@ How files are isolated:
     the DAG folder are dropped from :data:`sys.modules` after each file, so
     every file gets fresh helpers and an edited helper is seen on the next load.
     A task that imports a helper lazily, at run time, must therefore import it
-    at the top of the DAG file instead.
+    at the top of the DAG file instead. Loading changes process-wide state
+    (``sys.path``, ``sys.modules``): load from one thread at a time.
 
 Duplicate ``dag_id``:
     The first file in sorted order keeps the DAG; the later file gets an error
@@ -60,7 +63,7 @@ import structlog
 
 from asyncflow.dag import DAG
 
-__all__ = ["DagBag", "dag_files", "load_dags"]
+__all__ = ["DagBag", "dag_files", "describe_import_error", "load_dags"]
 
 log = structlog.get_logger("asyncflow.dag_loader")
 
