@@ -4,14 +4,16 @@ Airflow's sensors with the same names and keywords, each a coroutine on the
 engine's event loop (blocking filesystem calls go to worker threads).
 
 Example:
-    >>> from sensors import DateTimeSensor, FileSensor, TimeDeltaSensor
+    >>> from sensors import DateTimeSensor, ExternalTaskSensor, FileSensor, TimeDeltaSensor
 """
 
+from sensors.external import ExternalTaskSensor
 from sensors.filesystem import FileSensor
 from sensors.time import DateTimeSensor, TimeDeltaSensor
 
 __all__ = [
     "DateTimeSensor",
+    "ExternalTaskSensor",
     "FileSensor",
     "TimeDeltaSensor",
 ]
