@@ -23,6 +23,10 @@ from sensors._common import Context, definition_error, short
 class FileSensor(Sensor):
     """Wait until ``filepath`` exists; its XCom result is the list of matched paths.
 
+    The list holds every match, sorted. A pattern matching thousands of paths can
+    outgrow the XCom size limit (48 KiB by default), which fails the sensor: watch
+    a marker file (``_SUCCESS``) or a narrower pattern instead.
+
     Args:
         filepath: A path or a glob pattern (``*``, ``?``, ``[...]``, and ``**``
             with ``recursive=True``), used as given: a relative path is relative

@@ -27,10 +27,12 @@ import anyio
 from asyncflow import Sensor
 from sensors._common import Context, as_utc, definition_error, short, to_delta
 
-# A timer may fire a little before its due time (coarse OS timers, clock rounding).
-# Were such a poke "not done", the next one would come a whole poke_interval later;
-# a poke this close to the target sleeps out the rest on the loop instead.
 TIMER_SLACK = timedelta(milliseconds=50)
+"""How early a poke may come and still wait out the rest of the way to its target.
+
+A timer may fire a little before its due time (coarse OS timers, clock rounding);
+were such a poke "not done", the next one would come a whole ``poke_interval`` later.
+"""
 
 
 class DateTimeSensor(Sensor):
@@ -96,7 +98,15 @@ class TimeDeltaSensor(Sensor):
         self.delta = to_delta(delta, name="delta", task_id=self.task_id)
 
     def target(self, context: Context) -> datetime:
-        """The time this run waits for: ``data_interval_end + delta``."""
+        """The time this run waits for: ``data_interval_end + delta``.
+
+        Example:
+            >>> from asyncflow import DAG
+            >>> with DAG("daily"):
+            ...     sensor = TimeDeltaSensor(timedelta(hours=2), task_id="late_data")
+            >>> sensor.target({"data_interval_end": datetime(2024, 1, 2, tzinfo=UTC)})
+            datetime.datetime(2024, 1, 2, 2, 0, tzinfo=datetime.timezone.utc)
+        """
         end: datetime = context["data_interval_end"]
         return as_utc(end) + self.delta
 

@@ -1,0 +1,100 @@
+"""The sensor library as a whole: its exports, its imports of asyncflow, and timeouts."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from sensor_helpers import LIMIT, MODES
+
+import asyncflow
+import sensors
+from asyncflow import DAG, DagRunState, EmptyOperator, Engine, Sensor, TaskState
+
+pytestmark = pytest.mark.anyio
+
+SHIPPED = {"DateTimeSensor", "TimeDeltaSensor", "FileSensor", "ExternalTaskSensor"}
+# Beyond `from asyncflow import <a name in asyncflow.__all__>`, the only core imports.
+ALLOWED_INTERNALS = {
+    ("asyncflow.runtime.threads", "call"),  # the engine's worker threads
+    ("asyncflow.exceptions", "DagDefinitionError"),  # not exported by asyncflow (reported)
+}
+
+
+def test_all_lists_exactly_the_shipped_sensors() -> None:
+    """sensors.__all__ names the four sensors built so far, each a documented Sensor."""
+    assert set(sensors.__all__) == SHIPPED
+    for name in sensors.__all__:
+        value = getattr(sensors, name)
+        assert issubclass(value, Sensor), name
+        assert inspect.getdoc(value), name
+        assert "Example:" in (value.__doc__ or ""), name
+
+
+def test_no_public_name_is_left_out_of_all() -> None:
+    """Every public non-module name of the package is listed in __all__."""
+    public = {
+        n for n, v in vars(sensors).items() if not n.startswith("_") and not inspect.ismodule(v)
+    }
+    assert public == set(sensors.__all__)
+
+
+def core_imports() -> list[tuple[str, str, str]]:
+    """(file, module, name) for every name the sensors package imports from asyncflow."""
+    found = []
+    for path in sorted(Path(sensors.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found += [(path.name, a.name, "") for a in node.names if "asyncflow" in a.name]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("asyncflow"):
+                found += [(path.name, node.module or "", a.name) for a in node.names]
+    return found
+
+
+def test_the_library_uses_only_asyncflows_public_names() -> None:
+    """Sensors imports asyncflow's exported names plus the two listed internals, nothing else."""
+    imports = core_imports()
+    assert imports
+    for file, module, name in imports:
+        public = module == "asyncflow" and name in asyncflow.__all__
+        assert public or (module, name) in ALLOWED_INTERNALS, (file, module, name)
+
+
+def never_done_sensors(tmp_path: Path, **kwargs: Any) -> None:
+    """One sensor of each kind whose condition never holds, in the DAG being defined."""
+    sensors.DateTimeSensor("2999-01-01", task_id="datetime", **kwargs)
+    sensors.TimeDeltaSensor(timedelta(days=1), task_id="timedelta", **kwargs)
+    sensors.FileSensor(tmp_path / "never", task_id="file", **kwargs)
+    sensors.ExternalTaskSensor("nowhere", "nothing", task_id="external", **kwargs)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("soft_fail", "state"), [(False, TaskState.FAILED), (True, TaskState.SKIPPED)]
+)
+async def test_every_sensor_times_out_and_soft_fail_skips_it(
+    tmp_path: Path, mode: str, soft_fail: bool, state: TaskState
+) -> None:
+    """Each sensor fails with SensorTimeout after its timeout, or is skipped with soft_fail."""
+    with DAG(f"timeouts_{mode}_{soft_fail}") as built:
+        never_done_sensors(
+            tmp_path, poke_interval=0.01, timeout=0.05, mode=mode, soft_fail=soft_fail, retries=1
+        )
+        EmptyOperator(task_id="independent")
+    async with Engine("memory://") as engine:
+        with anyio.fail_after(LIMIT):
+            result = await engine.run(built)
+    expected_run = DagRunState.SUCCESS if soft_fail else DagRunState.FAILED
+    assert result.state is expected_run
+    for ti in result.task_instances:
+        if ti.task_id == "independent":
+            continue
+        assert (ti.task_id, ti.state, ti.try_number) == (ti.task_id, state, 1)
+        if not soft_fail:
+            assert ti.error is not None
+            assert ti.error.startswith(f"SensorTimeout: sensor {ti.task_id!r} timed out"), ti
