@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec
@@ -33,6 +35,31 @@ P = ParamSpec("P")
 
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
 _dag_stack: ContextVar[tuple[DAG, ...]] = ContextVar("asyncflow_dag_stack", default=())
+CreatedDag = tuple["DAG", str | None]  # a DAG and the file whose top-level code created it
+_created: ContextVar[list[CreatedDag] | None] = ContextVar("asyncflow_created_dags", default=None)
+
+
+@contextmanager
+def recording_created_dags() -> Iterator[list[CreatedDag]]:
+    """Record every DAG created inside the block, with the module file that created it.
+
+    The file is the one whose top-level code is nearest on the stack: a DAG made
+    by an ``@dag`` function called from a DAG file belongs to that file. The DAG
+    folder loader uses this to find DAGs whether or not they are assigned.
+    """
+    found: list[CreatedDag] = []
+    token = _created.set(found)
+    try:
+        yield found
+    finally:
+        _created.reset(token)
+
+
+def _creating_module_file() -> str | None:
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_name != "<module>":
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame.f_code.co_filename if frame is not None else None
 
 
 def validate_id(value: object, *, what: str, owner: str = "") -> str:
@@ -127,6 +154,9 @@ class DAG:
         self.description = description
         self.fileloc: str | None = None
         self.task_dict: dict[str, Operator] = {}
+        created = _created.get()
+        if created is not None:
+            created.append((self, _creating_module_file()))
 
     def __repr__(self) -> str:
         return f"<DAG {self.dag_id!r}: {len(self.task_dict)} tasks>"

@@ -11,11 +11,9 @@ Which DAGs a file defines:
     whether or not it is assigned to a name: ``etl = my_dag()`` and a bare
     ``my_dag()`` both count, as in Airflow 2. DAGs created by the top-level code
     of *another* module the file imports are that module's, not the file's.
-    Creation is observed with a profile hook on ``DAG.__init__``, set for the
-    importing thread only and only while the file imports (it costs about as
-    much again as the import itself for modules imported for the first time,
-    nothing afterwards). A DAG bound to a module-level name that no file has
-    claimed (e.g. a copy) is collected too.
+    Creation is observed with :func:`asyncflow.dag.recording_created_dags`,
+    which notes each DAG with the file whose top-level code created it. A DAG
+    bound to a module-level name that no file has claimed is collected too.
 
 How files are isolated:
     A file is imported under a unique, stable module name derived from its
@@ -52,22 +50,20 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, ModuleType
-from typing import Any
+from types import ModuleType
 
 import structlog
 
-from asyncflow.dag import DAG
+from asyncflow.dag import DAG, recording_created_dags
 
 __all__ = ["DagBag", "dag_files", "describe_import_error", "load_dags"]
 
 log = structlog.get_logger("asyncflow.dag_loader")
 
-_DAG_INIT = DAG.__init__.__code__
 _NOT_NAME = re.compile(r"[^0-9A-Za-z_]")
 
 
@@ -162,17 +158,22 @@ def _load_file(path: Path, base: Path) -> list[DAG]:
         raise _ImportFailed(f'File "{_shown(path, base)}": cannot be imported as Python')
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    tracker = _DagTracker(module)
     try:
-        with _isolated_imports([path.parent, base], keep=name), tracker:
+        with _isolated_imports([path.parent, base], keep=name), recording_created_dags() as made:
             spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:
         sys.modules.pop(name, None)
         raise _ImportFailed(describe_import_error(exc, path, base)) from exc
-    found = tracker.created + [
+    created = []
+    for dag, creator in made:
+        if creator == str(path):
+            created.append(dag)
+        elif dag.fileloc is None:
+            dag.fileloc = creator  # another module's own DAG: not this file's to claim
+    found = created + [
         value
         for value in list(vars(module).values())
-        if isinstance(value, DAG) and value.fileloc is None and value not in tracker.created
+        if isinstance(value, DAG) and value.fileloc is None and value not in created
     ]
     for dag in found:
         dag.fileloc = str(path)
@@ -218,50 +219,6 @@ def describe_import_error(exc: BaseException, path: Path, base: Path) -> str:
     where = f'File "{_shown(file, base)}"' + (f", line {lineno}" if lineno else "")
     kind = type(exc).__name__
     return f"{where}: {kind}: {message}" if message else f"{where}: {kind}"
-
-
-class _DagTracker:
-    """Records the DAGs created by one module's top-level code while it imports.
-
-    A profile hook (this thread only) sees every return from ``DAG.__init__``;
-    the DAG belongs to the module whose top-level frame is nearest on the stack.
-    DAGs of other modules imported meanwhile get those modules' files as
-    ``fileloc``, so that a later file cannot claim them through a global name.
-    A profiler that was already installed keeps receiving its events.
-    """
-
-    def __init__(self, module: ModuleType) -> None:
-        self.namespace = vars(module)
-        self.created: list[DAG] = []
-        self._previous: Callable[..., object] | None = None
-
-    def __enter__(self) -> _DagTracker:
-        previous = sys.getprofile()
-        self._previous = previous if callable(previous) else None
-        sys.setprofile(self._profile)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        sys.setprofile(self._previous)
-
-    def _profile(self, frame: FrameType, event: str, arg: Any) -> None:
-        if self._previous is not None:
-            self._previous(frame, event, arg)
-        if event == "return" and frame.f_code is _DAG_INIT:
-            self._record(frame)
-
-    def _record(self, frame: FrameType) -> None:
-        dag = frame.f_locals.get("self")
-        if not isinstance(dag, DAG) or getattr(dag, "task_dict", None) is None:
-            return  # __init__ raised before the DAG was complete
-        owner = frame.f_back
-        while owner is not None and owner.f_code.co_name != "<module>":
-            owner = owner.f_back
-        if owner is not None and owner.f_globals is self.namespace:
-            if dag not in self.created:
-                self.created.append(dag)
-        elif owner is not None:
-            dag.fileloc = owner.f_code.co_filename
 
 
 @contextmanager
