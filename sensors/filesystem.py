@@ -45,11 +45,14 @@ class FileSensor(Sensor):
 
     Example:
         >>> with DAG("ingest"):  # doctest: +SKIP
-        ...     landed = FileSensor(
-        ...         task_id="landed", filepath="/data/in/*.csv", poke_interval=30,
-        ...         mode="reschedule",
-        ...     )
-        ...     load(landed.output)  # receives ["/data/in/a.csv", "/data/in/b.csv"]
+        ...     landed = FileSensor("/data/in/*.csv", task_id="landed", mode="reschedule")
+        ...
+        ...     @task
+        ...     def load(ti):
+        ...         for path in ti.xcom_pull(task_ids="landed"):  # ["/data/in/a.csv", ...]
+        ...             ...
+        ...
+        ...     landed >> load()
     """
 
     ui_color = "#91818a"
@@ -63,7 +66,8 @@ class FileSensor(Sensor):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(filepath, str | os.PathLike) or not os.fspath(filepath):
+        path = os.fspath(filepath) if isinstance(filepath, str | os.PathLike) else None
+        if not isinstance(path, str) or not path:
             raise definition_error(
                 self.task_id, f"filepath must be a non-empty path, got {short(filepath)}"
             )
@@ -71,7 +75,7 @@ class FileSensor(Sensor):
             raise definition_error(
                 self.task_id, f"recursive must be True or False, got {short(recursive)}"
             )
-        self.filepath = os.fspath(filepath)
+        self.filepath = path
         self.recursive = recursive
         self.fs_conn_id = fs_conn_id
 
