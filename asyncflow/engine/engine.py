@@ -137,11 +137,19 @@ class Engine:
         stack, self._stack = self._stack, None
         if stack is None:
             return
+        exc_type = exc_info[0]
         try:
-            if exc_info[0] is None:
+            if exc_type is None:
                 await self._drain(self.settings.shutdown_grace_seconds)
         finally:
-            await stack.__aexit__(*exc_info)  # type: ignore[arg-type]
+            if isinstance(exc_type, type) and not issubclass(
+                exc_type, anyio.get_cancelled_exc_class()
+            ):
+                # the body's own error: close the task group cleanly (its children are
+                # cancelled by the stack) and let the error pass as it is, not in a group
+                await stack.aclose()
+            else:
+                await stack.__aexit__(*exc_info)  # type: ignore[arg-type]
         log.info("engine_stopped", owner=self.owner)
 
     async def _drain(self, grace: float) -> None:

@@ -15,12 +15,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 EXAMPLE_IDS = sorted(p.stem for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
 # Examples whose default params make a slow test run, with the conf that keeps them short.
 FAST_CONF: dict[str, dict[str, object]] = {"poll_for_job": {"job_seconds": 1}}
-# poll_for_job starts a job meant to outlive its task, so its Popen is never waited for.
-OUTLIVES_TASK = pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning")
-RUNS = [
-    pytest.param(dag_id, marks=[OUTLIVES_TASK] if dag_id == "poll_for_job" else [])
-    for dag_id in EXAMPLE_IDS
-]
+RUNS = EXAMPLE_IDS
 
 
 @pytest.fixture(scope="module")

@@ -299,3 +299,24 @@ async def test_a_busy_loop_of_short_tasks_is_not_reported_as_blocked() -> None:
             with anyio.fail_after(30):
                 await engine.run("busy")
     assert not [e for e in logs if e["event"] == "event_loop_blocked"]
+
+
+async def test_an_error_in_the_body_passes_through_unwrapped() -> None:
+    """An exception raised inside `async with Engine()` reaches the caller as itself."""
+    with pytest.raises(KeyError, match="raised in the body"):
+        async with Engine("memory://"):
+            raise KeyError("raised in the body")
+
+
+async def test_an_error_in_the_body_interrupts_running_tasks() -> None:
+    """Leaving the engine with an error cancels running tries instead of waiting for them."""
+    gate, running = anyio.Event(), anyio.Event()
+
+    async def leave_with_an_error() -> None:
+        async with Engine("memory://", dags=[gated_dag("stuck", gate, running)]) as engine:
+            await engine.trigger("stuck")
+            await running.wait()
+            raise RuntimeError("stop now")
+
+    with pytest.raises(RuntimeError, match="stop now"), anyio.fail_after(5):
+        await leave_with_an_error()
