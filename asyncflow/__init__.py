@@ -7,7 +7,13 @@ below are the public contract (shared/API.md); everything else is internal.
 from asyncflow.context import get_current_context
 from asyncflow.dag import DAG, dag
 from asyncflow.engine import Engine
-from asyncflow.exceptions import FailTask, SensorTimeout, SkipTask
+from asyncflow.exceptions import (
+    AsyncflowError,
+    DagDefinitionError,
+    FailTask,
+    SensorTimeout,
+    SkipTask,
+)
 from asyncflow.operator import Operator, chain
 from asyncflow.operators import (
     BashOperator,
@@ -25,8 +31,10 @@ from asyncflow.trigger_rules import TriggerRule
 
 __all__ = [
     "DAG",
+    "AsyncflowError",
     "BashOperator",
     "BranchPythonOperator",
+    "DagDefinitionError",
     "DagRunResult",
     "DagRunState",
     "EmptyOperator",

@@ -99,17 +99,19 @@ def decide_after_poke(
             across reschedules and retries).
         poke_count: Pokes so far, this one included.
         seed: Identity of the sensor instance, for deterministic jitter.
-        not_before: The sensor knows nothing can change before this time
-            (a time sensor's target), so the next poke waits for it.
+        not_before: The sensor knows it cannot succeed before this time (a time
+            sensor's target): when it is still ahead, the next poke is exactly
+            then, whatever the interval.
     """
     if done:
         return PokeDecision(verdict=Verdict.DONE)
     deadline = first_poke_at + policy.timeout
     if now >= deadline:
         return PokeDecision(verdict=Verdict.TIMED_OUT)
-    next_at = now + poke_delay(policy, poke_count=poke_count, seed=seed)
-    if not_before is not None and not_before > next_at:
-        next_at = not_before
+    if not_before is not None and not_before > now:
+        next_at = not_before  # the sensor knows when it can succeed: poke exactly then
+    else:
+        next_at = now + poke_delay(policy, poke_count=poke_count, seed=seed)
     return PokeDecision(verdict=Verdict.WAIT, next_poke_at=min(next_at, deadline))
 
 

@@ -2,7 +2,7 @@
 
 The sensors use asyncflow's public names (``from asyncflow import ...``). From the
 core's internals they take only ``asyncflow.runtime.threads.call`` (imported where
-it is used) and ``DagDefinitionError`` (below).
+it is used).
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-# Not exported by asyncflow/__init__.py, yet it is the error every definition
-# mistake raises; the sensors raise it too, so users catch one type.
-from asyncflow.exceptions import DagDefinitionError
+from asyncflow import DagDefinitionError
 
 Context = dict[str, Any]
 """The context mapping a poke receives (``logical_date``, ``ti``, ...)."""

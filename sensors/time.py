@@ -2,10 +2,8 @@
 
 Both tell the engine their target through :meth:`~asyncflow.Sensor.not_before`,
 so a sensor pokes once at start and then once more at the target: in reschedule
-mode it holds no slot in between and no poke is wasted. The engine never pokes
-sooner than ``poke_interval`` (60 s by default) after a poke, so a target nearer
-than that is met up to one ``poke_interval`` late: give short waits a shorter
-``poke_interval``.
+mode it holds no slot in between and no poke is wasted, whatever the
+``poke_interval`` (a target nearer than the interval is met on time too).
 
 Example:
     >>> from datetime import timedelta

@@ -12,6 +12,7 @@ from sensor_helpers import LIMIT, MODES, watch
 
 from asyncflow import (
     DAG,
+    DagDefinitionError,
     DagRunResult,
     DagRunState,
     EmptyOperator,
@@ -20,7 +21,6 @@ from asyncflow import (
     TaskState,
     task,
 )
-from asyncflow.exceptions import DagDefinitionError
 from sensors import ExternalTaskSensor
 
 pytestmark = pytest.mark.anyio

@@ -10,8 +10,7 @@ import anyio
 import pytest
 from sensor_helpers import LIMIT, MODES, watch
 
-from asyncflow import DAG, DagRunState, Engine, PokeReturnValue
-from asyncflow.exceptions import DagDefinitionError
+from asyncflow import DAG, DagDefinitionError, DagRunState, Engine, PokeReturnValue
 from sensors import FileSensor, filesystem
 
 pytestmark = pytest.mark.anyio

@@ -9,8 +9,7 @@ import anyio
 import pytest
 from sensor_helpers import LIMIT, MODES, poke_counts
 
-from asyncflow import DAG, DagRunState, Engine, TaskState
-from asyncflow.exceptions import DagDefinitionError
+from asyncflow import DAG, DagDefinitionError, DagRunState, Engine, TaskState
 from sensors import DateTimeSensor, TimeDeltaSensor
 from sensors.time import TIMER_SLACK, reached
 
@@ -107,16 +106,8 @@ async def test_a_poke_well_before_the_target_is_not_done_at_once() -> None:
         assert not await reached(datetime.now(UTC) + timedelta(seconds=5))
 
 
-@pytest.mark.xfail(
-    reason="core: decide_after_poke uses not_before only as a lower bound, so a target "
-    "nearer than poke_interval is poked poke_interval later, not at the target",
-    raises=TimeoutError,
-    strict=True,
-)
 async def test_a_target_nearer_than_the_poke_interval_is_still_met_on_time() -> None:
     """With the default 60 s poke_interval a target 0.1 s away succeeds about 0.1 s later."""
-    # fail_after outside the engine: a TimeoutError raised in its body comes out as an
-    # ExceptionGroup (a core issue, reported), which xfail's raises= would not match
     with anyio.fail_after(0.6):
         async with Engine("memory://") as engine:
             with DAG("near") as built:

@@ -69,9 +69,15 @@ def test_timeout_counts_from_the_first_poke_not_the_latest() -> None:
 
 
 def test_not_before_moves_the_next_poke_to_a_known_time() -> None:
-    """A time sensor's target replaces the interval, still capped by the deadline."""
+    """A time sensor's target replaces the interval, sooner or later, capped by the deadline."""
     target = T0 + timedelta(minutes=30)
     assert decide(policy(), done=False, after=0, not_before=target).next_poke_at == target
+    soon = T0 + timedelta(seconds=10)
+    assert decide(policy(), done=False, after=0, not_before=soon).next_poke_at == soon
+    passed = T0 - timedelta(seconds=10)
+    assert decide(policy(), done=False, after=0, not_before=passed).next_poke_at == T0 + timedelta(
+        seconds=60
+    )
     late = T0 + timedelta(hours=3)
     assert decide(policy(), done=False, after=0, not_before=late).next_poke_at == T0 + timedelta(
         hours=1
