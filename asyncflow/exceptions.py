@@ -8,6 +8,7 @@
     │   └── DuplicateTaskIdError  two tasks in one DAG share an id
     ├── DagNotFound               no DAG with that id is known to the engine
     ├── DagRunNotFound            no DAG run with that run_id is in the store
+    ├── ConnectionConfigError     a connection is not defined or its URI does not parse
     ├── XComError                 a value cannot be stored as XCom (type or size)
     ├── MappingError              dynamic mapping got something it cannot expand
     ├── StoreError                the store failed (driver errors are wrapped here)
@@ -44,6 +45,10 @@ class DagNotFound(AsyncflowError, LookupError):
 
 class DagRunNotFound(AsyncflowError, LookupError):
     """No DAG run with the given run_id exists in the store."""
+
+
+class ConnectionConfigError(AsyncflowError, LookupError):
+    """A connection is not defined or its URI does not parse; the message names its id."""
 
 
 class XComError(AsyncflowError, ValueError):

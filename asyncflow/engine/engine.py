@@ -23,6 +23,7 @@ import anyio
 import structlog
 
 from asyncflow.clock import Clock, SystemClock
+from asyncflow.connections import SharedResources, current_resources
 from asyncflow.dag import DAG, as_utc
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.recovery import interrupt_orphans
@@ -100,6 +101,7 @@ class Engine:
             on_run_finished=self._run_finished,
         )
         self._active: dict[tuple[str, str], RunState] = {}
+        self.resources = SharedResources()
         self._stack: AsyncExitStack | None = None
 
     # --- lifecycle -------------------------------------------------------------------
@@ -112,6 +114,9 @@ class Engine:
         stack = AsyncExitStack()
         await self.store.open()
         stack.push_async_callback(self.store.close)
+        self.resources = SharedResources()  # one client per connection, closed last
+        stack.push_async_callback(self.resources.aclose)
+        stack.callback(current_resources.reset, current_resources.set(self.resources))
         tg = await stack.enter_async_context(anyio.create_task_group())
         self._driver.attach(tg)
         limiter = anyio.CapacityLimiter(self.settings.worker_threads)
