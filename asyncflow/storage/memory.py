@@ -208,6 +208,14 @@ class MemoryStore:
             key=_by_task_index_and_key,
         )
 
+    async def delete_run_xcoms(self, dag_id: str, run_id: str) -> int:
+        """Delete every XCom value of a run; returns how many there were."""
+        await self._enter()
+        self._begin()
+        slots = self._xcoms.pop((dag_id, run_id), {})
+        self._commit()
+        return sum(len(by_index) for by_index in slots.values())
+
     async def _enter(self) -> None:
         # Every call yields to the loop once, as a real store's I/O does, so a
         # loop that only awaits the store cannot starve the other tasks.

@@ -98,3 +98,7 @@ class Store(Protocol):
     async def get_run_xcoms(self, dag_id: str, run_id: str) -> list[XComRecord]:
         """Every XCom value of a run, ordered by task_id, map_index, then key."""
         ...
+
+    async def delete_run_xcoms(self, dag_id: str, run_id: str) -> int:
+        """Delete every XCom value of a run; returns how many there were."""
+        ...

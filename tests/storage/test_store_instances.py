@@ -198,6 +198,18 @@ async def test_get_run_xcoms_returns_every_value_of_the_run_in_order(store: Stor
     ]
 
 
+async def test_delete_run_xcoms_removes_only_that_runs_values(store: Store) -> None:
+    """delete_run_xcoms empties one run's XCom and says how many values it removed."""
+    await store.create_run(a_run(), [])
+    await store.create_run(a_run(run_id="other"), [])
+    await store.push_xcom([an_xcom("a"), an_xcom("b", map_index=3)])
+    await store.push_xcom([an_xcom("a", run_id="other")])
+    assert await store.delete_run_xcoms("etl", "manual__1") == 2
+    assert await store.get_run_xcoms("etl", "manual__1") == []
+    assert len(await store.get_run_xcoms("etl", "other")) == 1
+    assert await store.delete_run_xcoms("etl", "manual__1") == 0
+
+
 async def test_push_xcom_of_unknown_run_fails(store: Store) -> None:
     """Pushing XCom for a run that does not exist raises StoreError."""
     with pytest.raises(StoreError):

@@ -101,6 +101,9 @@ FROM xcom
 WHERE dag_id = ? AND run_id = ? AND task_id = ? AND key = ?
 ORDER BY map_index;
 
+-- name: delete_run_xcoms
+DELETE FROM xcom WHERE dag_id = ? AND run_id = ?;
+
 -- name: get_run_xcoms
 SELECT dag_id, run_id, task_id, map_index, key, value
 FROM xcom

@@ -64,6 +64,7 @@ _UPSERT_XCOM = QUERIES["upsert_xcom"]
 _GET_XCOM = QUERIES["get_xcom"]
 _GET_XCOMS = QUERIES["get_xcoms"]
 _GET_RUN_XCOMS = QUERIES["get_run_xcoms"]
+_DELETE_RUN_XCOMS = QUERIES["delete_run_xcoms"]
 
 _Apply = Callable[[aiosqlite.Connection], Awaitable[object]]
 
@@ -263,6 +264,13 @@ class SqliteStore:
         rows = await self._read("get_run_xcoms", _GET_RUN_XCOMS, (dag_id, run_id))
         return [codec.xcom_from_row(row) for row in rows]
 
+    async def delete_run_xcoms(self, dag_id: str, run_id: str) -> int:
+        """Delete every XCom value of a run; returns how many there were."""
+        deleted = await self._write(
+            _Op("delete_run_xcoms", apply=partial(_delete_run_xcoms, (dag_id, run_id)))
+        )
+        return cast(int, deleted)
+
     async def _read(self, operation: str, sql: str, params: Row) -> list[Row]:
         if self._reader is None:
             raise self._not_open(operation)
@@ -362,6 +370,11 @@ async def _insert_run(run_row: Row, instance_rows: list[Row], writer: aiosqlite.
     if instance_rows:
         await writer.executemany(_INSERT_INSTANCE, instance_rows)
     return True
+
+
+async def _delete_run_xcoms(key: Row, writer: aiosqlite.Connection) -> int:
+    cursor = await writer.execute(_DELETE_RUN_XCOMS, key)
+    return cursor.rowcount
 
 
 async def _update_run(row: Row, writer: aiosqlite.Connection) -> None:
