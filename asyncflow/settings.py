@@ -12,6 +12,8 @@ worker_threads                    ASYNCFLOW_WORKER_THREADS        32
 loop_block_warning_seconds        ASYNCFLOW_LOOP_BLOCK_WARNING    0.1
 poke_jitter                       ASYNCFLOW_POKE_JITTER           0.1 (of poke_interval)
 shutdown_grace_seconds            ASYNCFLOW_SHUTDOWN_GRACE        30
+xcom_object_store                 ASYNCFLOW_XCOM_OBJECT_STORE     unset (s3://bucket/prefix)
+xcom_object_threshold             ASYNCFLOW_XCOM_OBJECT_THRESHOLD 49152 (bytes)
 ================================  ==============================  =====================
 """
 
@@ -45,6 +47,8 @@ class Settings:
     loop_block_warning_seconds: float = 0.1
     poke_jitter: float = 0.1
     shutdown_grace_seconds: float = 30.0
+    xcom_object_store: str | None = None
+    xcom_object_threshold: int = 48 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -66,6 +70,8 @@ class Settings:
             loop_block_warning_seconds=_positive_float(env, "ASYNCFLOW_LOOP_BLOCK_WARNING", 0.1),
             poke_jitter=_fraction(env, "ASYNCFLOW_POKE_JITTER", 0.1),
             shutdown_grace_seconds=_positive_float(env, "ASYNCFLOW_SHUTDOWN_GRACE", 30.0),
+            xcom_object_store=env.get("ASYNCFLOW_XCOM_OBJECT_STORE") or None,
+            xcom_object_threshold=_positive_int(env, "ASYNCFLOW_XCOM_OBJECT_THRESHOLD", 48 * 1024),
         )
         return replace(settings, **overrides) if overrides else settings
 

@@ -14,6 +14,7 @@ A few more types are written as tagged objects and come back as they went in:
 ``timedelta``  ``{"__af__":"timedelta","v":[days,seconds,microseconds]}``
 ``Decimal``    ``{"__af__":"decimal","v":"1.10"}`` (every digit is kept)
 ``UUID``       ``{"__af__":"uuid","v":"…"}``
+``ObjectRef``  ``{"__af__":"ref","v":"s3://…","size":1234}`` (a value kept in object storage)
 =============  ===================================================================
 
 A user dict that itself has the key ``"__af__"`` is escaped as
@@ -37,6 +38,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -45,7 +47,7 @@ from zoneinfo import ZoneInfo
 
 from asyncflow.exceptions import XComError
 
-__all__ = ["DEFAULT_MAX_BYTES", "decode", "encode", "encode_checked"]
+__all__ = ["DEFAULT_MAX_BYTES", "ObjectRef", "decode", "encode", "encode_checked"]
 
 DEFAULT_MAX_BYTES: Final = 48 * 1024
 """The default limit on the UTF-8 size of one encoded XCom value (48 KiB)."""
@@ -71,8 +73,18 @@ class _Problem(Exception):
         self.path = path
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """Where an XCom value too large for the store is kept (see asyncflow.xcom_objects)."""
+
+    url: str
+    size: int
+
+
 def _tag_default(obj: object) -> dict[str, object]:
     """Json's ``default`` hook: tag the extra types, refuse the rest."""
+    if isinstance(obj, ObjectRef):
+        return {_TAG: "ref", "v": obj.url, "size": obj.size}
     # datetime before date: a datetime is a date.
     if isinstance(obj, datetime):
         tagged: dict[str, object] = {_TAG: "datetime", "v": obj.isoformat()}
@@ -296,6 +308,7 @@ _REVIVERS: Final[dict[str, Any]] = {
     "decimal": lambda tagged: Decimal(tagged["v"]),
     "uuid": lambda tagged: UUID(tagged["v"]),
     "dict": lambda tagged: dict(tagged["v"]),
+    "ref": lambda tagged: ObjectRef(str(tagged["v"]), int(tagged["size"])),
 }
 
 

@@ -30,6 +30,7 @@ from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import TaskInstanceRecord
 from asyncflow.trigger_rules import Decision
 from asyncflow.xcom_arg import XComArg
+from asyncflow.xcom_objects import XComObjects, load
 
 log = structlog.get_logger("asyncflow.engine")
 
@@ -47,6 +48,7 @@ class RunDriver:
         max_active_tasks: int,
         pools: dict[str, int],
         owner: str,
+        objects: XComObjects | None,
         on_run_finished: Callable[[RunState], None],
     ) -> None:
         self.store = store
@@ -61,6 +63,7 @@ class RunDriver:
             settings=settings,
             timers=timers,
             owner=owner,
+            objects=objects,
             submit=self._submit,
             ended=self._instance_ended,
             release=self.dispatcher.release,
@@ -190,15 +193,14 @@ class RunDriver:
         return expansion
 
     async def _mapped_value(self, run: RunState, source: XComArg) -> Any:
-        from asyncflow.xcom import decode
-
         dag_id, run_id = run.key
         upstream = source.operator
+        objects = self.executor.objects
         if upstream.is_mapped:
             records = await self.store.get_xcoms(dag_id, run_id, upstream.task_id, source.key)
-            return [decode(r.value) for r in records]
+            return [await load(r.value, objects) for r in records]
         record = await self.store.get_xcom(dag_id, run_id, upstream.task_id, source.key, -1)
-        return None if record is None else decode(record.value)
+        return None if record is None else await load(record.value, objects)
 
     # --- running -------------------------------------------------------------------
     def _launch(self, ticket: Ticket) -> None:

@@ -15,6 +15,7 @@ import socket
 import uuid
 from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,9 @@ from asyncflow.settings import Settings
 from asyncflow.states import DagRunState
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord
+from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
+from asyncflow.xcom import ObjectRef, decode
+from asyncflow.xcom_objects import open_objects, stored_text
 
 log = structlog.get_logger("asyncflow.engine")
 
@@ -89,6 +92,9 @@ class Engine:
         self.dags_folder = Path(dags_folder) if dags_folder is not None else None
         self.import_errors: dict[str, str] = {}
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.xcom_objects = open_objects(
+            self.settings.xcom_object_store, self.settings.xcom_object_threshold
+        )
         self._timers = Timers(self.clock)
         self._driver = RunDriver(
             store=self.store,
@@ -98,6 +104,7 @@ class Engine:
             max_active_tasks=max_active_tasks,
             pools=_check_pools(pools),
             owner=self.owner,
+            objects=self.xcom_objects,
             on_run_finished=self._run_finished,
         )
         self._active: dict[tuple[str, str], RunState] = {}
@@ -302,12 +309,36 @@ class Engine:
         self._require_open()
         run = self._find_active(run_id, dag_id)
         if run is not None:
-            xcoms = await self.store.get_run_xcoms(*run.key)
+            xcoms = await self._snapshot_xcoms(*run.key)
             return DagRunResult.build(run.record, run.all_instances(), xcoms)
         record = await self._find_record(run_id, dag_id)
         instances = await self.store.get_task_instances(record.dag_id, record.run_id)
-        xcoms = await self.store.get_run_xcoms(record.dag_id, record.run_id)
+        xcoms = await self._snapshot_xcoms(record.dag_id, record.run_id)
         return DagRunResult.build(record, instances, xcoms)
+
+    async def _snapshot_xcoms(self, dag_id: str, run_id: str) -> list[XComRecord]:
+        """A run's XCom, with values kept in object storage read back."""
+        xcoms = await self.store.get_run_xcoms(dag_id, run_id)
+        if self.xcom_objects is None:
+            return xcoms
+        out = []
+        for xcom in xcoms:
+            value = decode(xcom.value) if '"__af__":"ref"' in xcom.value else None
+            if isinstance(value, ObjectRef):
+                xcom = replace(xcom, value=await stored_text(value, self.xcom_objects))
+            out.append(xcom)
+        return out
+
+    async def clear_xcom(self, run_id: str, *, dag_id: str | None = None) -> int:
+        """Delete a run's XCom values, the objects in object storage included.
+
+        Returns how many values were deleted.
+        """
+        self._require_open()
+        record = await self._find_record(run_id, dag_id)
+        if self.xcom_objects is not None:
+            await self.xcom_objects.delete_run(record.dag_id, record.run_id)
+        return await self.store.delete_run_xcoms(record.dag_id, record.run_id)
 
     async def notify(self, key: str) -> int:
         """Wake every sensor waiting on ``key`` (``wake_on=[key]``) for a poke now.

@@ -24,12 +24,13 @@ from asyncflow.engine.timers import Timers
 from asyncflow.engine.wakeups import WakeRegistry
 from asyncflow.runtime.sensor_runner import Wake, sensor_loop
 from asyncflow.runtime.task_instance import TaskInstance
-from asyncflow.runtime.task_runner import TryOutcome, run_try
+from asyncflow.runtime.task_runner import TryOutcome, failed_try, run_try
 from asyncflow.sensor import Sensor, SensorMode
 from asyncflow.settings import Settings
 from asyncflow.states import TaskState
 from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import TaskInstanceRecord
+from asyncflow.xcom_objects import XComObjects
 
 Submit = Callable[[RunState, NodeState, int], None]
 Ended = Callable[[RunState, NodeState, TaskInstanceRecord, TryOutcome], Awaitable[None]]
@@ -46,6 +47,7 @@ class InstanceExecutor:
         settings: Settings,
         timers: Timers,
         owner: str,
+        objects: XComObjects | None,
         submit: Submit,
         ended: Ended,
         release: Callable[[Ticket], None],
@@ -55,6 +57,7 @@ class InstanceExecutor:
         self.settings = settings
         self.timers = timers
         self.owner = owner
+        self.objects = objects
         self.wakeups = WakeRegistry()
         self.running_tasks: dict[asyncio.Task[Any], tuple[str, str, str]] = {}
         self._waiting_sensors: set[anyio.CancelScope] = set()
@@ -89,6 +92,11 @@ class InstanceExecutor:
         if scope.cancelled_caught:
             await self._interrupted(node, record)
             return
+        if self.objects is not None and outcome.xcoms:
+            try:
+                outcome = replace(outcome, xcoms=await self.objects.offload(outcome.xcoms))
+            except Exception as error:  # object storage unreachable: the try fails
+                outcome = failed_try(node.task, ti, error, self.clock.now())
         ended = replace(
             record,
             state=outcome.state,
@@ -198,6 +206,7 @@ class InstanceExecutor:
             mapped_kwargs=node.expansion.kwargs_for(record.map_index) if node.expansion else {},
             first_poke_at=record.first_poke_at,
             poke_count=record.poke_count,
+            objects=self.objects,
         )
         context = build_context(run, ti)
         current = asyncio.current_task()

@@ -7,6 +7,7 @@ both, deciding by the thread it is called from.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Awaitable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from asyncflow.results import DagRunResult
 from asyncflow.storage.records import XComRecord
 from asyncflow.xcom import decode, encode_checked
 from asyncflow.xcom_arg import RETURN_VALUE
+from asyncflow.xcom_objects import XComObjects, load
 
 if TYPE_CHECKING:
     from asyncflow.operator import Operator
@@ -53,6 +55,7 @@ class TaskInstance:
     store: Store
     xcom_max_bytes: int
     mapped_kwargs: dict[str, Any] = field(default_factory=dict)
+    objects: XComObjects | None = None  # where values too large for the store go
     first_poke_at: datetime | None = None  # a sensor's first poke, across tries
     poke_count: int = 0  # a sensor's pokes so far, across tries and reschedules
     loop_thread: int = field(default_factory=threading.get_ident)
@@ -72,7 +75,9 @@ class TaskInstance:
             XComError: when the value is not serialisable or over the size limit.
         """
         where = f"task {self.task_id!r} (key {key!r})"
-        text = encode_checked(value, where=where, max_bytes=self.xcom_max_bytes)
+        # with object storage, large values are offloaded when the try is recorded
+        limit = sys.maxsize if self.objects is not None else self.xcom_max_bytes
+        text = encode_checked(value, where=where, max_bytes=limit)
         self.pushed[key] = XComRecord(
             dag_id=self.dag_id,
             run_id=self.run_id,
@@ -134,11 +139,11 @@ class TaskInstance:
         if task_id == self.task_id and map_index == self.map_index and key in self.pushed:
             return decode(self.pushed[key].value)
         record = await self.store.get_xcom(self.dag_id, self.run_id, task_id, key, map_index)
-        return None if record is None else decode(record.value)
+        return None if record is None else await load(record.value, self.objects)
 
     async def _pull_all(self, task_id: str, key: str) -> list[Any]:
         records = await self.store.get_xcoms(self.dag_id, self.run_id, task_id, key)
-        return [decode(r.value) for r in records]
+        return [await load(r.value, self.objects) for r in records]
 
     # --- other runs ----------------------------------------------------------------
     async def find_dag_run(

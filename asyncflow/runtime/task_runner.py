@@ -85,7 +85,7 @@ async def run_try(
         outcome = TryOutcome(state=TaskState.SKIPPED, xcoms=tuple(ti.pushed.values()))
     except (FailTask, XComError, SensorTimeout) as error:
         outcome = _final_failure(task, ti, error)
-    except Exception as error:
+    except Exception as error:  # any error of user code fails the try
         task_log(ti).error("task_failed", error=one_line(error), traceback=_traceback(error))
         outcome = _failed_try(task, ti, error, now())
     else:
@@ -139,6 +139,12 @@ def _final_failure(task: Operator, ti: TaskInstance, error: BaseException) -> Tr
     return TryOutcome(state=TaskState.FAILED, error=one_line(error), xcoms=xcoms)
 
 
+def failed_try(task: Operator, ti: TaskInstance, error: BaseException, at: datetime) -> TryOutcome:
+    """The outcome of a try that failed with ``error``: up for retry while tries remain."""
+    task_log(ti).error("task_failed", error=one_line(error))
+    return _failed_try(task, ti, error, at)
+
+
 def _failed_try(task: Operator, ti: TaskInstance, error: BaseException, at: datetime) -> TryOutcome:
     message = one_line(error)
     xcoms = tuple(ti.pushed.values())
@@ -169,7 +175,7 @@ async def _run_callback(
     token = set_current_context(context)
     try:
         await call(callback, {**context, "exception": outcome.error})
-    except Exception as error:
+    except Exception as error:  # a broken callback must not change the outcome
         task_log(ti).warning(
             "callback_failed",
             callback=getattr(callback, "__name__", repr(callback)),
