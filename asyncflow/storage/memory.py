@@ -54,6 +54,7 @@ class MemoryStore:
         self._dag_ids_by_run_id: dict[str, set[str]] = {}
         self._instances: dict[_RunKey, dict[tuple[str, int], TaskInstanceRecord]] = {}
         self._xcoms: dict[_RunKey, dict[_XComSlot, dict[int, XComRecord]]] = {}
+        self._paused: set[str] = set()
 
     def __repr__(self) -> str:
         return f"MemoryStore(runs={len(self._runs)}, open={self._is_open})"
@@ -215,6 +216,21 @@ class MemoryStore:
         slots = self._xcoms.pop((dag_id, run_id), {})
         self._commit()
         return sum(len(by_index) for by_index in slots.values())
+
+    async def set_dag_paused(self, dag_id: str, paused: bool) -> None:
+        """Remember whether a DAG is paused."""
+        await self._enter()
+        self._begin()
+        if paused:
+            self._paused.add(dag_id)
+        else:
+            self._paused.discard(dag_id)
+        self._commit()
+
+    async def get_paused_dag_ids(self) -> set[str]:
+        """The ids of every paused DAG."""
+        await self._enter()
+        return set(self._paused)
 
     async def _enter(self) -> None:
         # Every call yields to the loop once, as a real store's I/O does, so a

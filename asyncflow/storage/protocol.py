@@ -102,3 +102,11 @@ class Store(Protocol):
     async def delete_run_xcoms(self, dag_id: str, run_id: str) -> int:
         """Delete every XCom value of a run; returns how many there were."""
         ...
+
+    async def set_dag_paused(self, dag_id: str, paused: bool) -> None:
+        """Remember whether a DAG is paused (its schedule creates no runs while it is)."""
+        ...
+
+    async def get_paused_dag_ids(self) -> set[str]:
+        """The ids of every paused DAG."""
+        ...

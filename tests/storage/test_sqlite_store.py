@@ -42,7 +42,7 @@ async def test_opening_twice_applies_migrations_once(tmp_path: Path) -> None:
         await store.close()
     assert raw(path, "PRAGMA user_version") == [(len(MIGRATIONS),)]
     tables = raw(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-    assert tables == [("dag_run",), ("task_instance",), ("xcom",)]
+    assert tables == [("dag",), ("dag_run",), ("task_instance",), ("xcom",)]
 
 
 async def test_migrations_record_the_schema_version(sqlite_store: SqliteStore) -> None:

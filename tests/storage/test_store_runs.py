@@ -228,3 +228,12 @@ async def test_unicode_identities_and_texts_round_trip(store: Store) -> None:
     assert await store.get_task_instances(dag_id, run_id) == [failed]
     assert await store.get_xcom(dag_id, run_id, task_id, "return_value", -1) == xcom
     assert [r.run_id for r in await store.find_runs(run_id)] == [run_id]
+
+
+async def test_paused_dags_are_remembered(store: Store) -> None:
+    """set_dag_paused persists; unpausing removes a DAG from the paused set."""
+    assert await store.get_paused_dag_ids() == set()
+    await store.set_dag_paused("etl", True)
+    await store.set_dag_paused("report", True)
+    await store.set_dag_paused("report", False)
+    assert await store.get_paused_dag_ids() == {"etl"}

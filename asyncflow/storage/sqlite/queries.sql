@@ -109,3 +109,11 @@ SELECT dag_id, run_id, task_id, map_index, key, value
 FROM xcom
 WHERE dag_id = ? AND run_id = ?
 ORDER BY task_id, map_index, key;
+
+-- name: set_dag_paused
+INSERT INTO dag (dag_id, is_paused, updated_at) VALUES (?, ?, ?)
+ON CONFLICT (dag_id) DO UPDATE SET is_paused = excluded.is_paused,
+                                   updated_at = excluded.updated_at;
+
+-- name: get_paused_dags
+SELECT dag_id FROM dag WHERE is_paused = 1 ORDER BY dag_id;

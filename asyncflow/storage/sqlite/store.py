@@ -33,6 +33,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import cast
@@ -65,6 +66,8 @@ _GET_XCOM = QUERIES["get_xcom"]
 _GET_XCOMS = QUERIES["get_xcoms"]
 _GET_RUN_XCOMS = QUERIES["get_run_xcoms"]
 _DELETE_RUN_XCOMS = QUERIES["delete_run_xcoms"]
+_SET_DAG_PAUSED = QUERIES["set_dag_paused"]
+_GET_PAUSED_DAGS = QUERIES["get_paused_dags"]
 
 _Apply = Callable[[aiosqlite.Connection], Awaitable[object]]
 
@@ -270,6 +273,18 @@ class SqliteStore:
             _Op("delete_run_xcoms", apply=partial(_delete_run_xcoms, (dag_id, run_id)))
         )
         return cast(int, deleted)
+
+    async def set_dag_paused(self, dag_id: str, paused: bool) -> None:
+        """Remember whether a DAG is paused."""
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
+        await self._write(
+            _Op("set_dag_paused", (_SET_DAG_PAUSED,), ([(dag_id, int(paused), now)],))
+        )
+
+    async def get_paused_dag_ids(self) -> set[str]:
+        """The ids of every paused DAG."""
+        rows = await self._read("get_paused_dag_ids", _GET_PAUSED_DAGS, ())
+        return {str(row[0]) for row in rows}
 
     async def _read(self, operation: str, sql: str, params: Row) -> list[Row]:
         if self._reader is None:
