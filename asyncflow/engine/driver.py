@@ -129,7 +129,7 @@ class RunDriver:
     def _submit(self, run: RunState, node: NodeState, map_index: int) -> None:
         task = node.task
         if task.pool is not None and task.pool not in self.dispatcher.pools:
-            self._tg_start(self._fail_unknown_pool, run, node, map_index)
+            self.spawn(self._fail_unknown_pool, run, node, map_index)
             return
         self.dispatcher.submit(
             Ticket(
@@ -204,9 +204,10 @@ class RunDriver:
 
     # --- running -------------------------------------------------------------------
     def _launch(self, ticket: Ticket) -> None:
-        self._tg_start(self.executor.run, ticket)
+        self.spawn(self.executor.run, ticket)
 
-    def _tg_start(self, fn: Callable[..., Any], *args: Any) -> None:
+    def spawn(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` as a coroutine in the engine's task group."""
         assert self._tg is not None, "the engine is not open"
         self._tg.start_soon(fn, *args)
 

@@ -15,7 +15,6 @@ import socket
 import uuid
 from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,10 @@ from asyncflow.clock import Clock, SystemClock
 from asyncflow.connections import SharedResources, current_resources
 from asyncflow.dag import DAG, as_utc
 from asyncflow.engine.driver import RunDriver
-from asyncflow.engine.recovery import interrupt_orphans
-from asyncflow.engine.run_state import RunState
+from asyncflow.engine.runs import RunBook
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.watchdog import LoopWatchdog
-from asyncflow.exceptions import DagNotFound, DagRunNotFound, EngineError
+from asyncflow.exceptions import DagNotFound, EngineError
 from asyncflow.log import ensure_configured as ensure_logging
 from asyncflow.results import DagRunResult
 from asyncflow.runtime.threads import worker_limiter
@@ -39,9 +37,8 @@ from asyncflow.settings import Settings
 from asyncflow.states import DagRunState
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
-from asyncflow.xcom import ObjectRef, decode
-from asyncflow.xcom_objects import open_objects, stored_text
+from asyncflow.storage.records import DagRunRecord
+from asyncflow.xcom_objects import open_objects
 
 log = structlog.get_logger("asyncflow.engine")
 
@@ -105,9 +102,16 @@ class Engine:
             pools=_check_pools(pools),
             owner=self.owner,
             objects=self.xcom_objects,
-            on_run_finished=self._run_finished,
+            on_run_finished=lambda run: self.runs.finished(run),
         )
-        self._active: dict[tuple[str, str], RunState] = {}
+        self.runs = RunBook(
+            store=self.store,
+            clock=self.clock,
+            driver=self._driver,
+            dags=self.dags,
+            objects=self.xcom_objects,
+            spawn=self._driver.spawn,
+        )
         self.resources = SharedResources()
         self._stack: AsyncExitStack | None = None
 
@@ -138,7 +142,7 @@ class Engine:
         self._stack = stack
         log.info("engine_started", owner=self.owner)
         try:
-            await self._resume_runs()
+            await self.runs.resume()
         except BaseException:
             self._stack = None
             await stack.aclose()
@@ -178,32 +182,6 @@ class Engine:
             log.info("engine_draining", running=dispatcher.running, grace_seconds=grace)
             with anyio.move_on_after(grace):
                 await dispatcher.idle.wait()
-
-    async def _resume_runs(self) -> None:
-        """Pick up the runs a previous engine on this store left running."""
-        for record in await self.store.list_runs(states=[DagRunState.RUNNING]):
-            dag = self.dags.get(record.dag_id)
-            if dag is None:
-                log.warning(
-                    "run_not_resumed",
-                    dag_id=record.dag_id,
-                    run_id=record.run_id,
-                    reason="its DAG is not known to this engine",
-                )
-                continue
-            stored = await self.store.get_task_instances(record.dag_id, record.run_id)
-            instances, interrupted = interrupt_orphans(dag, stored, now=self.clock.now())
-            if interrupted:
-                await self.store.set_task_instances(interrupted)
-            run = RunState.restore(dag, record, instances)
-            self._active[run.key] = run
-            log.info(
-                "dag_run_resumed",
-                dag_id=record.dag_id,
-                run_id=record.run_id,
-                interrupted=len(interrupted),
-            )
-            await self._driver.resume(run)
 
     def add_dag(self, dag: DAG) -> None:
         """Make a DAG known to the engine by its id (the last one added wins)."""
@@ -248,20 +226,7 @@ class Engine:
             queued_at=now,
             start_date=now,
         )
-        return await self._create_and_start(dag, record)
-
-    async def _create_and_start(self, dag: DAG, record: DagRunRecord) -> DagRunResult:
-        instances = [
-            TaskInstanceRecord(dag_id=dag.dag_id, run_id=record.run_id, task_id=task_id)
-            for task_id in dag.task_dict
-        ]
-        if not await self.store.create_run(record, instances):
-            return await self.get_run(record.run_id, dag_id=dag.dag_id)
-        run = RunState.new(dag, record, instances)
-        self._active[run.key] = run
-        log.info("dag_run_started", dag_id=dag.dag_id, run_id=record.run_id)
-        await self._driver.start(run)
-        return DagRunResult.build(run.record, run.all_instances())
+        return await self.runs.create(dag, record)
 
     async def wait(
         self,
@@ -275,7 +240,7 @@ class Engine:
         Raises:
             TimeoutError: when it is still running after ``timeout`` seconds.
         """
-        run = self._find_active(run_id, dag_id)
+        run = self.runs.find_active(run_id, dag_id)
         if run is not None:
             try:
                 with anyio.fail_after(timeout):
@@ -307,27 +272,7 @@ class Engine:
             DagRunNotFound: when no run has this id (or it is ambiguous across DAGs).
         """
         self._require_open()
-        run = self._find_active(run_id, dag_id)
-        if run is not None:
-            xcoms = await self._snapshot_xcoms(*run.key)
-            return DagRunResult.build(run.record, run.all_instances(), xcoms)
-        record = await self._find_record(run_id, dag_id)
-        instances = await self.store.get_task_instances(record.dag_id, record.run_id)
-        xcoms = await self._snapshot_xcoms(record.dag_id, record.run_id)
-        return DagRunResult.build(record, instances, xcoms)
-
-    async def _snapshot_xcoms(self, dag_id: str, run_id: str) -> list[XComRecord]:
-        """A run's XCom, with values kept in object storage read back."""
-        xcoms = await self.store.get_run_xcoms(dag_id, run_id)
-        if self.xcom_objects is None:
-            return xcoms
-        out = []
-        for xcom in xcoms:
-            value = decode(xcom.value) if '"__af__":"ref"' in xcom.value else None
-            if isinstance(value, ObjectRef):
-                xcom = replace(xcom, value=await stored_text(value, self.xcom_objects))
-            out.append(xcom)
-        return out
+        return await self.runs.snapshot(run_id, dag_id)
 
     async def clear_xcom(self, run_id: str, *, dag_id: str | None = None) -> int:
         """Delete a run's XCom values, the objects in object storage included.
@@ -335,10 +280,7 @@ class Engine:
         Returns how many values were deleted.
         """
         self._require_open()
-        record = await self._find_record(run_id, dag_id)
-        if self.xcom_objects is not None:
-            await self.xcom_objects.delete_run(record.dag_id, record.run_id)
-        return await self.store.delete_run_xcoms(record.dag_id, record.run_id)
+        return await self.runs.clear_xcom(run_id, dag_id)
 
     async def notify(self, key: str) -> int:
         """Wake every sensor waiting on ``key`` (``wake_on=[key]``) for a poke now.
@@ -369,29 +311,6 @@ class Engine:
     def _require_open(self) -> None:
         if self._stack is None:
             raise EngineError("the engine is not open: use `async with Engine(...) as engine:`")
-
-    def _find_active(self, run_id: str, dag_id: str | None) -> RunState | None:
-        if dag_id is not None:
-            return self._active.get((dag_id, run_id))
-        found = [run for key, run in self._active.items() if key[1] == run_id]
-        return found[0] if len(found) == 1 else None
-
-    async def _find_record(self, run_id: str, dag_id: str | None) -> DagRunRecord:
-        if dag_id is not None:
-            record = await self.store.get_run(dag_id, run_id)
-            if record is None:
-                raise DagRunNotFound(f"DAG {dag_id!r} has no run {run_id!r}")
-            return record
-        records = await self.store.find_runs(run_id)
-        if not records:
-            raise DagRunNotFound(f"no run {run_id!r} in the store")
-        if len(records) > 1:
-            dags = ", ".join(sorted(r.dag_id for r in records))
-            raise DagRunNotFound(f"run id {run_id!r} exists in several DAGs ({dags}); pass dag_id=")
-        return records[0]
-
-    def _run_finished(self, run: RunState) -> None:
-        self._active.pop(run.key, None)
 
 
 def _check_pools(pools: Mapping[str, int] | None) -> dict[str, int]:

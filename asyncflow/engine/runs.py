@@ -1,0 +1,206 @@
+"""The engine's book of DAG runs: created, queued, found, snapshotted and resumed.
+
+Runs are created under their DAG's ``max_active_runs``, found by id, read back
+as snapshots, and picked up again after a restart.
+
+A run over its DAG's ``max_active_runs`` is created ``queued`` and starts, oldest
+logical date first, when an active run of that DAG finishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+import structlog
+
+from asyncflow.clock import Clock
+from asyncflow.dag import DAG
+from asyncflow.engine.driver import RunDriver
+from asyncflow.engine.recovery import interrupt_orphans
+from asyncflow.engine.run_state import RunState
+from asyncflow.exceptions import DagRunNotFound
+from asyncflow.results import DagRunResult
+from asyncflow.states import DagRunState
+from asyncflow.storage.protocol import Store
+from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
+from asyncflow.xcom import ObjectRef, decode
+from asyncflow.xcom_objects import XComObjects, stored_text
+
+log = structlog.get_logger("asyncflow.engine")
+
+
+class RunBook:
+    """Active and queued runs, and the store's view of all the others."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        driver: RunDriver,
+        dags: Mapping[str, DAG],
+        objects: XComObjects | None,
+        spawn: Callable[..., None],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.driver = driver
+        self.dags = dags
+        self.objects = objects
+        self.active: dict[tuple[str, str], RunState] = {}
+        self.queued: dict[str, list[DagRunRecord]] = {}
+        self._spawn = spawn
+
+    # --- creating ------------------------------------------------------------------
+    async def create(self, dag: DAG, record: DagRunRecord) -> DagRunResult:
+        """Store a new run and start it, or queue it when the DAG has enough running.
+
+        Creating a run that exists returns it unchanged.
+        """
+        admitted = self.running_count(dag.dag_id) < dag.max_active_runs
+        if not admitted:
+            record = replace(record, state=DagRunState.QUEUED, start_date=None)
+        instances = [
+            TaskInstanceRecord(dag_id=dag.dag_id, run_id=record.run_id, task_id=task_id)
+            for task_id in dag.task_dict
+        ]
+        if not await self.store.create_run(record, instances):
+            return await self.snapshot(record.run_id, dag.dag_id)
+        if not admitted:
+            self._enqueue(record)
+            log.info("dag_run_queued", dag_id=dag.dag_id, run_id=record.run_id)
+            return DagRunResult.build(record, instances)
+        return await self._start(dag, record, instances)
+
+    async def _start(
+        self, dag: DAG, record: DagRunRecord, instances: list[TaskInstanceRecord]
+    ) -> DagRunResult:
+        run = RunState.new(dag, record, instances)
+        self.active[run.key] = run
+        log.info("dag_run_started", dag_id=dag.dag_id, run_id=record.run_id)
+        await self.driver.start(run)
+        return DagRunResult.build(run.record, run.all_instances())
+
+    def _enqueue(self, record: DagRunRecord) -> None:
+        waiting = self.queued.setdefault(record.dag_id, [])
+        waiting.append(record)
+        waiting.sort(key=lambda r: (r.logical_date, r.run_id))
+
+    def running_count(self, dag_id: str) -> int:
+        """How many runs of the DAG are active in this engine."""
+        return sum(1 for key in self.active if key[0] == dag_id)
+
+    def finished(self, run: RunState) -> None:
+        """A run ended: forget it and start the DAG's next queued run, if any."""
+        self.active.pop(run.key, None)
+        if self.queued.get(run.dag.dag_id):
+            self._spawn(self.start_queued, run.dag.dag_id)
+
+    async def start_queued(self, dag_id: str) -> None:
+        """Start queued runs of a DAG, oldest first, while it has room."""
+        dag = self.dags.get(dag_id)
+        waiting = self.queued.get(dag_id, [])
+        while dag is not None and waiting and self.running_count(dag_id) < dag.max_active_runs:
+            record = replace(waiting.pop(0), state=DagRunState.RUNNING, start_date=self.clock.now())
+            await self.store.update_run(record)
+            instances = await self.store.get_task_instances(dag_id, record.run_id)
+            await self._start(dag, record, instances)
+
+    # --- restarting ----------------------------------------------------------------
+    async def resume(self) -> None:
+        """Pick up the runs a previous engine on this store left running or queued."""
+        for record in await self.store.list_runs(states=[DagRunState.RUNNING]):
+            dag = self._known(record)
+            if dag is not None:
+                await self._resume_running(dag, record)
+        queued = await self.store.list_runs(states=[DagRunState.QUEUED])
+        for record in queued:
+            if self._known(record) is not None:
+                self._enqueue(record)
+        for dag_id in {r.dag_id for r in queued}:
+            await self.start_queued(dag_id)
+
+    def _known(self, record: DagRunRecord) -> DAG | None:
+        dag = self.dags.get(record.dag_id)
+        if dag is None:
+            log.warning(
+                "run_not_resumed",
+                dag_id=record.dag_id,
+                run_id=record.run_id,
+                reason="its DAG is not known to this engine",
+            )
+        return dag
+
+    async def _resume_running(self, dag: DAG, record: DagRunRecord) -> None:
+        stored = await self.store.get_task_instances(record.dag_id, record.run_id)
+        instances, interrupted = interrupt_orphans(dag, stored, now=self.clock.now())
+        if interrupted:
+            await self.store.set_task_instances(interrupted)
+        run = RunState.restore(dag, record, instances)
+        self.active[run.key] = run
+        log.info(
+            "dag_run_resumed",
+            dag_id=record.dag_id,
+            run_id=record.run_id,
+            interrupted=len(interrupted),
+        )
+        await self.driver.resume(run)
+
+    # --- finding -------------------------------------------------------------------
+    def find_active(self, run_id: str, dag_id: str | None) -> RunState | None:
+        """The active run with this id (``None`` when not active or ambiguous)."""
+        if dag_id is not None:
+            return self.active.get((dag_id, run_id))
+        found = [run for key, run in self.active.items() if key[1] == run_id]
+        return found[0] if len(found) == 1 else None
+
+    async def find_record(self, run_id: str, dag_id: str | None) -> DagRunRecord:
+        """The stored run with this id.
+
+        Raises:
+            DagRunNotFound: when there is none, or it is ambiguous across DAGs.
+        """
+        if dag_id is not None:
+            record = await self.store.get_run(dag_id, run_id)
+            if record is None:
+                raise DagRunNotFound(f"DAG {dag_id!r} has no run {run_id!r}")
+            return record
+        records = await self.store.find_runs(run_id)
+        if not records:
+            raise DagRunNotFound(f"no run {run_id!r} in the store")
+        if len(records) > 1:
+            dags = ", ".join(sorted(r.dag_id for r in records))
+            raise DagRunNotFound(f"run id {run_id!r} exists in several DAGs ({dags}); pass dag_id=")
+        return records[0]
+
+    async def snapshot(self, run_id: str, dag_id: str | None) -> DagRunResult:
+        """A run's state now, with its task instances and XCom."""
+        run = self.find_active(run_id, dag_id)
+        if run is not None:
+            xcoms = await self._xcoms(*run.key)
+            return DagRunResult.build(run.record, run.all_instances(), xcoms)
+        record = await self.find_record(run_id, dag_id)
+        instances = await self.store.get_task_instances(record.dag_id, record.run_id)
+        xcoms = await self._xcoms(record.dag_id, record.run_id)
+        return DagRunResult.build(record, instances, xcoms)
+
+    async def _xcoms(self, dag_id: str, run_id: str) -> list[XComRecord]:
+        """A run's XCom, with values kept in object storage read back."""
+        xcoms = await self.store.get_run_xcoms(dag_id, run_id)
+        if self.objects is None:
+            return xcoms
+        out = []
+        for xcom in xcoms:
+            value = decode(xcom.value) if '"__af__":"ref"' in xcom.value else None
+            if isinstance(value, ObjectRef):
+                xcom = replace(xcom, value=await stored_text(value, self.objects))
+            out.append(xcom)
+        return out
+
+    async def clear_xcom(self, run_id: str, dag_id: str | None) -> int:
+        """Delete a run's XCom values and their objects; returns how many values."""
+        record = await self.find_record(run_id, dag_id)
+        if self.objects is not None:
+            await self.objects.delete_run(record.dag_id, record.run_id)
+        return await self.store.delete_run_xcoms(record.dag_id, record.run_id)
