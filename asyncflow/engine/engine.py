@@ -27,6 +27,7 @@ from asyncflow.connections import SharedResources, current_resources
 from asyncflow.dag import DAG, as_utc
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.runs import RunBook
+from asyncflow.engine.scheduler import Scheduler
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.watchdog import LoopWatchdog
 from asyncflow.exceptions import DagNotFound, EngineError
@@ -38,6 +39,7 @@ from asyncflow.states import DagRunState
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import DagRunRecord
+from asyncflow.timetable import DataInterval
 from asyncflow.xcom_objects import open_objects
 
 log = structlog.get_logger("asyncflow.engine")
@@ -84,8 +86,6 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self.store: Store = open_store(store) if isinstance(store, str) else store
         self.dags: dict[str, DAG] = {}
-        for dag in dags.values() if isinstance(dags, Mapping) else dags or ():
-            self.add_dag(dag)
         self.dags_folder = Path(dags_folder) if dags_folder is not None else None
         self.import_errors: dict[str, str] = {}
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -112,8 +112,17 @@ class Engine:
             objects=self.xcom_objects,
             spawn=self._driver.spawn,
         )
+        self.scheduler = Scheduler(
+            clock=self.clock,
+            store=self.store,
+            dags=self.dags,
+            paused=set(),
+            create_run=self._create_scheduled,
+        )
         self.resources = SharedResources()
         self._stack: AsyncExitStack | None = None
+        for dag in dags.values() if isinstance(dags, Mapping) else dags or ():
+            self.add_dag(dag)
 
     # --- lifecycle -------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -142,6 +151,7 @@ class Engine:
         self._stack = stack
         log.info("engine_started", owner=self.owner)
         try:
+            self.scheduler.paused.update(await self.store.get_paused_dag_ids())
             await self.runs.resume()
         except BaseException:
             self._stack = None
@@ -189,6 +199,7 @@ class Engine:
             raise EngineError(f"expected a DAG, got {type(dag).__name__}")
         dag.validate()
         self.dags[dag.dag_id] = dag
+        self.scheduler.wake()
 
     def _load_folder(self, folder: Path) -> None:
         from asyncflow.dag_loader import load_dags
@@ -294,9 +305,41 @@ class Engine:
         return self._driver.executor.wakeups.notify(key)
 
     async def serve(self) -> None:
-        """Keep the engine working until cancelled (what ``asyncflow run`` does)."""
+        """Schedule the DAGs and run their work until cancelled (what ``asyncflow run`` does).
+
+        Runs are created as their data intervals end (see ``schedule``,
+        ``start_date``, ``catchup``); paused DAGs create none.
+        """
         self._require_open()
-        await anyio.sleep_forever()
+        await self.scheduler.run()
+
+    async def pause(self, dag_id: str) -> None:
+        """Stop creating scheduled runs of a DAG (remembered by the store)."""
+        self._require_open()
+        await self.store.set_dag_paused(dag_id, True)
+        self.scheduler.paused.add(dag_id)
+
+    async def unpause(self, dag_id: str) -> None:
+        """Create a DAG's scheduled runs again, from where its schedule stands."""
+        self._require_open()
+        await self.store.set_dag_paused(dag_id, False)
+        self.scheduler.paused.discard(dag_id)
+        self.scheduler.wake()
+
+    async def _create_scheduled(self, dag: DAG, interval: DataInterval) -> None:
+        now = self.clock.now()
+        record = DagRunRecord(
+            dag_id=dag.dag_id,
+            run_id=f"scheduled__{interval.start.isoformat(timespec='microseconds')}",
+            run_type="scheduled",
+            state=DagRunState.RUNNING,
+            logical_date=interval.start,
+            data_interval_start=interval.start,
+            data_interval_end=interval.end,
+            queued_at=now,
+            start_date=now,
+        )
+        await self.runs.create(dag, record)
 
     # --- helpers ---------------------------------------------------------------------
     def _dag(self, dag_id: str) -> DAG:
