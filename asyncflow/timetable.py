@@ -148,3 +148,18 @@ def _cron_at_or_before(schedule: CronSchedule, moment: datetime, start: datetime
     resolved = next_fire_after(schedule, (wall.replace(tzinfo=zone) - _TINY), start=start)
     assert resolved is not None
     return resolved if resolved <= moment else wall.replace(tzinfo=zone)
+
+
+def intervals_between(timing: Timing, start: datetime, end: datetime) -> list[DataInterval]:
+    """Every data interval whose logical date (start) is within ``[start, end]``, in order.
+
+    What a backfill over those dates runs; ``@once`` gives its one interval when
+    it falls in the range.
+    """
+    found: list[DataInterval] = []
+    interval = first_interval(timing)
+    while interval is not None and interval.start <= end:
+        if interval.start >= start:
+            found.append(interval)
+        interval = next_interval(timing, interval)
+    return found

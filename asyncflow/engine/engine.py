@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ from asyncflow.connections import SharedResources, current_resources
 from asyncflow.dag import DAG, as_utc
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.runs import RunBook
-from asyncflow.engine.scheduler import Scheduler
+from asyncflow.engine.scheduler import Scheduler, timing_of
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.watchdog import LoopWatchdog
 from asyncflow.exceptions import DagNotFound, EngineError
@@ -39,7 +39,7 @@ from asyncflow.states import DagRunState
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import DagRunRecord
-from asyncflow.timetable import DataInterval
+from asyncflow.timetable import DataInterval, intervals_between
 from asyncflow.xcom_objects import open_objects
 
 log = structlog.get_logger("asyncflow.engine")
@@ -313,6 +313,45 @@ class Engine:
         self._require_open()
         await self.scheduler.run()
 
+    async def backfill(
+        self,
+        dag_id: str,
+        start_date: datetime,
+        end_date: datetime,
+        *,
+        rerun_failed: bool = False,
+        on_progress: Callable[[int, int, int], None] | None = None,
+    ) -> list[DagRunResult]:
+        """Run every data interval of the DAG whose logical date is in ``[start, end]``.
+
+        Runs are ``backfill__<logical date>``, created oldest first within the DAG's
+        ``max_active_runs``. A logical date that already has a finished run is not
+        run again (a failed one is, with ``rerun_failed``: its failed and skipped
+        tasks run again). ``on_progress(done, total, failed)`` follows the runs.
+        Returns the runs' results in logical-date order.
+        """
+        self._require_open()
+        dag = self._dag(dag_id)
+        intervals = intervals_between(timing_of(dag), as_utc(start_date), as_utc(end_date))
+        existing = {r.logical_date: r for r in await self.store.list_runs(dag_id)}
+        run_ids: list[str] = []
+        for interval in intervals:
+            found = existing.get(interval.start)
+            if found is not None and found.state == DagRunState.FAILED and rerun_failed:
+                await self.runs.rerun(dag, found)
+            elif found is None:
+                await self.runs.create(dag, self._interval_run(dag, interval, "backfill"))
+            run_ids.append(found.run_id if found is not None else _run_id("backfill", interval))
+        results: list[DagRunResult] = []
+        failed = 0
+        for run_id in run_ids:
+            result = await self.wait(run_id, dag_id=dag_id)
+            failed += result.state == DagRunState.FAILED
+            results.append(result)
+            if on_progress is not None:
+                on_progress(len(results), len(run_ids), failed)
+        return results
+
     async def pause(self, dag_id: str) -> None:
         """Stop creating scheduled runs of a DAG (remembered by the store)."""
         self._require_open()
@@ -327,11 +366,14 @@ class Engine:
         self.scheduler.wake()
 
     async def _create_scheduled(self, dag: DAG, interval: DataInterval) -> None:
+        await self.runs.create(dag, self._interval_run(dag, interval, "scheduled"))
+
+    def _interval_run(self, dag: DAG, interval: DataInterval, run_type: str) -> DagRunRecord:
         now = self.clock.now()
-        record = DagRunRecord(
+        return DagRunRecord(
             dag_id=dag.dag_id,
-            run_id=f"scheduled__{interval.start.isoformat(timespec='microseconds')}",
-            run_type="scheduled",
+            run_id=_run_id(run_type, interval),
+            run_type=run_type,
             state=DagRunState.RUNNING,
             logical_date=interval.start,
             data_interval_start=interval.start,
@@ -339,7 +381,6 @@ class Engine:
             queued_at=now,
             start_date=now,
         )
-        await self.runs.create(dag, record)
 
     # --- helpers ---------------------------------------------------------------------
     def _dag(self, dag_id: str) -> DAG:
@@ -354,6 +395,11 @@ class Engine:
     def _require_open(self) -> None:
         if self._stack is None:
             raise EngineError("the engine is not open: use `async with Engine(...) as engine:`")
+
+
+def _run_id(run_type: str, interval: DataInterval) -> str:
+    """``scheduled__<logical date>`` or ``backfill__<logical date>`` (ISO, microseconds)."""
+    return f"{run_type}__{interval.start.isoformat(timespec='microseconds')}"
 
 
 def _check_pools(pools: Mapping[str, int] | None) -> dict[str, int]:

@@ -21,7 +21,7 @@ from asyncflow.engine.recovery import interrupt_orphans
 from asyncflow.engine.run_state import RunState
 from asyncflow.exceptions import DagRunNotFound
 from asyncflow.results import DagRunResult
-from asyncflow.states import DagRunState
+from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.xcom import ObjectRef, decode
@@ -107,6 +107,21 @@ class RunBook:
             instances = await self.store.get_task_instances(dag_id, record.run_id)
             await self._start(dag, record, instances)
 
+    async def rerun(self, dag: DAG, record: DagRunRecord) -> None:
+        """Run a finished run again: its failed, upstream_failed and skipped tasks restart."""
+        stored = await self.store.get_task_instances(record.dag_id, record.run_id)
+        again = {TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.SKIPPED}
+        reset = [
+            replace(ti, state=None, next_attempt_at=None, next_poke_at=None, end_date=None)
+            for ti in stored
+            if ti.state in again
+        ]
+        await self.store.set_task_instances(reset)
+        record = replace(record, state=DagRunState.RUNNING, end_date=None)
+        await self.store.update_run(record)
+        fresh = {ti.key: ti for ti in reset}
+        await self._resume_running(dag, record, [fresh.get(ti.key, ti) for ti in stored])
+
     # --- restarting ----------------------------------------------------------------
     async def resume(self) -> None:
         """Pick up the runs a previous engine on this store left running or queued."""
@@ -132,8 +147,11 @@ class RunBook:
             )
         return dag
 
-    async def _resume_running(self, dag: DAG, record: DagRunRecord) -> None:
-        stored = await self.store.get_task_instances(record.dag_id, record.run_id)
+    async def _resume_running(
+        self, dag: DAG, record: DagRunRecord, stored: list[TaskInstanceRecord] | None = None
+    ) -> None:
+        if stored is None:
+            stored = await self.store.get_task_instances(record.dag_id, record.run_id)
         instances, interrupted = interrupt_orphans(dag, stored, now=self.clock.now())
         if interrupted:
             await self.store.set_task_instances(interrupted)

@@ -13,6 +13,7 @@ from asyncflow.timetable import (
     Timing,
     due_intervals,
     first_interval,
+    intervals_between,
     latest_complete_interval,
     next_due_at,
 )
@@ -144,3 +145,25 @@ def test_next_due_at_is_the_end_of_the_next_interval() -> None:
     last = span("2026-01-01 00:00", "2026-01-02 00:00")
     assert next_due_at(t, last, at("2026-01-02 05:00")) == at("2026-01-03 00:00")
     assert next_due_at(timing(None, "2026-01-01 00:00"), None, at("2026-01-02 00:00")) is None
+
+
+@pytest.mark.parametrize(
+    ("schedule", "start", "end", "count", "first"),
+    [
+        ("@daily", "2026-01-03 00:00", "2026-01-05 00:00", 3, "2026-01-03 00:00"),
+        ("@daily", "2026-01-03 12:00", "2026-01-05 11:00", 2, "2026-01-04 00:00"),
+        ("@hourly", "2026-01-01 00:00", "2026-01-01 23:59", 24, "2026-01-01 00:00"),
+        ("@daily", "2025-12-01 00:00", "2026-01-01 00:00", 1, "2026-01-01 00:00"),
+        ("@once", "2026-01-01 00:00", "2026-01-02 00:00", 1, "2026-01-01 00:00"),
+        ("@daily", "2026-02-01 00:00", "2026-01-01 00:00", 0, None),
+    ],
+    ids=["days", "unaligned-range", "hours", "before-start-date", "once", "empty-range"],
+)
+def test_intervals_between_for_backfills(
+    schedule: str, start: str, end: str, count: int, first: str | None
+) -> None:
+    """A backfill covers every interval whose logical date is in the range."""
+    found = intervals_between(timing(schedule, "2026-01-01 00:00"), at(start), at(end))
+    assert len(found) == count
+    if found:
+        assert found[0].start == at(first or "")
