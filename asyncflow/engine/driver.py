@@ -25,7 +25,7 @@ from asyncflow.engine.timers import Timers
 from asyncflow.exceptions import MappingError
 from asyncflow.runtime.task_runner import TryOutcome
 from asyncflow.settings import Settings
-from asyncflow.states import FINISHED_TASK_STATES, TaskState
+from asyncflow.states import FINISHED_TASK_STATES, DagRunState, TaskState
 from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import TaskInstanceRecord
 from asyncflow.trigger_rules import Decision
@@ -78,12 +78,14 @@ class RunDriver:
     # --- deciding ------------------------------------------------------------------
     async def start(self, run: RunState) -> None:
         """Decide the run's root tasks and submit the runnable ones."""
+        self._arm_timeout(run)
         runnable = [node for node, d in run.initial_decisions() if d is Decision.RUN]
         await self._submit_all(run, runnable)
         await self._maybe_complete(run)
 
     async def resume(self, run: RunState) -> None:
         """Carry on with a run restored from the store after a restart."""
+        self._arm_timeout(run)
         writes, runnable = run.settle(at=self.clock.now())
         if writes:
             await self.store.set_task_instances(writes)
@@ -127,6 +129,8 @@ class RunDriver:
                 self._submit(run, node, -1)
 
     def _submit(self, run: RunState, node: NodeState, map_index: int) -> None:
+        if run.completing:
+            return  # a retry or a poke of a run that has ended (e.g. timed out)
         task = node.task
         if task.pool is not None and task.pool not in self.dispatcher.pools:
             self.spawn(self._fail_unknown_pool, run, node, map_index)
@@ -244,12 +248,42 @@ class RunDriver:
         run.instance_ended(node, ended)
         await self._advance(run, [(node.task.task_id, TaskState.FAILED)])
 
+    # --- timing out ----------------------------------------------------------------
+    def _arm_timeout(self, run: RunState) -> None:
+        timeout = run.dag.dagrun_timeout
+        started = run.record.start_date
+        if timeout is not None and started is not None:
+            self.timers.call_at(started + timeout, lambda: self.spawn(self.time_out, run))
+
+    async def time_out(self, run: RunState) -> None:
+        """Fail a run past its dagrun_timeout: stop its running tries, skip the rest."""
+        if run.completing:
+            return
+        run.timed_out = True
+        run.completing = True
+        now = self.clock.now()
+        self.executor.cancel_run(run.key)
+        skipped = [
+            replace(ti, state=TaskState.SKIPPED, end_date=now, start_date=ti.start_date or now)
+            for node in run.nodes.values()
+            for ti in node.instances.values()
+            if ti.state not in FINISHED_TASK_STATES and ti.state is not TaskState.RUNNING
+        ]
+        for record in skipped:
+            run.nodes[record.task_id].instances[record.map_index] = record
+        if skipped:
+            await self.store.set_task_instances(skipped)
+        log.warning("dag_run_timed_out", dag_id=run.dag.dag_id, run_id=run.record.run_id)
+        await self._finish(run, DagRunState.FAILED)
+
     # --- finishing -----------------------------------------------------------------
     async def _maybe_complete(self, run: RunState) -> None:
         if run.unfinished_nodes > 0 or run.completing:
             return
         run.completing = True
-        state = run.final_state()
+        await self._finish(run, run.final_state())
+
+    async def _finish(self, run: RunState, state: DagRunState) -> None:
         run.record = replace(run.record, state=state, end_date=self.clock.now())
         await self.store.update_run(run.record)
         log.info(

@@ -61,6 +61,7 @@ class InstanceExecutor:
         self.wakeups = WakeRegistry()
         self.running_tasks: dict[asyncio.Task[Any], tuple[str, str, str]] = {}
         self._waiting_sensors: set[anyio.CancelScope] = set()
+        self._by_run: dict[tuple[str, str], set[anyio.CancelScope]] = {}
         self._submit = submit
         self._ended = ended
         self._release = release
@@ -68,6 +69,9 @@ class InstanceExecutor:
     async def run(self, ticket: Ticket) -> None:
         """Run the ticket's instance once, then record and report the outcome."""
         run, node, map_index = ticket.payload
+        if run.completing:  # the run ended (e.g. timed out) while this waited for a slot
+            self._release(ticket)
+            return
         keys: tuple[str, ...] = getattr(node.task, "wake_on", ())
         wake = Wake()
         if keys:  # registered from the start of the try until it ends or is parked
@@ -79,6 +83,7 @@ class InstanceExecutor:
             with scope:
                 if isinstance(node.task, Sensor) and node.task.mode is SensorMode.POKE:
                     self._waiting_sensors.add(scope)  # a shutdown interrupts these at once
+                self._by_run.setdefault(run.key, set()).add(scope)
                 outcome, ti = await self._execute(run, node, record, wake)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
@@ -86,12 +91,29 @@ class InstanceExecutor:
             raise
         finally:
             self._waiting_sensors.discard(scope)
+            self._forget(run.key, scope)
             self._release(ticket)
             if keys:
                 self.wakeups.remove(keys, record.key)
         if scope.cancelled_caught:
-            await self._interrupted(node, record)
+            if run.timed_out:
+                await self._timed_out(node, record, run)
+            else:
+                await self._interrupted(node, record)
             return
+        await self._record(run, node, record, outcome, ti, wake)
+
+    async def _record(
+        self,
+        run: RunState,
+        node: NodeState,
+        record: TaskInstanceRecord,
+        outcome: TryOutcome,
+        ti: TaskInstance,
+        wake: Wake,
+    ) -> None:
+        """Commit a try's outcome, then retry, park or report it."""
+        map_index = record.map_index
         if self.objects is not None and outcome.xcoms:
             try:
                 outcome = replace(outcome, xcoms=await self.objects.offload(outcome.xcoms))
@@ -119,6 +141,33 @@ class InstanceExecutor:
             self.park(run, node, ended)
         else:
             await self._ended(run, node, ended, outcome)
+
+    def cancel_run(self, key: tuple[str, str]) -> int:
+        """Cancel every running try of one run (its dagrun_timeout passed)."""
+        scopes = list(self._by_run.get(key, ()))
+        for scope in scopes:
+            scope.cancel()
+        return len(scopes)
+
+    def _forget(self, key: tuple[str, str], scope: anyio.CancelScope) -> None:
+        scopes = self._by_run.get(key)
+        if scopes is not None:
+            scopes.discard(scope)
+            if not scopes:
+                del self._by_run[key]
+
+    async def _timed_out(self, node: NodeState, record: TaskInstanceRecord, run: RunState) -> None:
+        """Record a try cancelled because its run exceeded dagrun_timeout: it failed."""
+        ended = replace(
+            record,
+            state=TaskState.FAILED,
+            end_date=self.clock.now(),
+            owner=None,
+            error=f"run {run.record.run_id!r} exceeded its dagrun_timeout of "
+            f"{run.dag.dagrun_timeout}; this try was stopped",
+        )
+        node.instances[record.map_index] = ended
+        await self.store.finish_task_instance(ended)
 
     def interrupt_waiting_sensors(self) -> int:
         """Stop every poke-mode sensor's wait (they resume, timeout intact, on restart)."""

@@ -77,6 +77,7 @@ class RunState:
     unfinished_nodes: int
     done: anyio.Event = field(default_factory=anyio.Event)
     completing: bool = False
+    timed_out: bool = False  # its dagrun_timeout passed: running tries are being stopped
     base_context: dict[str, Any] | None = None  # the context shared by its instances
 
     @classmethod

@@ -1,0 +1,59 @@
+"""dagrun_timeout: a run still going after it fails; its running tries stop, the rest skip."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import anyio
+import pytest
+
+from asyncflow import DAG, DagRunState, EmptyOperator, Engine, TaskState, task
+from asyncflow.testing import FakeClock, MemoryStore
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_run_past_its_timeout_fails_and_stops_its_tasks() -> None:
+    """The running task is failed with the reason; tasks not yet run are skipped; done ones stay."""
+    started = anyio.Event()
+    with DAG("bounded", dagrun_timeout=timedelta(minutes=10)) as built:
+
+        @task
+        async def slow() -> None:
+            started.set()
+            await anyio.sleep_forever()
+
+        @task
+        def quick() -> str:
+            return "done"
+
+        quick() >> slow() >> EmptyOperator(task_id="after")
+    clock = FakeClock()
+    async with Engine(MemoryStore(), dags=[built], clock=clock) as engine:
+        run = await engine.trigger("bounded")
+        deadline = clock.now() + timedelta(minutes=10)
+        with anyio.fail_after(5):
+            await started.wait()
+            await clock.sleeping_until(deadline)
+        clock.advance(timedelta(minutes=10))
+        with anyio.fail_after(5):
+            result = await engine.wait(run.run_id)
+        stored = await engine.get_run(run.run_id)
+    assert result.state is DagRunState.FAILED
+    assert result.end_date == deadline
+    slow_ti = stored.ti("slow")
+    assert slow_ti.state is TaskState.FAILED
+    assert slow_ti.error is not None
+    assert "exceeded its dagrun_timeout of 0:10:00" in slow_ti.error
+    assert stored.ti("after").state is TaskState.SKIPPED
+    assert stored.ti("quick").state is TaskState.SUCCESS
+
+
+async def test_a_run_within_its_timeout_is_not_touched() -> None:
+    """A run that ends before its timeout keeps its own outcome."""
+    with DAG("fast", dagrun_timeout=60) as built:
+        EmptyOperator(task_id="a")
+    async with Engine(MemoryStore(), dags=[built], clock=FakeClock()) as engine:
+        with anyio.fail_after(5):
+            result = await engine.run("fast")
+    assert result.state is DagRunState.SUCCESS
