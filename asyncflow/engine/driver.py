@@ -20,6 +20,7 @@ import structlog
 from asyncflow.clock import Clock
 from asyncflow.engine.dispatcher import Dispatcher, Ticket
 from asyncflow.engine.executor import InstanceExecutor
+from asyncflow.engine.past import PastGate
 from asyncflow.engine.run_state import Expansion, NodeState, RunState
 from asyncflow.engine.timers import Timers
 from asyncflow.exceptions import MappingError
@@ -68,6 +69,7 @@ class RunDriver:
             ended=self._instance_ended,
             release=self.dispatcher.release,
         )
+        self.past = PastGate(store)
         self._on_run_finished = on_run_finished
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -94,6 +96,13 @@ class RunDriver:
             if node.decision is not Decision.RUN or node in runnable:
                 continue
             pending = [ti for ti in node.instances.values() if ti.state not in FINISHED_TASK_STATES]
+            if (
+                node.task.depends_on_past
+                and all(ti.state is None for ti in pending)
+                and not await self.past.allows(run, node)
+            ):
+                self.past.hold(run, node)
+                continue
             if pending and node.task.is_mapped and pending[0].map_index >= 0:
                 node.expansion = await self._resolve_expansion(run, node)
             for ti in pending:
@@ -123,7 +132,9 @@ class RunDriver:
 
     async def _submit_all(self, run: RunState, nodes: list[NodeState]) -> None:
         for node in nodes:
-            if node.task.is_mapped:
+            if node.task.depends_on_past and not await self.past.allows(run, node):
+                self.past.hold(run, node)
+            elif node.task.is_mapped:
                 await self._expand(run, node)
             else:
                 self._submit(run, node, -1)
@@ -218,10 +229,13 @@ class RunDriver:
     async def _instance_ended(
         self, run: RunState, node: NodeState, record: TaskInstanceRecord, outcome: TryOutcome
     ) -> None:
-        run.instance_ended(node, record)
+        task_done = run.instance_ended(node, record)
         await self._advance(
             run, [(node.task.task_id, outcome.state)], sorted(outcome.skipped_task_ids)
         )
+        if task_done:  # a later run's depends_on_past may have waited for this
+            for later, held in await self.past.release(run.dag.dag_id, node.task.task_id):
+                await self._submit_all(later, [held])
 
     async def _fail_unknown_pool(self, run: RunState, node: NodeState, map_index: int) -> None:
         pools = ", ".join(sorted(self.dispatcher.pools)) or "none"

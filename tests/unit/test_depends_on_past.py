@@ -1,0 +1,73 @@
+"""depends_on_past: a task waits for its instance in the previous run to succeed or skip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import anyio
+import pytest
+
+from asyncflow import DAG, DagRunState, Engine, TaskState, task
+
+pytestmark = pytest.mark.anyio
+
+DAY1 = datetime(2026, 1, 1, tzinfo=UTC)
+DAY2 = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+def build(gate: anyio.Event, outcome: dict[str, bool], order: list[str]) -> DAG:
+    """A DAG whose `load` depends on its past; on day 1 it waits for ``gate``."""
+    with DAG("incremental") as built:
+
+        @task(depends_on_past=True)
+        async def load(ds: str) -> None:
+            if ds == "2026-01-01":
+                await gate.wait()
+                if not outcome["ok"]:
+                    raise RuntimeError("day 1 failed")
+            order.append(ds)
+
+        load()
+    return built
+
+
+async def test_a_later_run_waits_until_the_previous_instance_succeeds() -> None:
+    """Day 2's task starts only after day 1's has succeeded."""
+    gate, order = anyio.Event(), []
+    async with Engine("memory://", dags=[build(gate, {"ok": True}, order)]) as engine:
+        first = await engine.trigger("incremental", logical_date=DAY1)
+        second = await engine.trigger("incremental", logical_date=DAY2)
+        with pytest.raises(TimeoutError):
+            await engine.wait(second.run_id, timeout=0.2)
+        assert (await engine.get_run(second.run_id)).ti("load").state is None
+        gate.set()
+        with anyio.fail_after(5):
+            await engine.wait(first.run_id)
+            done = await engine.wait(second.run_id)
+    assert done.state is DagRunState.SUCCESS
+    assert order == ["2026-01-01", "2026-01-02"]
+
+
+async def test_a_failed_previous_instance_keeps_the_task_waiting() -> None:
+    """After day 1's task failed, day 2's never starts (as in Airflow, until cleared)."""
+    gate, order = anyio.Event(), []
+    gate.set()
+    async with Engine("memory://", dags=[build(gate, {"ok": False}, order)]) as engine:
+        with anyio.fail_after(5):
+            failed = await engine.run("incremental", logical_date=DAY1)
+        second = await engine.trigger("incremental", logical_date=DAY2)
+        with pytest.raises(TimeoutError):
+            await engine.wait(second.run_id, timeout=0.2)
+        waiting = await engine.get_run(second.run_id)
+    assert failed.ti("load").state is TaskState.FAILED
+    assert waiting.ti("load").state is None
+    assert order == []
+
+
+async def test_the_first_run_does_not_wait() -> None:
+    """With no earlier run, a depends_on_past task runs at once."""
+    gate, order = anyio.Event(), []
+    async with Engine("memory://", dags=[build(gate, {"ok": True}, order)]) as engine:
+        with anyio.fail_after(5):
+            result = await engine.run("incremental", logical_date=DAY2)
+    assert result.state is DagRunState.SUCCESS
