@@ -15,6 +15,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from asyncflow.settings import Settings
 from asyncflow.states import DagRunState
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import DagRunRecord
+from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.timetable import DataInterval, intervals_between
 from asyncflow.xcom_objects import open_objects
 
@@ -118,6 +119,7 @@ class Engine:
             dags=self.dags,
             paused=set(),
             create_run=self._create_scheduled,
+            adopt_queued=self.runs.adopt_queued,
         )
         self.resources = SharedResources()
         self._stack: AsyncExitStack | None = None
@@ -201,6 +203,11 @@ class Engine:
         self.dags[dag.dag_id] = dag
         self.scheduler.wake()
 
+    def remove_dag(self, dag_id: str) -> None:
+        """Forget a DAG (its file was removed); its active runs carry on to their end."""
+        self.dags.pop(dag_id, None)
+        self.scheduler.wake()
+
     def _load_folder(self, folder: Path) -> None:
         from asyncflow.dag_loader import load_dags
 
@@ -222,10 +229,38 @@ class Engine:
         """
         dag = self._dag(dag_id)
         self._require_open()
-        conf = _checked_conf(conf, dag_id)
+        return await self.runs.create(dag, self._manual_run(dag, conf, logical_date))
+
+    async def queue(
+        self,
+        dag_id: str,
+        conf: Mapping[str, Any] | None = None,
+        logical_date: datetime | None = None,
+    ) -> DagRunResult:
+        """Store a manual run as ``queued`` for the engine serving this store to run.
+
+        What ``asyncflow dags trigger`` does: this engine does not run it; the one
+        in ``asyncflow run`` picks it up within seconds.
+        """
+        dag = self._dag(dag_id)
+        self._require_open()
+        record = self._manual_run(dag, conf, logical_date)
+        record = replace(record, state=DagRunState.QUEUED, start_date=None)
+        instances = [
+            TaskInstanceRecord(dag_id=dag.dag_id, run_id=record.run_id, task_id=task_id)
+            for task_id in dag.task_dict
+        ]
+        if not await self.store.create_run(record, instances):
+            return await self.get_run(record.run_id, dag_id=dag_id)
+        return DagRunResult.build(record, instances)
+
+    def _manual_run(
+        self, dag: DAG, conf: Mapping[str, Any] | None, logical_date: datetime | None
+    ) -> DagRunRecord:
+        conf = _checked_conf(conf, dag.dag_id)
         now = self.clock.now()
         logical = as_utc(logical_date) if logical_date is not None else now
-        record = DagRunRecord(
+        return DagRunRecord(
             dag_id=dag.dag_id,
             run_id=f"manual__{logical.isoformat(timespec='microseconds')}",
             run_type="manual",
@@ -237,7 +272,6 @@ class Engine:
             queued_at=now,
             start_date=now,
         )
-        return await self.runs.create(dag, record)
 
     async def wait(
         self,
@@ -248,20 +282,19 @@ class Engine:
     ) -> DagRunResult:
         """Wait until the run has finished and return its result.
 
+        A run still queued (behind ``max_active_runs``, or for the engine serving
+        this store) is waited for too.
+
         Raises:
             TimeoutError: when it is still running after ``timeout`` seconds.
         """
-        run = self.runs.find_active(run_id, dag_id)
-        if run is not None:
-            try:
-                with anyio.fail_after(timeout):
-                    await run.done.wait()
-            except TimeoutError:
-                raise TimeoutError(
-                    f"run {run_id!r} of DAG {run.dag.dag_id!r} was still running after {timeout} s"
-                ) from None
-            dag_id = run.dag.dag_id
-        return await self.get_run(run_id, dag_id=dag_id)
+        self._require_open()
+        try:
+            with anyio.fail_after(timeout):
+                record = await self.runs.wait_finished(run_id, dag_id)
+        except TimeoutError:
+            raise TimeoutError(f"run {run_id!r} was still running after {timeout} s") from None
+        return await self.get_run(run_id, dag_id=record.dag_id)
 
     async def run(
         self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+import anyio
 import structlog
 
 from asyncflow.clock import Clock
@@ -50,6 +51,7 @@ class RunBook:
         self.objects = objects
         self.active: dict[tuple[str, str], RunState] = {}
         self.queued: dict[str, list[DagRunRecord]] = {}
+        self._started = anyio.Event()  # set (and renewed) whenever a run starts
         self._spawn = spawn
 
     # --- creating ------------------------------------------------------------------
@@ -78,6 +80,7 @@ class RunBook:
     ) -> DagRunResult:
         run = RunState.new(dag, record, instances)
         self.active[run.key] = run
+        self._announce_start()
         log.info("dag_run_started", dag_id=dag.dag_id, run_id=record.run_id)
         await self.driver.start(run)
         return DagRunResult.build(run.record, run.all_instances())
@@ -122,6 +125,19 @@ class RunBook:
         fresh = {ti.key: ti for ti in reset}
         await self._resume_running(dag, record, [fresh.get(ti.key, ti) for ti in stored])
 
+    async def adopt_queued(self) -> None:
+        """Take up runs that another process queued in the store (``dags trigger``)."""
+        known = {(r.dag_id, r.run_id) for waiting in self.queued.values() for r in waiting}
+        fresh = [
+            r
+            for r in await self.store.list_runs(states=[DagRunState.QUEUED])
+            if (r.dag_id, r.run_id) not in known and r.dag_id in self.dags
+        ]
+        for record in fresh:
+            self._enqueue(record)
+        for dag_id in {r.dag_id for r in fresh}:
+            await self.start_queued(dag_id)
+
     # --- restarting ----------------------------------------------------------------
     async def resume(self) -> None:
         """Pick up the runs a previous engine on this store left running or queued."""
@@ -157,6 +173,7 @@ class RunBook:
             await self.store.set_task_instances(interrupted)
         run = RunState.restore(dag, record, instances)
         self.active[run.key] = run
+        self._announce_start()
         log.info(
             "dag_run_resumed",
             dag_id=record.dag_id,
@@ -164,6 +181,28 @@ class RunBook:
             interrupted=len(interrupted),
         )
         await self.driver.resume(run)
+
+    def _announce_start(self) -> None:
+        self._started.set()
+        self._started = anyio.Event()
+
+    async def wait_finished(self, run_id: str, dag_id: str | None) -> DagRunRecord:
+        """Wait until the run has finished (bound it with a cancel scope); its record.
+
+        A run this engine drives is awaited on its event; one still queued wakes
+        the waiter when any run starts; one another process drives is re-read
+        every second.
+        """
+        while True:
+            run = self.find_active(run_id, dag_id)
+            if run is not None:
+                await run.done.wait()
+                return run.record
+            record = await self.find_record(run_id, dag_id)
+            if record.state in (DagRunState.SUCCESS, DagRunState.FAILED):
+                return record
+            with anyio.move_on_after(1):
+                await self._started.wait()
 
     # --- finding -------------------------------------------------------------------
     def find_active(self, run_id: str, dag_id: str | None) -> RunState | None:

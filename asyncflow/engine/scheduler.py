@@ -1,8 +1,9 @@
 """The scheduler: creates each DAG's scheduled runs as their data intervals end.
 
 It sleeps until the next interval ends (no polling loop), waking early when a
-DAG is added or unpaused. Each sleep is capped at a minute, so a wall clock that
-jumps forwards or backwards is noticed within that time; runs are identified
+DAG is added or unpaused. Each sleep is capped at a few seconds, so a wall clock that
+jumps forwards or backwards is noticed within that time, and so are runs that
+another process (``asyncflow dags trigger``) queued in the store; runs are identified
 by their logical date, so a clock going back never creates a run twice.
 """
 
@@ -22,7 +23,7 @@ from asyncflow.timetable import DataInterval, Timing, due_intervals, next_due_at
 
 log = structlog.get_logger("asyncflow.scheduler")
 
-MAX_SLEEP = timedelta(minutes=1)
+MAX_SLEEP = timedelta(seconds=5)  # also how soon runs queued by other processes start
 SCHEDULED_TYPES = frozenset({"scheduled", "backfill"})
 
 CreateRun = Callable[[DAG, DataInterval], Awaitable[None]]
@@ -49,12 +50,14 @@ class Scheduler:
         dags: Mapping[str, DAG],
         paused: set[str],
         create_run: CreateRun,
+        adopt_queued: Callable[[], Awaitable[None]],
     ) -> None:
         self.clock = clock
         self.store = store
         self.dags = dags
         self.paused = paused
         self._create_run = create_run
+        self._adopt_queued = adopt_queued
         self._last: dict[str, DataInterval | None] = {}
         self._wake = anyio.Event()
 
@@ -73,6 +76,7 @@ class Scheduler:
 
     async def tick(self) -> datetime | None:
         """Create every run that is due now; return when the next one will be."""
+        await self._adopt_queued()
         now = self.clock.now()
         soonest: datetime | None = None
         for dag in list(self.dags.values()):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -140,3 +141,32 @@ async def test_manual_dags_are_never_scheduled() -> None:
     ) as engine:
         assert await engine.scheduler.tick() is None
         assert await engine.store.list_runs("manual") == []
+
+
+async def test_a_run_queued_by_another_engine_is_picked_up_by_the_serving_one(
+    tmp_path: Path,
+) -> None:
+    """queue() stores a run; the serving engine starts it on its next scheduler tick."""
+    store = f"sqlite:///{tmp_path / 'af.db'}"
+    ran: list[str] = []
+    with DAG("on_demand") as built:
+
+        @task
+        def work(run_id: str) -> None:
+            ran.append(run_id)
+
+        work()
+    clock = FakeClock()
+    async with Engine(store, dags=[built], clock=clock) as server, serving(server):
+        with anyio.fail_after(5):
+            await clock.sleeping_until(clock.now() + MAX_SLEEP)
+        async with Engine(store, dags=[built]) as cli_side:
+            queued = await cli_side.queue("on_demand", conf={"x": 1})
+        assert queued.state is DagRunState.QUEUED
+        assert ran == []
+        clock.advance(MAX_SLEEP)
+        with anyio.fail_after(10):
+            result = await server.wait(queued.run_id)
+    assert result.state is DagRunState.SUCCESS
+    assert result.conf == {"x": 1}
+    assert ran == [queued.run_id]
