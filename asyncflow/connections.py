@@ -101,6 +101,18 @@ def get_connection(conn_id: str, env: Mapping[str, str] | None = None) -> Connec
     return parse_uri(conn_id, uri)
 
 
+def all_secrets(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The secrets of every connection in the environment (to mask them in logs)."""
+    found: list[str] = []
+    for name, uri in (os.environ if env is None else env).items():
+        if name.startswith("ASYNCFLOW_CONN_") and uri:
+            try:
+                found.extend(parse_uri(name[len("ASYNCFLOW_CONN_") :].lower(), uri).secrets)
+            except ConnectionConfigError:
+                continue
+    return tuple(found)
+
+
 def parse_uri(conn_id: str, uri: str) -> Connection:
     """Parse an Airflow-style connection URI (values are percent-decoded).
 

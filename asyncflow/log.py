@@ -7,11 +7,14 @@ people on a terminal and as JSON lines otherwise, written to stderr.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import TextIO
 
 import structlog
+
+from asyncflow.task_logs import current_try_log
 
 
 def configure(
@@ -37,12 +40,24 @@ def configure(
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            copy_to_try_log,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,  # keeps structlog.testing.capture_logs working
     )
+
+
+def copy_to_try_log(
+    logger: object, method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """A processor: an event logged during a task's try goes to its try log too."""
+    log = current_try_log()
+    if log is not None:
+        facts = {k: v for k, v in event_dict.items() if k not in ("timestamp", "event", "level")}
+        log.line(f"{method.upper()} {event_dict.get('event')} {json.dumps(facts, default=str)}")
+    return event_dict
 
 
 def ensure_configured() -> None:

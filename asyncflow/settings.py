@@ -12,6 +12,7 @@ worker_threads                    ASYNCFLOW_WORKER_THREADS        32
 loop_block_warning_seconds        ASYNCFLOW_LOOP_BLOCK_WARNING    0.1
 poke_jitter                       ASYNCFLOW_POKE_JITTER           0.1 (of poke_interval)
 shutdown_grace_seconds            ASYNCFLOW_SHUTDOWN_GRACE        30
+task_logs_folder                  ASYNCFLOW_LOGS_FOLDER           <home>/logs
 xcom_object_store                 ASYNCFLOW_XCOM_OBJECT_STORE     unset (s3://bucket/prefix)
 xcom_object_threshold             ASYNCFLOW_XCOM_OBJECT_THRESHOLD 49152 (bytes)
 ================================  ==============================  =====================
@@ -41,6 +42,7 @@ class Settings:
     home: Path
     database_url: str
     dags_folder: Path
+    task_logs_folder: Path
     xcom_max_bytes: int = 48 * 1024
     max_map_length: int = 262_144
     worker_threads: int = 32
@@ -64,6 +66,7 @@ class Settings:
             home=home,
             database_url=env.get("ASYNCFLOW_DATABASE_URL") or f"sqlite:///{home / 'asyncflow.db'}",
             dags_folder=Path(env.get("ASYNCFLOW_DAGS_FOLDER") or home / "dags").expanduser(),
+            task_logs_folder=Path(env.get("ASYNCFLOW_LOGS_FOLDER") or home / "logs").expanduser(),
             xcom_max_bytes=_positive_int(env, "ASYNCFLOW_XCOM_MAX_BYTES", 48 * 1024),
             max_map_length=_positive_int(env, "ASYNCFLOW_MAX_MAP_LENGTH", 262_144),
             worker_threads=_positive_int(env, "ASYNCFLOW_WORKER_THREADS", 32),

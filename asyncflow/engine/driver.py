@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import anyio.abc
@@ -50,6 +51,7 @@ class RunDriver:
         pools: dict[str, int],
         owner: str,
         objects: XComObjects | None,
+        logs_folder: Path | None,
         on_run_finished: Callable[[RunState], None],
     ) -> None:
         self.store = store
@@ -65,6 +67,7 @@ class RunDriver:
             timers=timers,
             owner=owner,
             objects=objects,
+            logs_folder=logs_folder,
             submit=self._submit,
             ended=self._instance_ended,
             release=self.dispatcher.release,

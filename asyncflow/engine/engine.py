@@ -58,6 +58,8 @@ class Engine:
         pools: Pool name to number of slots, for tasks with ``pool=``.
         settings: Settings (default: read from the environment).
         clock: Time source (default: the system clock; tests pass a fake).
+        task_logs: Write each try's output to its log file under
+            ``settings.task_logs_folder`` (default: on, except with the in-memory store).
 
     Example:
         >>> async with Engine(dags=[etl]) as engine:  # doctest: +SKIP
@@ -74,6 +76,7 @@ class Engine:
         *,
         settings: Settings | None = None,
         clock: Clock | None = None,
+        task_logs: bool | None = None,
     ) -> None:
         if (
             isinstance(max_active_tasks, bool)
@@ -103,6 +106,7 @@ class Engine:
             pools=_check_pools(pools),
             owner=self.owner,
             objects=self.xcom_objects,
+            logs_folder=self._logs_folder(store, task_logs),
             on_run_finished=lambda run: self.runs.finished(run),
         )
         self.runs = RunBook(
@@ -194,6 +198,11 @@ class Engine:
             log.info("engine_draining", running=dispatcher.running, grace_seconds=grace)
             with anyio.move_on_after(grace):
                 await dispatcher.idle.wait()
+
+    def _logs_folder(self, store: str | Store, task_logs: bool | None) -> Path | None:
+        if task_logs is None:
+            task_logs = not (isinstance(store, str) and store.startswith("memory:"))
+        return self.settings.task_logs_folder if task_logs else None
 
     def add_dag(self, dag: DAG) -> None:
         """Make a DAG known to the engine by its id (the last one added wins)."""

@@ -9,14 +9,17 @@ waiting on ``wake_on`` keys is registered so ``engine.notify`` reaches it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
 
 from asyncflow.clock import Clock
+from asyncflow.connections import all_secrets
 from asyncflow.context import Context
 from asyncflow.engine.dispatcher import Ticket
 from asyncflow.engine.run_state import NodeState, RunState
@@ -30,6 +33,7 @@ from asyncflow.settings import Settings
 from asyncflow.states import TaskState
 from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import TaskInstanceRecord
+from asyncflow.task_logs import TryLog, capturing, try_log_path
 from asyncflow.xcom_objects import XComObjects
 
 Submit = Callable[[RunState, NodeState, int], None]
@@ -48,6 +52,7 @@ class InstanceExecutor:
         timers: Timers,
         owner: str,
         objects: XComObjects | None,
+        logs_folder: Path | None,
         submit: Submit,
         ended: Ended,
         release: Callable[[Ticket], None],
@@ -58,6 +63,8 @@ class InstanceExecutor:
         self.timers = timers
         self.owner = owner
         self.objects = objects
+        self.logs_folder = logs_folder
+        self.secrets = all_secrets() if logs_folder is not None else ()
         self.wakeups = WakeRegistry()
         self.running_tasks: dict[asyncio.Task[Any], tuple[str, str, str]] = {}
         self._waiting_sensors: set[anyio.CancelScope] = set()
@@ -262,12 +269,36 @@ class InstanceExecutor:
         if current is not None:
             self.running_tasks[current] = (record.dag_id, record.run_id, record.task_id)
         try:
-            if isinstance(node.task, Sensor):
-                return await self._poke(node.task, ti, context, wake), ti
-            return await run_try(node.task, ti, context, now=self.clock.now), ti
+            with self._try_log(record) as log:
+                if isinstance(node.task, Sensor):
+                    outcome = await self._poke(node.task, ti, context, wake)
+                else:
+                    outcome = await run_try(node.task, ti, context, now=self.clock.now)
+                if log is not None:
+                    log.line(f"try {record.try_number} ended: {outcome.state}")
+                return outcome, ti
         finally:
             if current is not None:
                 self.running_tasks.pop(current, None)
+
+    @contextmanager
+    def _try_log(self, record: TaskInstanceRecord) -> Iterator[TryLog | None]:
+        """Capture the try's output in its log file (when task logs are on)."""
+        if self.logs_folder is None:
+            yield None
+            return
+        path = try_log_path(
+            self.logs_folder,
+            record.dag_id,
+            record.run_id,
+            record.task_id,
+            record.map_index,
+            record.try_number,
+        )
+        with capturing(path, self.secrets) as log:
+            index = f"[{record.map_index}]" if record.map_index >= 0 else ""
+            log.line(f"try {record.try_number} of {record.task_id}{index} in {record.run_id}")
+            yield log
 
     async def _poke(
         self, sensor: Sensor, ti: TaskInstance, context: Context, wake: Wake

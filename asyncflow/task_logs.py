@@ -1,0 +1,156 @@
+"""Per-try task logs: where they live, and capturing a try's output into its file.
+
+Each try of each task instance writes to
+``<logs folder>/<dag_id>/<run_id>/<task_id>[.<map_index>]/<try_number>.log``:
+everything the task prints (stdout and stderr, in async code and in worker
+threads), records of the ``logging`` module and asyncflow's structlog events
+of that try. Connection secrets are masked before a line is written.
+
+The capture works through context variables, so concurrent tries on one event
+loop (and their worker threads) each write to their own file.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+_current: ContextVar[TryLog | None] = ContextVar("asyncflow_try_log", default=None)
+_install_lock = threading.Lock()
+_installed = False
+
+
+def try_log_path(
+    folder: Path, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int
+) -> Path:
+    """The file of one try's log.
+
+    Example:
+        >>> try_log_path(Path("logs"), "etl", "manual__x", "load", -1, 2)
+        PosixPath('logs/etl/manual__x/load/2.log')
+    """
+    leaf = task_id if map_index < 0 else f"{task_id}.{map_index}"
+    return folder / dag_id / _safe(run_id) / leaf / f"{try_number}.log"
+
+
+def _safe(run_id: str) -> str:
+    return run_id.replace("/", "_")
+
+
+class TryLog:
+    """An open try log: lines go to its file, with secrets masked."""
+
+    def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file = path.open("a", encoding="utf-8", buffering=1)
+        self._secrets = tuple(s for s in secrets if s)
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> None:
+        """Append text (a worker thread may call this too)."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        with self._lock:
+            self._file.write(text)
+
+    def line(self, text: str) -> None:
+        """Append one line with a UTC timestamp."""
+        self.write(f"{datetime.now(UTC).isoformat(timespec='milliseconds')} {text}\n")
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._file.close()
+
+
+def current_try_log() -> TryLog | None:
+    """The log of the try running in this context, if any."""
+    return _current.get()
+
+
+@contextmanager
+def capturing(path: Path, secrets: Iterable[str] = ()) -> Iterator[TryLog]:
+    """Send this context's output to the try log at ``path`` for the block."""
+    install()
+    log = TryLog(path, secrets)
+    token = _current.set(log)
+    try:
+        yield log
+    finally:
+        _current.reset(token)
+        log.close()
+
+
+class _Router(io.TextIOBase):
+    """A stand-in for sys.stdout/sys.stderr: a running try's output goes to its log."""
+
+    def __init__(self, original: TextIO) -> None:
+        self.original = original
+
+    def write(self, text: str) -> int:
+        log = _current.get()
+        if log is None:
+            return self.original.write(text)
+        log.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if _current.get() is None:
+            self.original.flush()
+
+    def isatty(self) -> bool:
+        return self.original.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.original, "encoding", "utf-8")
+
+    def fileno(self) -> int:
+        return self.original.fileno()
+
+
+class _TryLogHandler(logging.Handler):
+    """Writes ``logging`` records of a running try to its log.
+
+    Outside a try it stands in for logging's last-resort handler (warnings and
+    errors to stderr) when no other handler is configured, so installing it
+    changes nothing for code that never set logging up.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log = _current.get()
+        if log is not None:
+            log.line(f"{record.levelname} {record.name}: {self.format(record)}")
+        elif record.levelno >= logging.WARNING and logging.getLogger().handlers == [self]:
+            stream = sys.stderr
+            stream.write(self.format(record) + "\n")
+
+
+def install() -> None:
+    """Route stdout, stderr and logging through the try logs.
+
+    The logging handler is added once per process; the stdout/stderr routers are
+    put back whenever something (a test runner, a service) replaced them since.
+    """
+    global _installed
+    with _install_lock:
+        if not isinstance(sys.stdout, _Router):
+            sys.stdout = _Router(sys.stdout)
+        if not isinstance(sys.stderr, _Router):
+            sys.stderr = _Router(sys.stderr)
+        if _installed:
+            return
+        root = logging.getLogger()
+        if not root.handlers and root.level == logging.WARNING:
+            root.setLevel(logging.INFO)  # a task's logger.info() belongs in its try log
+        root.addHandler(_TryLogHandler())
+        _installed = True
