@@ -4,7 +4,9 @@ Each try of each task instance writes to
 ``<logs folder>/<dag_id>/<run_id>/<task_id>[.<map_index>]/<try_number>.log``:
 everything the task prints (stdout and stderr, in async code and in worker
 threads), records of the ``logging`` module and asyncflow's structlog events
-of that try. Connection secrets are masked before a line is written.
+of that try. Connection secrets are masked before a line is written. A try
+that writes nothing gets no file (so ten thousand silent tasks cost no file
+system work); ``asyncflow logs`` says so.
 
 The capture works through context variables, so concurrent tries on one event
 loop (and their worker threads) each write to their own file.
@@ -46,30 +48,48 @@ def _safe(run_id: str) -> str:
 
 
 class TryLog:
-    """An open try log: lines go to its file, with secrets masked."""
+    """A try log: lines go to its file, with secrets masked.
 
-    def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    The file is created on the first write, headed by ``header``.
+    """
+
+    def __init__(self, path: Path, secrets: Iterable[str] = (), header: str = "") -> None:
         self.path = path
-        self._file = path.open("a", encoding="utf-8", buffering=1)
+        self.header = header
+        self._file: TextIO | None = None
         self._secrets = tuple(s for s in secrets if s)
         self._lock = threading.Lock()
+
+    @property
+    def written(self) -> bool:
+        """Whether anything was written (and so the file exists)."""
+        return self._file is not None
 
     def write(self, text: str) -> None:
         """Append text (a worker thread may call this too)."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
         with self._lock:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("a", encoding="utf-8", buffering=1)
+                if self.header:
+                    self._file.write(f"{_stamp()} {self.header}\n")
             self._file.write(text)
 
     def line(self, text: str) -> None:
         """Append one line with a UTC timestamp."""
-        self.write(f"{datetime.now(UTC).isoformat(timespec='milliseconds')} {text}\n")
+        self.write(f"{_stamp()} {text}\n")
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file, if one was opened."""
         with self._lock:
-            self._file.close()
+            if self._file is not None:
+                self._file.close()
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def current_try_log() -> TryLog | None:
@@ -78,10 +98,10 @@ def current_try_log() -> TryLog | None:
 
 
 @contextmanager
-def capturing(path: Path, secrets: Iterable[str] = ()) -> Iterator[TryLog]:
+def capturing(path: Path, secrets: Iterable[str] = (), header: str = "") -> Iterator[TryLog]:
     """Send this context's output to the try log at ``path`` for the block."""
     install()
-    log = TryLog(path, secrets)
+    log = TryLog(path, secrets, header)
     token = _current.set(log)
     try:
         yield log

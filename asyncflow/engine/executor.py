@@ -274,7 +274,7 @@ class InstanceExecutor:
                     outcome = await self._poke(node.task, ti, context, wake)
                 else:
                     outcome = await run_try(node.task, ti, context, now=self.clock.now)
-                if log is not None:
+                if log is not None and log.written:
                     log.line(f"try {record.try_number} ended: {outcome.state}")
                 return outcome, ti
         finally:
@@ -295,9 +295,9 @@ class InstanceExecutor:
             record.map_index,
             record.try_number,
         )
-        with capturing(path, self.secrets) as log:
-            index = f"[{record.map_index}]" if record.map_index >= 0 else ""
-            log.line(f"try {record.try_number} of {record.task_id}{index} in {record.run_id}")
+        index = f"[{record.map_index}]" if record.map_index >= 0 else ""
+        header = f"try {record.try_number} of {record.task_id}{index} in {record.run_id}"
+        with capturing(path, self.secrets, header) as log:
             yield log
 
     async def _poke(

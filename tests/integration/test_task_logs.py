@@ -107,3 +107,16 @@ async def test_the_in_memory_store_writes_no_logs(tmp_path: Path) -> None:
     async with Engine("memory://", dags=[built], settings=settings) as engine:
         await engine.run("quiet")
     assert not folder.exists()
+
+
+async def test_a_silent_try_writes_no_file(tmp_path: Path) -> None:
+    """A try that prints and logs nothing costs no file."""
+    with DAG("silent") as built:
+
+        @task
+        async def nothing() -> int:
+            return 1
+
+        nothing()
+    result, folder = await run_logged(tmp_path, built)
+    assert not try_log_path(folder, "silent", result.run_id, "nothing", -1, 1).exists()
