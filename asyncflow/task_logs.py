@@ -18,7 +18,7 @@ import io
 import logging
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -53,12 +53,21 @@ class TryLog:
     The file is created on the first write, headed by ``header``.
     """
 
-    def __init__(self, path: Path, secrets: Iterable[str] = (), header: str = "") -> None:
-        self.path = path
+    def __init__(
+        self, path: Path | Callable[[], Path], secrets: Iterable[str] = (), header: str = ""
+    ) -> None:
+        self._path = path
         self.header = header
         self._file: TextIO | None = None
         self._secrets = tuple(s for s in secrets if s)
         self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        """The log file (worked out on first use: most tries never need it)."""
+        if callable(self._path):
+            self._path = self._path()
+        return self._path
 
     @property
     def written(self) -> bool:
@@ -98,7 +107,9 @@ def current_try_log() -> TryLog | None:
 
 
 @contextmanager
-def capturing(path: Path, secrets: Iterable[str] = (), header: str = "") -> Iterator[TryLog]:
+def capturing(
+    path: Path | Callable[[], Path], secrets: Iterable[str] = (), header: str = ""
+) -> Iterator[TryLog]:
     """Send this context's output to the try log at ``path`` for the block."""
     install()
     log = TryLog(path, secrets, header)

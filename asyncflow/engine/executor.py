@@ -287,14 +287,18 @@ class InstanceExecutor:
         if self.logs_folder is None:
             yield None
             return
-        path = try_log_path(
-            self.logs_folder,
-            record.dag_id,
-            record.run_id,
-            record.task_id,
-            record.map_index,
-            record.try_number,
-        )
+        folder = self.logs_folder
+
+        def path() -> Path:
+            return try_log_path(
+                folder,
+                record.dag_id,
+                record.run_id,
+                record.task_id,
+                record.map_index,
+                record.try_number,
+            )
+
         index = f"[{record.map_index}]" if record.map_index >= 0 else ""
         header = f"try {record.try_number} of {record.task_id}{index} in {record.run_id}"
         with capturing(path, self.secrets, header) as log:
