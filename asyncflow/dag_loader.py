@@ -1,9 +1,25 @@
-"""Load the DAGs of a folder of Python files, each file in isolation.
+r"""Load the DAGs of a folder of Python files, each file in isolation.
 
 Every ``*.py`` file under the folder is imported on its own (recursively, in
 sorted order; files and folders whose name starts with ``_`` or ``.`` are
 skipped). A file that fails to import, for any reason, becomes one line in
 :attr:`DagBag.errors` and every other file still loads.
+
+``.asyncflowignore``:
+    Airflow's ``.airflowignore`` with its ``regexp`` syntax (Airflow 2's
+    default): each line is a regular expression, searched (not anchored) in the
+    path of every file and folder relative to the DAG folder, written with
+    ``/``. A folder that matches is not entered at all. A file applies to its own
+    folder and every folder below it; one in a subfolder adds its patterns for
+    that subtree. ``#`` starts a comment (to the end of the line), surrounding
+    whitespace and blank lines are ignored, and a pattern that is not a valid
+    regular expression is reported in :attr:`DagBag.errors` under the ignore
+    file's path while the others still apply. Example::
+
+        # scratch work and a vendored tree
+        scratch
+        ^vendor/
+        (^|/)test_[^/]*\.py$
 
 Which DAGs a file defines:
     Every DAG created while the file's top-level code runs, directly or through
@@ -60,11 +76,15 @@ import structlog
 
 from asyncflow.dag import DAG, recording_created_dags
 
-__all__ = ["DagBag", "dag_files", "describe_import_error", "load_dags"]
+__all__ = ["IGNORE_FILE", "DagBag", "dag_files", "describe_import_error", "load_dags"]
 
 log = structlog.get_logger("asyncflow.dag_loader")
 
 _NOT_NAME = re.compile(r"[^0-9A-Za-z_]")
+_COMMENT = re.compile(r"\s*#.*")  # as Airflow strips comments from .airflowignore lines
+
+IGNORE_FILE = ".asyncflowignore"
+"""The name of the file listing patterns of DAG-folder paths not to load."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,10 +120,9 @@ def load_dags(folder: Path | str) -> DagBag:
         '/srv/dags/etl.py'
     """
     root = Path(folder).expanduser().absolute()
-    files = dag_files(root)
+    files, errors = _find_dag_files(root)
     base = root if root.is_dir() else root.parent
     dags: dict[str, DAG] = {}
-    errors: dict[str, str] = {}
     for path in files:
         try:
             found = _load_file(path, base)
@@ -119,27 +138,76 @@ def load_dags(folder: Path | str) -> DagBag:
 
 
 def dag_files(folder: Path) -> list[Path]:
-    """The DAG files under ``folder``, sorted; names starting with ``_`` or ``.`` skipped.
+    """The DAG files under ``folder``, sorted, without those ``.asyncflowignore`` excludes.
+
+    Names starting with ``_`` or ``.`` are skipped too.
 
     Raises:
         FileNotFoundError: ``folder`` does not exist.
         NotADirectoryError: ``folder`` is neither a folder nor a ``.py`` file.
     """
+    return _find_dag_files(folder)[0]
+
+
+def _find_dag_files(folder: Path) -> tuple[list[Path], dict[str, str]]:
+    """The DAG files under ``folder``, and the errors of ignore files (path to one line)."""
     if not folder.exists():
         raise FileNotFoundError(f"DAG folder {folder} does not exist")
     if folder.is_file():
         if folder.suffix != ".py":
             raise NotADirectoryError(f"{folder} is neither a folder nor a .py file")
-        return [folder]
+        return [folder], {}
     found: list[Path] = []
+    errors: dict[str, str] = {}
+    inherited: dict[str, list[re.Pattern[str]]] = {}
     for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(("_", "."))]
+        patterns = inherited.pop(dirpath, [])
+        if IGNORE_FILE in filenames:
+            ignore_file = Path(dirpath, IGNORE_FILE)
+            more, problems = _read_ignore_file(ignore_file, folder)
+            patterns = [*patterns, *more]
+            if problems:
+                errors[str(ignore_file)] = "; ".join(problems)
+
+        dirnames[:] = [d for d in dirnames if _kept(Path(dirpath, d), folder, patterns)]
+        for d in dirnames:
+            inherited[os.path.join(dirpath, d)] = patterns
         found.extend(
             Path(dirpath, name)
             for name in filenames
-            if name.endswith(".py") and not name.startswith(("_", "."))
+            if name.endswith(".py") and _kept(Path(dirpath, name), folder, patterns)
         )
-    return sorted(found, key=lambda p: p.relative_to(folder).parts)
+    return sorted(found, key=lambda p: p.relative_to(folder).parts), errors
+
+
+def _kept(path: Path, folder: Path, patterns: list[re.Pattern[str]]) -> bool:
+    """Whether to look at ``path``: not private or hidden, and matched by no ignore pattern."""
+    if path.name.startswith(("_", ".")):
+        return False
+    relative = path.relative_to(folder).as_posix()
+    return not any(pattern.search(relative) for pattern in patterns)
+
+
+def _read_ignore_file(path: Path, base: Path) -> tuple[list[re.Pattern[str]], list[str]]:
+    """The patterns of one ignore file, and one message per line that is not a regex."""
+    patterns: list[re.Pattern[str]] = []
+    problems: list[str] = []
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        return [], [f'File "{_shown(path, base)}": cannot be read: {error.strerror}']
+    for number, line in enumerate(text.splitlines(), start=1):
+        pattern = _COMMENT.sub("", line).strip()
+        if not pattern:
+            continue
+        try:
+            patterns.append(re.compile(pattern))
+        except re.error as error:
+            problems.append(
+                f'File "{_shown(path, base)}", line {number}: invalid regular expression '
+                f"{pattern!r}: {error}; the line is not applied"
+            )
+    return patterns, problems
 
 
 class _ImportFailed(Exception):

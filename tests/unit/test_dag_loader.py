@@ -325,3 +325,70 @@ def test_an_installed_profiler_keeps_working(tmp_path: Path) -> None:
     assert restored is profiler
     assert list(bag.dags) == ["good"]
     assert "good" in seen  # the @dag function ran under the user's profiler too
+
+
+def names(folder: Path) -> list[str]:
+    return [p.relative_to(folder).as_posix() for p in dag_files(folder)]
+
+
+def test_asyncflowignore_patterns_are_unanchored_regexes_on_relative_paths(tmp_path: Path) -> None:
+    """Each line is searched anywhere in the path relative to the DAG folder, as Airflow does."""
+    for name in [
+        "project_a_dag.py",
+        "TESTING_project_a.py",
+        "tenant_1.py",
+        "tenant_x.py",
+        "keep.py",
+    ]:
+        write(tmp_path, name, "")
+    write(tmp_path, "project_a/dag_1.py", "")
+    write(tmp_path, "tenant_1/dag_1.py", "")
+    write(tmp_path, ".asyncflowignore", "project_a\ntenant_[\\d]\n")
+    assert names(tmp_path) == ["keep.py", "tenant_x.py"]
+
+
+def test_asyncflowignore_skips_comments_blank_lines_and_whitespace(tmp_path: Path) -> None:
+    """`#` starts a comment, blank lines are nothing, and surrounding spaces are not pattern."""
+    for name in ["a.py", "b.py", "c.py"]:
+        write(tmp_path, name, "")
+    write(tmp_path, ".asyncflowignore", "# the old ones\n\n   ^a\\.py$   # one file\n   \n")
+    assert names(tmp_path) == ["b.py", "c.py"]
+
+
+def test_an_ignored_folder_is_never_entered(tmp_path: Path) -> None:
+    """A matching folder is pruned: even its broken files are neither imported nor reported."""
+    write(tmp_path, "vendor/lib/broken.py", "raise RuntimeError('must not be imported')\n")
+    write(tmp_path, "good.py", GOOD)
+    write(tmp_path, ".asyncflowignore", "^vendor$\n")
+    bag = load_dags(tmp_path)
+    assert (list(bag.dags), bag.errors) == (["good"], {})
+
+
+def test_a_nested_ignore_file_applies_to_its_subtree_only(tmp_path: Path) -> None:
+    """Patterns of sub/.asyncflowignore apply under sub/; the root's apply everywhere below it."""
+    for name in ["old.py", "scratch.py", "sub/old.py", "sub/scratch.py", "sub/deep/old.py"]:
+        write(tmp_path, name, "")
+    write(tmp_path, ".asyncflowignore", "scratch\n")
+    write(tmp_path, "sub/.asyncflowignore", "old\n")
+    assert names(tmp_path) == ["old.py"]
+
+
+def test_nested_patterns_match_paths_relative_to_the_dag_folder(tmp_path: Path) -> None:
+    """As in Airflow, a nested file's patterns see the path from the DAG folder's root."""
+    write(tmp_path, "team/etl.py", "")
+    write(tmp_path, "team/report.py", "")
+    write(tmp_path, "team/.asyncflowignore", "^team/etl\n^report\n")
+    assert names(tmp_path) == ["team/report.py"]
+
+
+def test_an_invalid_pattern_is_reported_and_the_others_still_apply(tmp_path: Path) -> None:
+    """A line that is not a regular expression is an error naming the line; the rest applies."""
+    write(tmp_path, "good.py", GOOD)
+    write(tmp_path, "skipped.py", "raise RuntimeError('must not be imported')\n")
+    ignore = write(tmp_path, ".asyncflowignore", "skipped\n[unclosed\n")
+    bag = load_dags(tmp_path)
+    assert list(bag.dags) == ["good"]
+    assert bag.errors == {
+        str(ignore): 'File ".asyncflowignore", line 2: invalid regular expression '
+        "'[unclosed': unterminated character set at position 0; the line is not applied"
+    }
