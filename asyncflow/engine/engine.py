@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import uuid
@@ -27,6 +26,7 @@ from asyncflow.clock import Clock, SystemClock
 from asyncflow.connections import SharedResources, current_resources
 from asyncflow.dag import DAG, as_utc
 from asyncflow.engine.driver import RunDriver
+from asyncflow.engine.new_runs import checked_pools, interval_run, manual_run, run_id_for
 from asyncflow.engine.runs import RunBook
 from asyncflow.engine.scheduler import Scheduler, timing_of
 from asyncflow.engine.timers import Timers
@@ -39,7 +39,7 @@ from asyncflow.settings import Settings
 from asyncflow.states import DagRunState
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord
+from asyncflow.storage.records import TaskInstanceRecord
 from asyncflow.timetable import DataInterval, intervals_between
 from asyncflow.xcom_objects import open_objects
 
@@ -103,7 +103,7 @@ class Engine:
             settings=self.settings,
             timers=self._timers,
             max_active_tasks=max_active_tasks,
-            pools=_check_pools(pools),
+            pools=checked_pools(pools),
             owner=self.owner,
             objects=self.xcom_objects,
             logs_folder=self._logs_folder(store, task_logs),
@@ -238,7 +238,7 @@ class Engine:
         """
         dag = self._dag(dag_id)
         self._require_open()
-        return await self.runs.create(dag, self._manual_run(dag, conf, logical_date))
+        return await self.runs.create(dag, manual_run(dag, conf, logical_date, self.clock.now()))
 
     async def queue(
         self,
@@ -253,7 +253,7 @@ class Engine:
         """
         dag = self._dag(dag_id)
         self._require_open()
-        record = self._manual_run(dag, conf, logical_date)
+        record = manual_run(dag, conf, logical_date, self.clock.now())
         record = replace(record, state=DagRunState.QUEUED, start_date=None)
         instances = [
             TaskInstanceRecord(dag_id=dag.dag_id, run_id=record.run_id, task_id=task_id)
@@ -262,25 +262,6 @@ class Engine:
         if not await self.store.create_run(record, instances):
             return await self.get_run(record.run_id, dag_id=dag_id)
         return DagRunResult.build(record, instances)
-
-    def _manual_run(
-        self, dag: DAG, conf: Mapping[str, Any] | None, logical_date: datetime | None
-    ) -> DagRunRecord:
-        conf = _checked_conf(conf, dag.dag_id)
-        now = self.clock.now()
-        logical = as_utc(logical_date) if logical_date is not None else now
-        return DagRunRecord(
-            dag_id=dag.dag_id,
-            run_id=f"manual__{logical.isoformat(timespec='microseconds')}",
-            run_type="manual",
-            state=DagRunState.RUNNING,
-            logical_date=logical,
-            data_interval_start=logical,
-            data_interval_end=logical,
-            conf=conf,
-            queued_at=now,
-            start_date=now,
-        )
 
     async def wait(
         self,
@@ -382,8 +363,10 @@ class Engine:
             if found is not None and found.state == DagRunState.FAILED and rerun_failed:
                 await self.runs.rerun(dag, found)
             elif found is None:
-                await self.runs.create(dag, self._interval_run(dag, interval, "backfill"))
-            run_ids.append(found.run_id if found is not None else _run_id("backfill", interval))
+                await self.runs.create(
+                    dag, interval_run(dag, interval, "backfill", self.clock.now())
+                )
+            run_ids.append(found.run_id if found is not None else run_id_for("backfill", interval))
         results: list[DagRunResult] = []
         failed = 0
         for run_id in run_ids:
@@ -408,23 +391,8 @@ class Engine:
         self.scheduler.wake()
 
     async def _create_scheduled(self, dag: DAG, interval: DataInterval) -> None:
-        await self.runs.create(dag, self._interval_run(dag, interval, "scheduled"))
+        await self.runs.create(dag, interval_run(dag, interval, "scheduled", self.clock.now()))
 
-    def _interval_run(self, dag: DAG, interval: DataInterval, run_type: str) -> DagRunRecord:
-        now = self.clock.now()
-        return DagRunRecord(
-            dag_id=dag.dag_id,
-            run_id=_run_id(run_type, interval),
-            run_type=run_type,
-            state=DagRunState.RUNNING,
-            logical_date=interval.start,
-            data_interval_start=interval.start,
-            data_interval_end=interval.end,
-            queued_at=now,
-            start_date=now,
-        )
-
-    # --- helpers ---------------------------------------------------------------------
     def _dag(self, dag_id: str) -> DAG:
         try:
             return self.dags[dag_id]
@@ -437,36 +405,3 @@ class Engine:
     def _require_open(self) -> None:
         if self._stack is None:
             raise EngineError("the engine is not open: use `async with Engine(...) as engine:`")
-
-
-def _run_id(run_type: str, interval: DataInterval) -> str:
-    """``scheduled__<logical date>`` or ``backfill__<logical date>`` (ISO, microseconds)."""
-    return f"{run_type}__{interval.start.isoformat(timespec='microseconds')}"
-
-
-def _check_pools(pools: Mapping[str, int] | None) -> dict[str, int]:
-    checked: dict[str, int] = {}
-    for name, slots in (pools or {}).items():
-        if (
-            not isinstance(name, str)
-            or isinstance(slots, bool)
-            or not isinstance(slots, int)
-            or slots < 1
-        ):
-            raise EngineError(
-                f"pool {name!r} needs a positive whole number of slots, got {slots!r}"
-            )
-        checked[name] = slots
-    return checked
-
-
-def _checked_conf(conf: Mapping[str, Any] | None, dag_id: str) -> dict[str, Any]:
-    if conf is None:
-        return {}
-    if not isinstance(conf, Mapping):
-        raise EngineError(f"conf for DAG {dag_id!r} must be a dict, got {type(conf).__name__}")
-    try:
-        json.dumps(conf, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise EngineError(f"conf for DAG {dag_id!r} must be JSON: {error}") from None
-    return dict(conf)
