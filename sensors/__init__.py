@@ -5,15 +5,19 @@ engine's event loop (blocking filesystem calls go to worker threads).
 
 Example:
     >>> from sensors import DateTimeSensor, ExternalTaskSensor, FileSensor, TimeDeltaSensor
+    >>> from sensors import HttpOperator, HttpSensor
 """
 
 from sensors.external import ExternalTaskSensor
 from sensors.filesystem import FileSensor
+from sensors.http import HttpOperator, HttpSensor
 from sensors.time import DateTimeSensor, TimeDeltaSensor
 
 __all__ = [
     "DateTimeSensor",
     "ExternalTaskSensor",
     "FileSensor",
+    "HttpOperator",
+    "HttpSensor",
     "TimeDeltaSensor",
 ]

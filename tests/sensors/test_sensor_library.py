@@ -14,23 +14,35 @@ from sensor_helpers import LIMIT, MODES
 
 import asyncflow
 import sensors
-from asyncflow import DAG, DagRunState, EmptyOperator, Engine, Sensor, TaskState
+from asyncflow import DAG, DagRunState, EmptyOperator, Engine, Operator, Sensor, TaskState
 
 pytestmark = pytest.mark.anyio
 
-SHIPPED = {"DateTimeSensor", "TimeDeltaSensor", "FileSensor", "ExternalTaskSensor"}
+SHIPPED = {
+    "DateTimeSensor",
+    "TimeDeltaSensor",
+    "FileSensor",
+    "ExternalTaskSensor",
+    "HttpSensor",
+    "HttpOperator",
+}
 # Beyond `from asyncflow import <a name in asyncflow.__all__>`, the only core imports.
 ALLOWED_INTERNALS = {
     ("asyncflow.runtime.threads", "call"),  # the engine's worker threads
+    # the connections API: named connections and the engine's shared clients
+    ("asyncflow.connections", "Connection"),
+    ("asyncflow.connections", "get_connection"),
+    ("asyncflow.connections", "shared"),
 }
 
 
 def test_all_lists_exactly_the_shipped_sensors() -> None:
-    """sensors.__all__ names the four sensors built so far, each a documented Sensor."""
+    """sensors.__all__ names what is built so far: documented sensors, and operators."""
     assert set(sensors.__all__) == SHIPPED
     for name in sensors.__all__:
         value = getattr(sensors, name)
-        assert issubclass(value, Sensor), name
+        assert issubclass(value, Sensor) or name.endswith("Operator"), name
+        assert issubclass(value, Operator), name
         assert inspect.getdoc(value), name
         assert "Example:" in (value.__doc__ or ""), name
 
@@ -56,7 +68,7 @@ def core_imports() -> list[tuple[str, str, str]]:
 
 
 def test_the_library_uses_only_asyncflows_public_names() -> None:
-    """Sensors imports asyncflow's exported names plus the two listed internals, nothing else."""
+    """Sensors imports asyncflow's exported names plus the listed internals, nothing else."""
     imports = core_imports()
     assert imports
     for file, module, name in imports:
