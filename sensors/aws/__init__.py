@@ -1,0 +1,23 @@
+"""AWS sensors and operators: S3 keys, Glue job runs, and any AWS status API.
+
+Each uses the running engine's one client per connection, service and region
+(:mod:`sensors.aws.client`), made on first use and closed with the engine. The
+aws extra (``pip install 'asyncflow[aws]'``) is imported when a task first calls
+AWS, not when a DAG is defined, so DAG files load without it.
+"""
+
+from sensors.aws.errors import (
+    AwsAccessDenied,
+    AwsConfigError,
+    AwsError,
+    AwsNotFound,
+    AwsTransient,
+)
+
+__all__ = [
+    "AwsAccessDenied",
+    "AwsConfigError",
+    "AwsError",
+    "AwsNotFound",
+    "AwsTransient",
+]
