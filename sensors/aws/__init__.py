@@ -13,11 +13,15 @@ from sensors.aws.errors import (
     AwsNotFound,
     AwsTransient,
 )
+from sensors.aws.poll import AwsPollSensor, StatusRule, Verdict
 
 __all__ = [
     "AwsAccessDenied",
     "AwsConfigError",
     "AwsError",
     "AwsNotFound",
+    "AwsPollSensor",
     "AwsTransient",
+    "StatusRule",
+    "Verdict",
 ]
