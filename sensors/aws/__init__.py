@@ -14,6 +14,7 @@ from sensors.aws.errors import (
     AwsTransient,
 )
 from sensors.aws.poll import AwsPollSensor, StatusRule, Verdict
+from sensors.aws.s3 import S3KeySensor
 
 __all__ = [
     "AwsAccessDenied",
@@ -22,6 +23,7 @@ __all__ = [
     "AwsNotFound",
     "AwsPollSensor",
     "AwsTransient",
+    "S3KeySensor",
     "StatusRule",
     "Verdict",
 ]
