@@ -4,6 +4,9 @@ Each uses the running engine's one client per connection, service and region
 (:mod:`sensors.aws.client`), made on first use and closed with the engine. The
 aws extra (``pip install 'asyncflow[aws]'``) is imported when a task first calls
 AWS, not when a DAG is defined, so DAG files load without it.
+
+Example:
+    >>> from sensors.aws import AwsPollSensor, GlueJobOperator, GlueJobSensor, S3KeySensor
 """
 
 from sensors.aws.errors import (
@@ -13,16 +16,21 @@ from sensors.aws.errors import (
     AwsNotFound,
     AwsTransient,
 )
+from sensors.aws.glue import GLUE_JOB_RUN, GlueJobOperator, GlueJobRunFailed, GlueJobSensor
 from sensors.aws.poll import AwsPollSensor, StatusRule, Verdict
 from sensors.aws.s3 import S3KeySensor
 
 __all__ = [
+    "GLUE_JOB_RUN",
     "AwsAccessDenied",
     "AwsConfigError",
     "AwsError",
     "AwsNotFound",
     "AwsPollSensor",
     "AwsTransient",
+    "GlueJobOperator",
+    "GlueJobRunFailed",
+    "GlueJobSensor",
     "S3KeySensor",
     "StatusRule",
     "Verdict",
