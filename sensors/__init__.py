@@ -1,23 +1,30 @@
 """The built-in sensor library of asyncflow.
 
 Airflow's sensors with the same names and keywords, each a coroutine on the
-engine's event loop (blocking filesystem calls go to worker threads).
+engine's event loop (blocking filesystem calls go to worker threads). The AWS
+ones (``sensors.aws``) need the aws extra only once they run.
 
 Example:
     >>> from sensors import DateTimeSensor, ExternalTaskSensor, FileSensor, TimeDeltaSensor
     >>> from sensors import HttpOperator, HttpSensor
+    >>> from sensors import GlueJobOperator, GlueJobSensor, S3KeySensor
 """
 
+from sensors.aws import AwsPollSensor, GlueJobOperator, GlueJobSensor, S3KeySensor
 from sensors.external import ExternalTaskSensor
 from sensors.filesystem import FileSensor
 from sensors.http import HttpOperator, HttpSensor
 from sensors.time import DateTimeSensor, TimeDeltaSensor
 
 __all__ = [
+    "AwsPollSensor",
     "DateTimeSensor",
     "ExternalTaskSensor",
     "FileSensor",
+    "GlueJobOperator",
+    "GlueJobSensor",
     "HttpOperator",
     "HttpSensor",
+    "S3KeySensor",
     "TimeDeltaSensor",
 ]
