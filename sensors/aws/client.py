@@ -145,7 +145,7 @@ class AwsService:
 
         Example:
             >>> glue = await aws_service("aws_default", "glue")  # doctest: +SKIP
-            >>> (await glue.call("get_job_run", JobName="etl", RunId=run_id))["JobRun"]
+            >>> run = await glue.call("get_job_run", JobName="etl", RunId=run_id)  # doctest: +SKIP
         """
         if operation not in self.client.meta.method_to_api_mapping:
             raise AwsConfigError(
@@ -180,7 +180,7 @@ async def aws_service(
 
     Example:
         >>> s3 = await aws_service("aws_default", "s3")  # doctest: +SKIP
-        >>> await s3.call("head_object", Bucket="data", Key="in/ready.csv")
+        >>> await s3.call("head_object", Bucket="data", Key="in/ready.csv")  # doctest: +SKIP
     """
     conn = _connection(conn_id)
     options = aws_options(conn)

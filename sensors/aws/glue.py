@@ -30,6 +30,7 @@ restart".
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -235,7 +236,7 @@ class GlueJobOperator(Operator):
         number_of_workers: int | None = None,
         wait_for_completion: bool = True,
         mode: str = "poke",
-        poke_interval: float | Any = 6,
+        poke_interval: timedelta | float = 6,
         verbose: bool = False,
         stop_job_run_on_kill: bool = False,
         aws_conn_id: str = DEFAULT_CONN_ID,
@@ -301,8 +302,10 @@ class GlueJobOperator(Operator):
             params["Arguments"] = {str(key): str(value) for key, value in arguments.items()}
         try:
             response = await glue.call("start_job_run", **params)
-        except AwsNotFound as error:
-            raise FailTask(f"Glue job {job_name!r} does not exist ({error})") from None
+        except AwsNotFound:
+            raise FailTask(
+                f"Glue job {job_name!r} does not exist (aws_conn_id {glue.conn_id!r})"
+            ) from None
         run_id = str(response["JobRunId"])
         log.info("glue_job_run_started", job_name=job_name, job_run_id=run_id)
         return run_id
