@@ -53,6 +53,7 @@ class FakeGlue:
         self.runs: dict[str, Run] = {}
         self.stop_requests: list[str] = []
         self.started = threading.Event()  # set when a run starts
+        self.polled = threading.Event()  # set when a run's state is asked for
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -81,6 +82,7 @@ class FakeGlue:
             self.runs.clear()
             self.stop_requests.clear()
             self.started.clear()
+            self.polled.clear()
 
     def start(self) -> None:
         """Serve on a free port of 127.0.0.1 in a daemon thread."""
@@ -136,6 +138,7 @@ class FakeGlue:
         if run is None or run.job_name != body["JobName"]:
             return _not_found(f"Job run {body['RunId']} not found.")
         state = run.state()
+        self.polled.set()
         job_run: dict[str, Any] = {
             "Id": run.run_id,
             "JobName": run.job_name,

@@ -291,6 +291,7 @@ async def test_a_missing_or_malformed_connection_fails_naming_it(
     assert "pa55w0rd" not in ti.error
 
 
+@pytest.mark.slow  # 1,000 real requests to moto: ~7 ms of CPU each, client and server
 async def test_a_thousand_sensors_share_one_s3_client(moto: Moto) -> None:
     """1,000 S3KeySensors in one run, all poking, make exactly one client."""
     await make_bucket(moto)
