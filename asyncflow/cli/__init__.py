@@ -5,8 +5,12 @@ Every sub-command takes ``--dags-folder``, ``--database-url`` and ``--verbose``
 ``ASYNCFLOW_DAGS_FOLDER`` and ``ASYNCFLOW_DATABASE_URL``. Command output goes to
 stdout; logs and errors go to stderr.
 
-Exit codes: 0 success; 1 a run failed, or an unexpected error; 2 a user
-mistake (bad argument, unknown DAG, missing DAG folder, bad setting), reported
+Commands: ``db init|reset``; ``dags list|test|trigger|backfill|pause|unpause``.
+Listings print a table for people or, with ``--output json``, one JSON document.
+
+Exit codes: 0 success; 1 a run, backfill or task failed, or an unexpected
+error; 2 a user mistake (bad argument, unknown DAG, run or task, missing DAG
+folder or database, bad setting, a store served by another process), reported
 as one line on stderr, never a traceback (``--verbose`` shows tracebacks of
 unexpected errors).
 
@@ -49,8 +53,8 @@ def cli() -> None:
     """asyncflow: Airflow-style workflows where every task is a coroutine."""
 
 
-cli.add_command(dags)
-cli.add_command(db)
+for command in (db, dags):
+    cli.add_command(command)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

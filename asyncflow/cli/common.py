@@ -8,17 +8,20 @@ the defaults under ``ASYNCFLOW_HOME`` (see :mod:`asyncflow.settings`).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import structlog
 
-from asyncflow.dag import DAG
+from asyncflow.dag import DAG, as_utc
 from asyncflow.dag_loader import DagBag, load_dags
 from asyncflow.exceptions import StoreError
 from asyncflow.log import configure as configure_logging
@@ -84,17 +87,26 @@ def common_options(command: F) -> F:
     return command
 
 
-def settings_for(ctx: click.Context) -> Settings:
+def settings_for(ctx: click.Context, *, service: bool = False) -> Settings:
     """The settings for this invocation, with logging configured to stderr.
+
+    A command logs warnings and errors for people; a service (``asyncflow run``)
+    logs its events from INFO up, as JSON lines when stderr is not a terminal.
+    ``--verbose`` adds the debug events to either.
 
     Raises:
         SettingsError: an environment variable holds a value of the wrong kind.
         BadInput: the database URL is not one asyncflow can use.
     """
     state = ctx.ensure_object(CliState)
+    quiet = logging.INFO if service else logging.WARNING
     configure_logging(
-        logging.DEBUG if state.verbose else logging.WARNING, stream=sys.stderr, json=False
+        logging.DEBUG if state.verbose else quiet,
+        stream=sys.stderr,
+        json=None if service else False,
     )
+    if not service and not state.verbose:
+        _render_without_tracebacks()
     overrides: dict[str, Any] = {}
     if state.dags_folder is not None:
         overrides["dags_folder"] = Path(state.dags_folder).expanduser()
@@ -106,6 +118,32 @@ def settings_for(ctx: click.Context) -> Settings:
     except StoreError as error:
         raise BadInput(f"--database-url: {error}") from None
     return settings
+
+
+def _render_without_tracebacks() -> None:
+    """Leave tracebacks out of the events shown on the terminal (try logs keep them)."""
+    *processors, renderer = structlog.get_config()["processors"]
+    structlog.configure(processors=[*processors, _without_traceback, renderer])
+
+
+def _without_traceback(
+    logger: object, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    event.pop("traceback", None)
+    return event
+
+
+def drop_log_events(*names: str) -> None:
+    """Show none of these events (the command reports the same thing itself)."""
+
+    def drop(
+        logger: object, method: str, event: structlog.typing.EventDict
+    ) -> structlog.typing.EventDict:
+        if event.get("event") in names:
+            raise structlog.DropEvent
+        return event
+
+    structlog.configure(processors=[drop, *structlog.get_config()["processors"]])
 
 
 def load_bag(settings: Settings) -> DagBag:
@@ -160,12 +198,50 @@ def shown_path(path: str | None, folder: Path) -> str:
     return str(file.relative_to(folder)) if file.is_relative_to(folder) else path
 
 
-def print_table(rows: list[list[str]], header: list[str] | None = None) -> None:
-    """Print rows as left-aligned columns separated by two spaces."""
-    lines = [header, *rows] if header else rows
-    if not lines:
-        return
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    for line in lines:
-        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=True)]
-        click.echo("  ".join(cells).rstrip())
+def parse_conf(text: str | None) -> dict[str, Any] | None:
+    """The ``--conf`` JSON object, or a one-line error when it is not one.
+
+    Example:
+        >>> parse_conf('{"day": 3}')
+        {'day': 3}
+    """
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BadInput(f"--conf is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise BadInput(f"--conf must be a JSON object ({{...}}), got {type(value).__name__}")
+    return value
+
+
+def parse_date(text: str, option: str) -> datetime:
+    """An ISO 8601 date or date-time option as an aware UTC datetime (naive means UTC).
+
+    Example:
+        >>> parse_date("2026-01-31", "--start-date")
+        datetime.datetime(2026, 1, 31, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    try:
+        return as_utc(datetime.fromisoformat(text.strip()))
+    except ValueError:
+        raise BadInput(
+            f"{option} {text!r} is not an ISO 8601 date or date-time "
+            "(e.g. 2026-01-31 or 2026-01-31T06:00:00+00:00)"
+        ) from None
+
+
+def parse_logical_date(text: str | None) -> datetime | None:
+    """The ``--logical-date`` as an aware UTC datetime, or ``None`` when not given."""
+    return None if text is None else parse_date(text, "--logical-date")
+
+
+def logical_date_option(command: F) -> F:
+    """Add ``--logical-date ISO`` to a command."""
+    return click.option(
+        "--logical-date",
+        metavar="ISO",
+        help="Logical date of the run, ISO 8601 (2026-01-31 or 2026-01-31T06:00:00+00:00); "
+        "default: now. Naive means UTC.",
+    )(command)

@@ -1,8 +1,7 @@
-"""``asyncflow dags ...``: list the DAGs of the DAG folder, run one to the end."""
+"""``asyncflow dags ...``: list, test, trigger, pause and backfill the DAGs of the DAG folder."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -10,45 +9,49 @@ from typing import Any
 import anyio
 import click
 
+from asyncflow.cli.access import open_engine, paused_dag_ids
+from asyncflow.cli.backfill import backfill
 from asyncflow.cli.common import (
     BadInput,
     common_options,
     find_dag,
     load_bag,
-    print_table,
+    logical_date_option,
+    parse_conf,
+    parse_logical_date,
     settings_for,
     shown_path,
 )
-from asyncflow.dag import DAG, as_utc
+from asyncflow.cli.output import in_flow_order, output_option, print_json, print_table, ti_row
+from asyncflow.dag import DAG
 from asyncflow.dag_loader import DagBag
 from asyncflow.engine import Engine
 from asyncflow.exceptions import DagRunNotFound
-from asyncflow.results import DagRunResult, TaskInstanceResult
+from asyncflow.results import DagRunResult
 from asyncflow.schedule import CronSchedule, DeltaSchedule, OnceSchedule, Schedule
 from asyncflow.states import DagRunState
+
+_CONF_HELP = "Run configuration, a JSON object: '{\"day\": 3}'."
 
 
 @click.group()
 @common_options
 def dags() -> None:
-    """List, test and run DAGs."""
+    """List, test, trigger, pause and backfill DAGs."""
+
+
+dags.add_command(backfill)
 
 
 @dags.command("list")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Print a table, or one JSON document.",
-)
+@output_option
 @common_options
 @click.pass_context
 def list_dags(ctx: click.Context, output: str) -> None:
     """List the DAGs of the DAG folder, then the files that failed to import.
 
-    Import errors do not change the exit code (0): the other DAGs still load.
+    The ``paused`` column comes from the database (``no`` when there is none
+    yet). Import errors do not change the exit code (0): the other DAGs still load.
 
     \b
     Example:
@@ -56,21 +59,23 @@ def list_dags(ctx: click.Context, output: str) -> None:
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
     settings = settings_for(ctx)
     bag = load_bag(settings)
+    paused = anyio.run(paused_dag_ids, settings)
     folder = settings.dags_folder.absolute()
     if output == "json":
-        click.echo(json.dumps(_as_json(bag), indent=2))
+        print_json(_as_json(bag, paused))
         return
     rows = [
         [
             d.dag_id,
             describe_schedule(d.schedule),
+            "yes" if d.dag_id in paused else "no",
             str(len(d.task_dict)),
             shown_path(d.fileloc, folder),
         ]
         for d in sorted(bag.dags.values(), key=lambda d: d.dag_id)
     ]
     if rows:
-        print_table(rows, header=["dag_id", "schedule", "tasks", "file"])
+        print_table(rows, header=["dag_id", "schedule", "paused", "tasks", "file"])
     else:
         click.echo(f"No DAGs in {folder}")
     if bag.errors:
@@ -83,20 +88,16 @@ def list_dags(ctx: click.Context, output: str) -> None:
 
 @dags.command("test")
 @click.argument("dag_id")
-@click.option("--conf", metavar="JSON", help="Run configuration, a JSON object: '{\"day\": 3}'.")
-@click.option(
-    "--logical-date",
-    metavar="ISO",
-    help="Logical date of the run, ISO 8601 (2026-01-31 or 2026-01-31T06:00:00+00:00); "
-    "default: now. Naive means UTC.",
-)
+@click.option("--conf", metavar="JSON", help=_CONF_HELP)
+@logical_date_option
 @common_options
 @click.pass_context
 def test_dag(ctx: click.Context, dag_id: str, conf: str | None, logical_date: str | None) -> int:
     """Run one run of DAG_ID to the end, in this process, recorded in the database.
 
     Prints one line per task instance, then the run's state. Exits 0 when the
-    run succeeded, 1 when it failed, 2 on a bad argument.
+    run succeeded, 1 when it failed, 2 on a bad argument. It leaves alone the
+    runs that ``asyncflow run`` drives, so it works while one serves the store.
 
     \b
     Example:
@@ -107,58 +108,91 @@ def test_dag(ctx: click.Context, dag_id: str, conf: str | None, logical_date: st
     settings = settings_for(ctx)
     dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
 
-    async def run() -> DagRunResult | str:
-        async with Engine(settings.database_url, dags=[dag], settings=settings) as engine:
-            existing = await _existing_run_id(engine, dag, when)
-            if existing is not None:
-                return existing
+    async def run() -> DagRunResult:
+        async with open_engine(settings, create=True) as engine:
+            engine.add_dag(dag)
+            await _refuse_existing_run(engine, dag, when)
             return await engine.run(dag.dag_id, conf=run_conf, logical_date=when)
 
     result = anyio.run(run)
-    if isinstance(result, str):
-        raise BadInput(
-            f"DAG {dag_id!r} already has run {result!r} in the database; "
-            "pass another --logical-date"
-        )
-    print_table([_ti_row(ti) for ti in _in_flow_order(result, dag)])
+    print_table([ti_row(ti) for ti in in_flow_order(result.task_instances, dag)])
     click.echo(f"DAG run {result.run_id} of {result.dag_id}: {result.state}")
     return 0 if result.state == DagRunState.SUCCESS else 1
 
 
-def parse_conf(text: str | None) -> dict[str, Any] | None:
-    """The ``--conf`` JSON object, or a one-line error when it is not one.
+@dags.command("trigger")
+@click.argument("dag_id")
+@click.option("--conf", metavar="JSON", help=_CONF_HELP)
+@logical_date_option
+@common_options
+@click.pass_context
+def trigger_dag(
+    ctx: click.Context, dag_id: str, conf: str | None, logical_date: str | None
+) -> None:
+    """Queue a manual run of DAG_ID for ``asyncflow run`` to run, and print its run id.
 
+    The run is stored as ``queued``; the ``asyncflow run`` serving this database
+    starts it within seconds (or when it next starts).
+
+    \b
     Example:
-        >>> parse_conf('{"day": 3}')
-        {'day': 3}
+        $ asyncflow dags trigger etl --conf '{"day": "2026-01-31"}'
+    """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
+    run_conf = parse_conf(conf)
+    when = parse_logical_date(logical_date)
+    settings = settings_for(ctx)
+    dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
+
+    async def queue() -> DagRunResult:
+        async with open_engine(settings) as engine:
+            engine.add_dag(dag)
+            await _refuse_existing_run(engine, dag, when)
+            return await engine.queue(dag.dag_id, conf=run_conf, logical_date=when)
+
+    result = anyio.run(queue)
+    click.echo(
+        f"Queued run {result.run_id} of {result.dag_id}; `asyncflow run` on this database "
+        "will run it."
+    )
+
+
+@dags.command("pause")
+@click.argument("dag_id")
+@common_options
+@click.pass_context
+def pause_dag(ctx: click.Context, dag_id: str) -> None:
+    """Stop DAG_ID's schedule from creating runs (remembered by the database).
+
+    Runs already created carry on; ``asyncflow run`` sees the change within seconds.
     """
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise BadInput(f"--conf is not valid JSON: {error}") from None
-    if not isinstance(value, dict):
-        raise BadInput(f"--conf must be a JSON object ({{...}}), got {type(value).__name__}")
-    return value
+    _set_paused(ctx, dag_id, paused=True)
 
 
-def parse_logical_date(text: str | None) -> datetime | None:
-    """The ``--logical-date`` as an aware UTC datetime (naive means UTC).
+@dags.command("unpause")
+@click.argument("dag_id")
+@common_options
+@click.pass_context
+def unpause_dag(ctx: click.Context, dag_id: str) -> None:
+    """Let DAG_ID's schedule create runs again, from where its schedule stands."""
+    _set_paused(ctx, dag_id, paused=False)
 
-    Example:
-        >>> parse_logical_date("2026-01-31")
-        datetime.datetime(2026, 1, 31, 0, 0, tzinfo=datetime.timezone.utc)
-    """
-    if text is None:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(text.strip()))
-    except ValueError:
-        raise BadInput(
-            f"--logical-date {text!r} is not an ISO 8601 date or date-time "
-            "(e.g. 2026-01-31 or 2026-01-31T06:00:00+00:00)"
-        ) from None
+
+def _set_paused(ctx: click.Context, dag_id: str, *, paused: bool) -> None:
+    settings = settings_for(ctx)
+    dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
+
+    async def apply() -> bool:
+        async with open_engine(settings) as engine:
+            was = dag.dag_id in await engine.store.get_paused_dag_ids()
+            await (engine.pause if paused else engine.unpause)(dag.dag_id)
+            return was
+
+    was_paused = anyio.run(apply)
+    word = "paused" if paused else "unpaused"
+    if was_paused == paused:
+        click.echo(f"DAG {dag_id} was already {word}.")
+    else:
+        click.echo(f"DAG {dag_id} {word}.")
 
 
 def describe_schedule(schedule: Schedule) -> str:
@@ -172,44 +206,28 @@ def describe_schedule(schedule: Schedule) -> str:
     return "None"
 
 
-async def _existing_run_id(engine: Engine, dag: DAG, when: datetime | None) -> str | None:
-    """The id of the manual run at ``when`` if the database has it already.
-
-    Triggering it again would only return the old run, so the command refuses instead.
-    """
+async def _refuse_existing_run(engine: Engine, dag: DAG, when: datetime | None) -> None:
+    """Fail when the manual run at ``when`` exists: creating it again would only return it."""
     if when is None:
-        return None
+        return
     run_id = f"manual__{when.isoformat(timespec='microseconds')}"
     try:
         await engine.get_run(run_id, dag_id=dag.dag_id)
     except DagRunNotFound:
-        return None
-    return run_id
-
-
-def _in_flow_order(result: DagRunResult, dag: DAG) -> list[TaskInstanceResult]:
-    """Task instances by depth in the graph (roots first), then task_id and map_index."""
-    depth: dict[str, int] = {}
-    for task in dag.topological_order():
-        depth[task.task_id] = max((depth[up] + 1 for up in task.upstream_task_ids), default=0)
-    return sorted(
-        result.task_instances,
-        key=lambda ti: (depth.get(ti.task_id, len(depth)), ti.task_id, ti.map_index),
+        return
+    raise BadInput(
+        f"DAG {dag.dag_id!r} already has run {run_id!r} in the database; "
+        "pass another --logical-date"
     )
 
 
-def _ti_row(ti: TaskInstanceResult) -> list[str]:
-    name = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
-    tries = f"try {ti.try_number}" if ti.try_number else "-"
-    return [name, str(ti.state or "none"), tries, ti.error or ""]
-
-
-def _as_json(bag: DagBag) -> Mapping[str, Any]:
+def _as_json(bag: DagBag, paused: set[str]) -> Mapping[str, Any]:
     return {
         "dags": [
             {
                 "dag_id": d.dag_id,
                 "schedule": describe_schedule(d.schedule),
+                "paused": d.dag_id in paused,
                 "tasks": len(d.task_dict),
                 "file": d.fileloc,
                 "description": d.description,

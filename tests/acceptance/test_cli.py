@@ -12,6 +12,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from cli_helpers import assert_one_line_error, asyncflow, stored_runs
 
 from asyncflow import DagRunResult, Engine
 
@@ -80,28 +81,6 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def asyncflow(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCFLOW_")}
-    return subprocess.run(
-        [sys.executable, "-m", "asyncflow.cli", *args],
-        env={**clean, "ASYNCFLOW_HOME": str(home), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def assert_one_line_error(done: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    assert done.stdout == ""
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
 def stored_run(home: Path, dag_id: str, run_id: str) -> DagRunResult:
     async def read() -> DagRunResult:
         async with Engine(f"sqlite:///{home / 'asyncflow.db'}") as engine:
@@ -115,13 +94,19 @@ def test_dags_list_shows_a_table_then_import_errors(home: Path) -> None:
     done = asyncflow(home, "dags", "list")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["dag_id", "schedule", "tasks", "file"]
+    assert lines[0].split() == ["dag_id", "schedule", "paused", "tasks", "file"]
     rows = {line.split()[0]: line.split() for line in lines[1:5]}
     assert rows == {
-        "dynamic_mapping": ["dynamic_mapping", "None", "5", "dynamic_mapping.py"],
-        "failing": ["failing", "0", "0", "*", "*", "*", "3", "failing.py"],
-        "greeting": ["greeting", "None", "1", "greeting.py"],
-        "pass_data_by_return": ["pass_data_by_return", "None", "3", "pass_data_by_return.py"],
+        "dynamic_mapping": ["dynamic_mapping", "None", "no", "5", "dynamic_mapping.py"],
+        "failing": ["failing", "0", "0", "*", "*", "*", "no", "3", "failing.py"],
+        "greeting": ["greeting", "None", "no", "1", "greeting.py"],
+        "pass_data_by_return": [
+            "pass_data_by_return",
+            "None",
+            "no",
+            "3",
+            "pass_data_by_return.py",
+        ],
     }
     errors_at = lines.index("Import errors (1):")
     assert errors_at > 4
@@ -142,6 +127,7 @@ def test_dags_list_as_json(home: Path) -> None:
         "pass_data_by_return",
     ]
     assert listing["dags"][1]["schedule"] == "0 0 * * *"
+    assert listing["dags"][1]["paused"] is False
     assert listing["import_errors"] == [
         {
             "file": str(home / "dags" / "broken.py"),
@@ -315,3 +301,20 @@ def test_python_dash_m_and_script_agree(home: Path) -> None:
     assert json.loads(done.stdout) == json.loads(
         asyncflow(home, "dags", "list", "-o", "json").stdout
     )
+
+
+def test_db_reset_without_yes_and_without_a_terminal_is_refused(home: Path) -> None:
+    """`db reset` cannot ask without a terminal: it needs --yes, exits 2 and deletes nothing."""
+    assert asyncflow(home, "db", "init").returncode == 0
+    done = asyncflow(home, "db", "reset")
+    assert_one_line_error(done, "db reset deletes everything in", "pass --yes")
+    assert (home / "asyncflow.db").is_file()
+
+
+def test_db_reset_yes_empties_the_store(home: Path) -> None:
+    """`db reset --yes` deletes every run and leaves an empty, usable database."""
+    assert asyncflow(home, "dags", "test", "pass_data_by_return").returncode == 0
+    done = asyncflow(home, "db", "reset", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"Database reset: sqlite:///{home / 'asyncflow.db'}"
+    assert stored_runs(home) == []
