@@ -5,7 +5,8 @@ Every sub-command takes ``--dags-folder``, ``--database-url`` and ``--verbose``
 ``ASYNCFLOW_DAGS_FOLDER`` and ``ASYNCFLOW_DATABASE_URL``. Command output goes to
 stdout; logs and errors go to stderr.
 
-Commands: ``db init|reset``; ``dags list|test|trigger|backfill|pause|unpause``.
+Commands: ``db init|reset``; ``dags list|test|trigger|backfill|pause|unpause``;
+``runs list``; ``tasks states|test``; ``logs``.
 Listings print a table for people or, with ``--output json``, one JSON document.
 
 Exit codes: 0 success; 1 a run, backfill or task failed, or an unexpected
@@ -32,6 +33,9 @@ import click
 from asyncflow.cli.common import USER_ERROR, CliState, common_options
 from asyncflow.cli.dags import dags
 from asyncflow.cli.db import db
+from asyncflow.cli.logs import logs
+from asyncflow.cli.runs import runs
+from asyncflow.cli.tasks import tasks
 from asyncflow.exceptions import AsyncflowError, DagNotFound
 from asyncflow.settings import SettingsError
 
@@ -53,7 +57,7 @@ def cli() -> None:
     """asyncflow: Airflow-style workflows where every task is a coroutine."""
 
 
-for command in (db, dags):
+for command in (db, dags, runs, tasks, logs):
     cli.add_command(command)
 
 
