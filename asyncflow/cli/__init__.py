@@ -6,7 +6,7 @@ Every sub-command takes ``--dags-folder``, ``--database-url`` and ``--verbose``
 stdout; logs and errors go to stderr.
 
 Commands: ``db init|reset``; ``dags list|test|trigger|backfill|pause|unpause``;
-``runs list``; ``tasks states|test``; ``logs``.
+``runs list``; ``tasks states|test``; ``logs``; ``run``; ``standalone``.
 Listings print a table for people or, with ``--output json``, one JSON document.
 
 Exit codes: 0 success; 1 a run, backfill or task failed, or an unexpected
@@ -19,6 +19,7 @@ Example:
     $ asyncflow db init
     $ asyncflow dags list
     $ asyncflow dags test etl --conf '{"day": "2026-01-31"}'
+    $ asyncflow run
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from asyncflow.cli.dags import dags
 from asyncflow.cli.db import db
 from asyncflow.cli.logs import logs
 from asyncflow.cli.runs import runs
+from asyncflow.cli.serve import run_command, standalone_command
 from asyncflow.cli.tasks import tasks
 from asyncflow.exceptions import AsyncflowError, DagNotFound
 from asyncflow.settings import SettingsError
@@ -57,7 +59,7 @@ def cli() -> None:
     """asyncflow: Airflow-style workflows where every task is a coroutine."""
 
 
-for command in (db, dags, runs, tasks, logs):
+for command in (db, dags, runs, tasks, logs, run_command, standalone_command):
     cli.add_command(command)
 
 
