@@ -61,12 +61,12 @@ def backfill(
 ) -> int:
     """Run every data interval of DAG_ID whose logical date is from --start-date to --end-date.
 
-    Runs are ``backfill__<logical date>``, created oldest first within the DAG's
-    ``max_active_runs`` and run in this process; a logical date that already has
+    Runs are `backfill__<logical date>`, created oldest first within the DAG's
+    `max_active_runs` and run in this process; a logical date that already has
     a finished run is not run again (a failed one is, with --rerun-failed), so a
     backfill can be repeated. Shows progress on stderr, then prints each run's
     state. Exits 0 when every run succeeded, 1 when any failed. Dates are ISO 8601;
-    naive means UTC. The database must not be served by ``asyncflow run`` meanwhile.
+    naive means UTC. The database must not be served by `asyncflow run` meanwhile.
 
     \b
     Example:

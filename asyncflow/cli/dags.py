@@ -50,7 +50,7 @@ dags.add_command(backfill)
 def list_dags(ctx: click.Context, output: str) -> None:
     """List the DAGs of the DAG folder, then the files that failed to import.
 
-    The ``paused`` column comes from the database (``no`` when there is none
+    The `paused` column comes from the database (`no` when there is none
     yet). Import errors do not change the exit code (0): the other DAGs still load.
 
     \b
@@ -97,7 +97,7 @@ def test_dag(ctx: click.Context, dag_id: str, conf: str | None, logical_date: st
 
     Prints one line per task instance, then the run's state. Exits 0 when the
     run succeeded, 1 when it failed, 2 on a bad argument. It leaves alone the
-    runs that ``asyncflow run`` drives, so it works while one serves the store.
+    runs that `asyncflow run` drives, so it works while one serves the store.
 
     \b
     Example:
@@ -129,9 +129,9 @@ def test_dag(ctx: click.Context, dag_id: str, conf: str | None, logical_date: st
 def trigger_dag(
     ctx: click.Context, dag_id: str, conf: str | None, logical_date: str | None
 ) -> None:
-    """Queue a manual run of DAG_ID for ``asyncflow run`` to run, and print its run id.
+    """Queue a manual run of DAG_ID for `asyncflow run` to run, and print its run id.
 
-    The run is stored as ``queued``; the ``asyncflow run`` serving this database
+    The run is stored as `queued`; the `asyncflow run` serving this database
     starts it within seconds (or when it next starts).
 
     \b
@@ -163,7 +163,7 @@ def trigger_dag(
 def pause_dag(ctx: click.Context, dag_id: str) -> None:
     """Stop DAG_ID's schedule from creating runs (remembered by the database).
 
-    Runs already created carry on; ``asyncflow run`` sees the change within seconds.
+    Runs already created carry on; `asyncflow run` sees the change within seconds.
     """
     _set_paused(ctx, dag_id, paused=True)
 

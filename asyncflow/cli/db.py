@@ -43,7 +43,7 @@ def reset_db(ctx: click.Context, yes: bool) -> int:
     """Delete the database and all in it (runs, task instances, XCom, pauses), then create it.
 
     Asks first on a terminal; without one, --yes is required. Refused while
-    ``asyncflow run`` serves the database. Task log files are kept.
+    `asyncflow run` serves the database. Task log files are kept.
 
     \b
     Example:

@@ -41,12 +41,13 @@ def logs(
     map_index: int | None,
     follow: bool,
 ) -> int:
-    """Print the log of one try of TASK_ID in run RUN_ID of DAG_ID (default: its latest try).
+    """Print the log of one try of a task instance.
 
-    With --follow, new lines are printed as the try writes them until it has
-    ended (a try not started yet is waited for); Ctrl-C stops following. A try
-    that wrote nothing has no log file: that is said on stderr, and the exit
-    code is 0. An unknown run, task or try exits 2.
+    The instance is TASK_ID in run RUN_ID of DAG_ID; the try is its latest
+    unless --try says otherwise. With --follow, new lines are printed as the
+    try writes them until it has ended (a try not started yet is waited for);
+    Ctrl-C stops following. A try that wrote nothing has no log file: that is
+    said on stderr, and the exit code is 0. An unknown run, task or try exits 2.
 
     \b
     Example:

@@ -32,9 +32,10 @@ log = structlog.get_logger("asyncflow.cli.serve")
 @common_options
 @click.pass_context
 def run_command(ctx: click.Context) -> None:
-    """Schedule and run the DAGs of the DAG folder until SIGINT or SIGTERM.
+    """Schedule and run DAGs until SIGINT or SIGTERM.
 
-    Prints where the home, database, DAG folder and task logs are, then logs
+    The DAGs are those of the DAG folder, followed as files come, change and
+    go. Prints where the home, database, DAG folder and task logs are, then logs
     its events on stderr (JSON lines when stderr is not a terminal). Exits 0
     after a graceful stop; exits 2 when another process serves the same SQLite
     database.
@@ -50,9 +51,10 @@ def run_command(ctx: click.Context) -> None:
 @common_options
 @click.pass_context
 def standalone_command(ctx: click.Context) -> None:
-    """Everything in one process: today ``asyncflow run`` (the web UI comes later).
+    """Run everything in one process (for now: the same as run).
 
-    Unlike ``run``, it creates the DAG folder when it is missing.
+    The web UI comes later. Unlike `run`, it creates the DAG folder when it is
+    missing.
     """
     settings = settings_for(ctx, service=True)
     settings.dags_folder.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ def task_states(ctx: click.Context, dag_id: str, run_id: str, output: str) -> No
     """Print one line per task instance of run RUN_ID of DAG_ID: its id, state and try.
 
     Lines follow the graph (upstream tasks first) while the DAG's file loads;
-    a mapped instance shows as ``task_id[map_index]``.
+    a mapped instance shows as `task_id[map_index]`.
 
     \b
     Example:
@@ -82,7 +82,7 @@ def test_task(
 
     Records nothing (no run, no XCom, no log file): the task's output goes to the
     terminal, and the last line is its return value. Results it takes from
-    upstream tasks are ``None``. Exits 0 when the task succeeded (or skipped
+    upstream tasks are `None`. Exits 0 when the task succeeded (or skipped
     itself), 1 when it failed, with its error on one line.
 
     \b
