@@ -20,8 +20,6 @@ from sensors.aws.s3 import list_objects, split_s3_url
 # XComError is what ObjectStore.get raises for a missing object; asyncflow.xcom_objects
 # imports it without re-exporting it (mypy's strict mode then needs the ignore above).
 
-DELETE_BATCH = 1000  # the most keys one delete_objects call takes
-
 
 class S3ObjectStore:
     """Put, get and delete XCom objects at ``s3://bucket/key`` URLs.
@@ -39,6 +37,8 @@ class S3ObjectStore:
         >>> await store.delete_prefix("s3://xcom/etl/run1/")  # doctest: +SKIP
         1
     """
+
+    delete_batch = 1000  # keys per delete_objects call: S3's maximum
 
     def __init__(self, aws_conn_id: str = DEFAULT_CONN_ID, region_name: str | None = None) -> None:
         self.aws_conn_id = aws_conn_id
@@ -78,7 +78,7 @@ class S3ObjectStore:
     async def delete_prefix(self, url_prefix: str) -> int:
         """Delete every object under ``url_prefix``; returns how many.
 
-        Keys are listed page by page and deleted 1,000 to a call.
+        Keys are listed page by page (1,000 a page) and deleted ``delete_batch`` to a call.
 
         Raises:
             XComError: S3 refused to delete some of them (naming the first).
@@ -90,7 +90,7 @@ class S3ObjectStore:
         try:
             async for listed in list_objects(s3, bucket, prefix):
                 batch.append(listed["Key"])
-                if len(batch) == DELETE_BATCH:
+                if len(batch) == self.delete_batch:
                     deleted += await self._delete(s3, bucket, batch)
                     batch = []
         except AwsNotFound:

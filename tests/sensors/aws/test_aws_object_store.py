@@ -42,16 +42,29 @@ async def test_a_5_mb_value_goes_to_s3_and_comes_back_intact(moto: Moto) -> None
     assert head["ContentLength"] == len(data)
 
 
-async def test_delete_prefix_removes_every_page_of_objects_and_nothing_else(moto: Moto) -> None:
-    """1,100 objects under the prefix go (two pages, two batches); neighbours stay."""
+async def test_delete_prefix_removes_every_object_in_batches_and_nothing_else(moto: Moto) -> None:
+    """250 objects under the prefix go, 100 to a delete call; neighbours stay.
+
+    Listing pages (1,000 keys each) are the S3 sensor's listing, tested over 1,200 keys.
+    """
     await make_bucket(moto)
-    doomed = [f"xcom/etl/run1/t/{i}/return_value.json" for i in range(1100)]
+    doomed = [f"xcom/etl/run1/t/{i}/return_value.json" for i in range(250)]
     kept = ["xcom/etl/run10/t/-1/return_value.json", "xcom/other/run1/t/-1/return_value.json"]
     moto.seed_objects(BUCKET, doomed + kept)
+    store = S3ObjectStore()
+    store.delete_batch = 100
+    calls: list[int] = []
     async with resources_scope():
+        delete = store._delete
+
+        async def counted(s3: Any, bucket: str, keys: list[str]) -> int:
+            calls.append(len(keys))
+            return await delete(s3, bucket, keys)
+
+        store._delete = counted  # type: ignore[method-assign]
         with anyio.fail_after(LIMIT):
-            deleted = await S3ObjectStore().delete_prefix(f"s3://{BUCKET}/xcom/etl/run1/")
-    assert deleted == 1100
+            deleted = await store.delete_prefix(f"s3://{BUCKET}/xcom/etl/run1/")
+    assert (deleted, calls) == (250, [100, 100, 50])
     async with moto.client("s3") as s3:
         left = await s3.list_objects_v2(Bucket=BUCKET)
     assert sorted(o["Key"] for o in left["Contents"]) == sorted(kept)
