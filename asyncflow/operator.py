@@ -28,9 +28,9 @@ from asyncflow.trigger_rules import TriggerRule, parse_trigger_rule
 
 if TYPE_CHECKING:
     from asyncflow.context import Context
+    from asyncflow.xcom_arg import XComArg
 
 Callback = Callable[[dict[str, Any]], Any]
-DependencyTarget = "Operator | XComArg | Sequence[Operator | XComArg]"
 
 _UNSET: Any = object()
 
@@ -169,6 +169,13 @@ class Operator:
         raise DagDefinitionError(
             f"{type(self).__name__} must define `async def execute(self, context)`"
         )
+
+    @property
+    def output(self) -> XComArg:
+        """This task's return value, to pass to another task (Airflow's ``.output``)."""
+        from asyncflow.xcom_arg import XComArg
+
+        return XComArg(self)
 
     # --- mapping -----------------------------------------------------------------
     @property

@@ -19,7 +19,8 @@ from dataclasses import replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from asyncflow.exceptions import MissingExtraError, XComError
+from asyncflow.exceptions import MissingExtraError
+from asyncflow.exceptions import XComError as XComError  # ObjectStore.get raises it
 from asyncflow.storage.records import XComRecord
 from asyncflow.xcom import ObjectRef, decode, encode
 

@@ -12,13 +12,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from asyncflow.xcom_objects import XComError  # type: ignore[attr-defined]  # see the note below
+from asyncflow.xcom_objects import XComError
 from sensors.aws.client import DEFAULT_CONN_ID, AwsService, aws_service
 from sensors.aws.errors import AwsNotFound
 from sensors.aws.s3 import list_objects, split_s3_url
-
-# XComError is what ObjectStore.get raises for a missing object; asyncflow.xcom_objects
-# imports it without re-exporting it (mypy's strict mode then needs the ignore above).
 
 
 class S3ObjectStore:

@@ -342,3 +342,11 @@ def test_roots_leaves_and_topological_order() -> None:
     assert [t.task_id for t in d.roots] == ["a"]
     assert sorted(t.task_id for t in d.leaves) == ["b", "c"]
     assert d.topological_order()[0].task_id == "a"
+
+
+def test_output_is_the_tasks_result_reference() -> None:
+    """operator.output is an XComArg of its return value, like Airflow's."""
+    with DAG("outputs"):
+        a = EmptyOperator(task_id="a")
+    assert a.output.operator is a
+    assert a.output.key == "return_value"

@@ -196,6 +196,7 @@ def test_mapped_instances_see_their_map_index() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # about 30 s on an idle 2-core machine; more under load
 def test_one_hundred_thousand_mapped_instances_run() -> None:
     """Mapping over 100,000 items runs every instance (no fixed cap of 1,024)."""
 
