@@ -9,13 +9,14 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 
 from asyncflow.storage import open_store
+from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord
 
 T = TypeVar("T")
@@ -99,32 +100,33 @@ def wait_until(what: str, check: Callable[[], T | None], timeout: float = 30) ->
         time.sleep(0.2)
 
 
-def stored_runs(home: Path, dag_id: str | None = None) -> list[DagRunRecord]:
-    """The runs in the home's SQLite store (read directly, no engine)."""
+def read_store(home: Path, read: Callable[[Store], Awaitable[T]]) -> T:
+    """What ``read`` finds in the home's SQLite store, opened directly (no engine)."""
 
-    async def read() -> list[DagRunRecord]:
+    async def main() -> T:
         store = open_store(f"sqlite:///{home / 'asyncflow.db'}")
         await store.open()
         try:
-            return await store.list_runs(dag_id)
+            return await read(store)
         finally:
             await store.close()
 
-    return anyio.run(read)
+    return anyio.run(main)
+
+
+def stored_runs(home: Path, dag_id: str | None = None) -> list[DagRunRecord]:
+    """The runs in the home's store, newest first."""
+    return read_store(home, lambda store: store.list_runs(dag_id))
 
 
 def stored_instances(home: Path, dag_id: str, run_id: str) -> list[TaskInstanceRecord]:
-    """The task instances of one run in the home's SQLite store."""
+    """The task instances of one run in the home's store."""
+    return read_store(home, lambda store: store.get_task_instances(dag_id, run_id))
 
-    async def read() -> list[TaskInstanceRecord]:
-        store = open_store(f"sqlite:///{home / 'asyncflow.db'}")
-        await store.open()
-        try:
-            return await store.get_task_instances(dag_id, run_id)
-        finally:
-            await store.close()
 
-    return anyio.run(read)
+def stored_paused(home: Path) -> set[str]:
+    """The DAGs the home's store has paused."""
+    return read_store(home, lambda store: store.get_paused_dag_ids())
 
 
 class Served:
