@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import anyio
@@ -31,12 +32,20 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 
+class Action(StrEnum):
+    """What the backfill did about a logical date in its range."""
+
+    CREATED = "created"  # no run had this logical date: one was created and run
+    RERUN = "rerun"  # its run had failed: its failed tasks ran again (--rerun-failed)
+    EXISTING = "existing"  # its run was left as it was
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BackfillRun:
     """One run of the backfill and what the backfill did about it."""
 
     result: DagRunResult
-    action: str  # "created", "rerun" (a failed run run again) or "existing" (left as it was)
+    action: Action
 
 
 @click.command("backfill")
@@ -114,12 +123,12 @@ async def _backfill(
     ]
 
 
-def _action(before: DagRunState | None, rerun_failed: bool) -> str:
+def _action(before: DagRunState | None, rerun_failed: bool) -> Action:
     if before is None:
-        return "created"
+        return Action.CREATED
     if before == DagRunState.FAILED and rerun_failed:
-        return "rerun"
-    return "existing"
+        return Action.RERUN
+    return Action.EXISTING
 
 
 class ProgressReport:
@@ -169,13 +178,18 @@ def _progress(dag_id: str) -> Iterator[ProgressReport]:
 def _print_runs(runs: list[BackfillRun]) -> None:
     print_table(
         [
-            [run.result.run_id, when(run.result.logical_date), str(run.result.state), run.action]
+            [
+                run.result.run_id,
+                when(run.result.logical_date),
+                str(run.result.state),
+                str(run.action),
+            ]
             for run in runs
         ],
         header=["run_id", "logical_date", "state", "backfill"],
     )
     failed = sum(run.result.state == DagRunState.FAILED for run in runs)
-    created = sum(run.action == "created" for run in runs)
+    created = sum(run.action is Action.CREATED for run in runs)
     click.echo(
         f"{len(runs)} runs ({created} created), {len(runs) - failed} succeeded, {failed} failed"
     )
@@ -188,5 +202,5 @@ def _as_json(run: BackfillRun) -> dict[str, object]:
         "dag_id": result.dag_id,
         "logical_date": iso(result.logical_date),
         "state": str(result.state),
-        "backfill": run.action,
+        "backfill": str(run.action),
     }
