@@ -3,14 +3,19 @@
 One process schedules the DAGs of the DAG folder and runs their tasks until
 SIGINT or SIGTERM. The first signal stops taking work and lets running tries
 finish within ``ASYNCFLOW_SHUTDOWN_GRACE`` seconds (what is still running then
-is recorded as interrupted and runs again on the next start); a second signal
-stops at once. DAG files added, changed or removed are seen without a restart.
-The process owns its SQLite store: a second ``asyncflow run`` on it is refused.
+is recorded as interrupted and runs again on the next start); later signals
+change nothing, the grace period bounds the stop. DAG files added, changed or
+removed are seen without a restart. The process owns its SQLite store: a
+second ``asyncflow run`` on it is refused.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
+import threading
+import time
 
 import anyio
 import click
@@ -70,6 +75,7 @@ def serve(settings: Settings, command: str) -> None:
     with owning_store(settings, command):
         bag = load_bag(settings)
         anyio.run(_serve, settings, bag, command)
+    _leave_stuck_threads()
 
 
 async def _serve(settings: Settings, bag: DagBag, command: str) -> None:
@@ -78,7 +84,7 @@ async def _serve(settings: Settings, bag: DagBag, command: str) -> None:
 
     stop = anyio.Event()
     async with anyio.create_task_group() as outer:
-        await outer.start(_wait_for_signals, stop, outer.cancel_scope)
+        await outer.start(_wait_for_signals, stop, settings.shutdown_grace_seconds)
         _print_locations(settings, bag, command)
         async with Engine(
             settings.database_url, dags=bag.dags.values(), settings=settings
@@ -98,11 +104,15 @@ async def _serve(settings: Settings, bag: DagBag, command: str) -> None:
 
 async def _wait_for_signals(
     stop: anyio.Event,
-    everything: anyio.CancelScope,
+    grace: float,
     *,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """The first SIGINT/SIGTERM asks for a graceful stop; a second one stops at once."""
+    """The first SIGINT/SIGTERM asks for a graceful stop; later ones only say it is under way.
+
+    The grace period bounds the stop; cancelling the engine's exit instead would
+    leave its store half-closed.
+    """
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         async for signum in signals:
@@ -111,18 +121,41 @@ async def _wait_for_signals(
                 log.info("shutdown_requested", signal=name)
                 stop.set()
             else:
-                log.warning("shutdown_forced", signal=name)
-                everything.cancel()
+                log.warning("shutdown_under_way", signal=name, grace_seconds=grace)
+
+
+def _leave_stuck_threads(wait: float = 1.0) -> None:
+    """Exit now if a sync task's thread is still running after the grace period.
+
+    Its try was recorded as interrupted; Python would otherwise wait for the
+    thread (for as long as the task's code runs) before the process could end.
+    """
+    deadline = time.monotonic() + wait
+    for thread in _other_threads():
+        thread.join(max(0.0, deadline - time.monotonic()))  # idle workers end at once
+    stuck = _other_threads()
+    if stuck:
+        log.warning("threads_left_running", count=len(stuck), names=[t.name for t in stuck])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _other_threads() -> list[threading.Thread]:
+    main = threading.main_thread()
+    return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
 
 
 def _print_locations(settings: Settings, bag: DagBag, command: str) -> None:
-    errors = f", {len(bag.errors)} import errors" if bag.errors else ""
+    dags = f"{len(bag.dags)} DAG{'' if len(bag.dags) == 1 else 's'}"
+    failed = len(bag.errors)
+    errors = f", {failed} file{'' if failed == 1 else 's'} failed to import" if failed else ""
     click.echo(f"{command}: scheduler and executor; stop with Ctrl-C or SIGTERM")
     print_table(
         [
             ["home", str(settings.home)],
             ["database", mask_url(settings.database_url)],
-            ["DAG folder", f"{settings.dags_folder} ({len(bag.dags)} DAGs{errors})"],
+            ["DAG folder", f"{settings.dags_folder} ({dags}{errors})"],
             ["task logs", str(settings.task_logs_folder)],
         ]
     )

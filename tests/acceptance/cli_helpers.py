@@ -166,6 +166,10 @@ class Served:
         """SIGTERM, then its exit code (bounded)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = TIMEOUT) -> int:
+        """Its exit code, once it has exited (killed after ``timeout`` seconds)."""
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import signal
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,7 +48,7 @@ from asyncflow import dag, task
 def {dag_id}():
     @task
     def work():
-        {body}
+{body}
 
     work()
 
@@ -56,8 +58,15 @@ def {dag_id}():
 
 
 def recent(dag_id: str, body: str = "return 1") -> str:
-    """A DAG file whose one scheduled run is due when it is loaded."""
-    return RECENT.format(dag_id=dag_id, body=body)
+    """A DAG file whose one scheduled run is due when it is loaded; ``body`` is its task's."""
+    return RECENT.format(dag_id=dag_id, body=textwrap.indent(textwrap.dedent(body), " " * 8))
+
+
+def running_run(home: Path, dag_id: str) -> str | None:
+    """The id of the DAG's one run while its one task instance is running."""
+    runs = stored_runs(home, dag_id) if (home / "asyncflow.db").exists() else []
+    states = [ti.state for r in runs for ti in stored_instances(home, dag_id, r.run_id)]
+    return runs[0].run_id if states == ["running"] else None
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +86,7 @@ def test_run_prints_where_home_store_dags_and_logs_are(served: Served) -> None:
     assert lines == [
         ["home", str(home)],
         ["database", f"sqlite:///{home / 'asyncflow.db'}"],
-        ["DAG", f"folder  {home / 'dags'} (1 DAGs)"],
+        ["DAG", f"folder  {home / 'dags'} (1 DAG)"],
         ["task", f"logs   {home / 'logs'}"],
     ]
 
@@ -145,24 +154,42 @@ def test_a_pause_reaches_the_server(served: Served) -> None:
 def test_sigterm_lets_the_running_task_finish_and_exits_0(tmp_path: Path) -> None:
     """SIGTERM stops taking work, lets the running try finish within the grace period, exits 0."""
     home = tmp_path / "home"
-    write(
-        home / "dags", "sleepy.py", recent("sleepy", 'import time; time.sleep(1.5); print("DONE")')
-    )
+    release = tmp_path / "release"
+    wait_for_release = f"""\
+        import pathlib, time
+        while not pathlib.Path({str(release)!r}).exists():
+            time.sleep(0.05)
+        """
+    write(home / "dags", "sleepy.py", recent("sleepy", wait_for_release))
     server = Served(home, ASYNCFLOW_SHUTDOWN_GRACE="20")
 
-    def running() -> str | None:
-        runs = stored_runs(home, "sleepy") if (home / "asyncflow.db").exists() else []
-        states = [ti.state for r in runs for ti in stored_instances(home, "sleepy", r.run_id)]
-        return runs[0].run_id if states == ["running"] else None
-
-    run_id = wait_until("the task to be running", running)
+    run_id = wait_until("the task to be running", lambda: running_run(home, "sleepy"))
+    server.process.send_signal(signal.SIGTERM)
+    wait_until("the shutdown to start", lambda: server.events("shutdown_requested"))
+    release.touch()  # the try ends only now, while the server drains
     started = time.monotonic()
-    assert server.stop() == 0, server.err.read_text()
+    assert server.wait() == 0, server.err.read_text()
     assert time.monotonic() - started < 20
     (ti,) = stored_instances(home, "sleepy", run_id)
     assert (ti.state, ti.try_number) == ("success", 1)
     assert "Traceback" not in server.err.read_text()
     assert [e["signal"] for e in server.events("shutdown_requested")] == ["SIGTERM"]
+
+
+def test_sigterm_exits_0_after_the_grace_period_when_a_task_will_not_end(tmp_path: Path) -> None:
+    """A try still running when the grace period ends is recorded interrupted; the exit is 0."""
+    home = tmp_path / "home"
+    write(home / "dags", "stuck.py", recent("stuck", "import time\ntime.sleep(120)"))
+    server = Served(home, ASYNCFLOW_SHUTDOWN_GRACE="1")
+
+    run_id = wait_until("the task to be running", lambda: running_run(home, "stuck"))
+    started = time.monotonic()
+    assert server.stop() == 0, server.err.read_text()
+    assert time.monotonic() - started < 15
+    (ti,) = stored_instances(home, "stuck", run_id)
+    assert (ti.state, ti.try_number) == (None, 0)
+    assert ti.error == "interrupted: the engine shut down during try 1"
+    assert server.events("threads_left_running")
 
 
 def test_standalone_creates_the_dag_folder_and_says_where_things_are(tmp_path: Path) -> None:
