@@ -26,6 +26,7 @@ from asyncflow.cli.output import in_flow_order, output_option, print_json, print
 from asyncflow.dag import DAG
 from asyncflow.dag_loader import DagBag
 from asyncflow.engine import Engine
+from asyncflow.engine.new_runs import manual_run
 from asyncflow.exceptions import DagRunNotFound
 from asyncflow.results import DagRunResult
 from asyncflow.schedule import CronSchedule, DeltaSchedule, OnceSchedule, Schedule
@@ -210,7 +211,7 @@ async def _refuse_existing_run(engine: Engine, dag: DAG, when: datetime | None) 
     """Fail when the manual run at ``when`` exists: creating it again would only return it."""
     if when is None:
         return
-    run_id = f"manual__{when.isoformat(timespec='microseconds')}"
+    run_id = manual_run(dag, None, when, now=when).run_id
     try:
         await engine.get_run(run_id, dag_id=dag.dag_id)
     except DagRunNotFound:

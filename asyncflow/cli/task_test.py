@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -22,6 +22,7 @@ import anyio
 from asyncflow.clock import SystemClock
 from asyncflow.connections import resources_scope
 from asyncflow.engine.executor import build_context
+from asyncflow.engine.new_runs import manual_run
 from asyncflow.engine.run_state import Expansion, RunState
 from asyncflow.operator import Operator
 from asyncflow.runtime.sensor_runner import Wake, sensor_loop
@@ -29,9 +30,8 @@ from asyncflow.runtime.task_instance import TaskInstance
 from asyncflow.runtime.task_runner import TryOutcome, run_try
 from asyncflow.sensor import Sensor
 from asyncflow.settings import Settings
-from asyncflow.states import DagRunState, TaskState
+from asyncflow.states import TaskState
 from asyncflow.storage import open_store
-from asyncflow.storage.records import DagRunRecord
 from asyncflow.xcom import decode
 from asyncflow.xcom_arg import RETURN_VALUE, contains_xcom_arg
 
@@ -70,7 +70,8 @@ async def run_task_once(
     """
     store = open_store("memory://")
     await store.open()
-    run = RunState.new(task.dag, _pretend_run(task.dag.dag_id, logical_date), [])
+    pretend = manual_run(task.dag, None, logical_date, now=datetime.now(UTC))
+    run = RunState.new(task.dag, pretend, [])
     ti = TaskInstance(
         task=task,
         dag_id=task.dag.dag_id,
@@ -126,20 +127,6 @@ def mapped_arguments(task: Operator, map_index: int) -> dict[str, Any]:
             f"--map-index from 0 to {expansion.length - 1}"
         )
     return expansion.kwargs_for(map_index)
-
-
-def _pretend_run(dag_id: str, logical_date: datetime) -> DagRunRecord:
-    return DagRunRecord(
-        dag_id=dag_id,
-        run_id=f"manual__{logical_date.isoformat(timespec='microseconds')}",
-        run_type="manual",
-        state=DagRunState.RUNNING,
-        logical_date=logical_date,
-        data_interval_start=logical_date,
-        data_interval_end=logical_date,
-        queued_at=logical_date,
-        start_date=logical_date,
-    )
 
 
 def _result(outcome: TryOutcome) -> TaskTestResult:
