@@ -80,7 +80,7 @@ def serve(settings: Settings, command: str) -> None:
 
 async def _serve(settings: Settings, bag: DagBag, command: str) -> None:
     # imported here: every other command starts faster without watchfiles
-    from asyncflow.cli.watch import DagFolderWatch, follow_pauses
+    from asyncflow.cli.watch import DagFolderWatch
 
     stop = anyio.Event()
     async with anyio.create_task_group() as outer:
@@ -93,7 +93,6 @@ async def _serve(settings: Settings, bag: DagBag, command: str) -> None:
             async with anyio.create_task_group() as work:
                 work.start_soon(engine.serve, name="asyncflow-scheduler")
                 work.start_soon(watch.run, name="asyncflow-dag-folder-watch")
-                work.start_soon(follow_pauses, engine, name="asyncflow-pauses")
                 log.info("serving", dags=len(engine.dags), owner=engine.owner)
                 await stop.wait()
                 watch.stop()

@@ -1,4 +1,4 @@
-"""Keeping a serving engine's DAGs in step with the DAG folder, and its pauses with the store.
+"""Keeping a serving engine's DAGs in step with the DAG folder.
 
 :class:`DagFolderWatch` waits for file changes with watchfiles (inotify and its
 equivalents, no polling of our own), loads the folder again in a worker thread
@@ -7,9 +7,6 @@ difference: new and changed DAGs are added, DAGs whose file is gone (or no longe
 defines them) are removed. A file that fails to import keeps its DAGs as they
 were last loaded, so a half-saved edit does not stop a schedule; its error is
 logged once.
-
-:func:`follow_pauses` applies ``asyncflow dags pause``/``unpause`` made by other
-processes to the serving engine.
 """
 
 from __future__ import annotations
@@ -28,8 +25,6 @@ from asyncflow.engine import Engine
 from asyncflow.exceptions import AsyncflowError
 
 log = structlog.get_logger("asyncflow.cli.serve")
-
-PAUSE_CHECK_SECONDS = 2.0
 
 
 class _DagFolderFilter(DefaultFilter):
@@ -109,26 +104,3 @@ class DagFolderWatch:
             if self.errors.get(file) != error:
                 log.warning("dag_file_import_failed", file=file, error=error)
         self.errors = dict(errors)
-
-
-async def follow_pauses(engine: Engine, interval: float = PAUSE_CHECK_SECONDS) -> None:
-    """Apply pauses and unpauses that other processes write to the store, until cancelled.
-
-    The engine reads the paused DAGs only when it opens, and ``asyncflow dags
-    pause`` runs in another process, so the serving engine's scheduler is told
-    every ``interval``. Only the scheduler's view changes: writing the store
-    again (``engine.pause``) could undo an unpause made in between.
-    """
-    scheduler = engine.scheduler
-    while True:
-        await anyio.sleep(interval)
-        now = await engine.store.get_paused_dag_ids()
-        paused, unpaused = now - scheduler.paused, scheduler.paused - now
-        for dag_id in sorted(paused):
-            log.info("dag_paused", dag_id=dag_id)
-        for dag_id in sorted(unpaused):
-            log.info("dag_unpaused", dag_id=dag_id)
-        scheduler.paused.clear()
-        scheduler.paused.update(now)
-        if unpaused:
-            scheduler.wake()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import datetime
@@ -139,9 +139,9 @@ class Engine:
             self._load_folder(self.dags_folder)
         stack = AsyncExitStack()
         await self.store.open()
-        stack.push_async_callback(self.store.close)
+        stack.push_async_callback(_shielded, self.store.close)
         self.resources = SharedResources()  # one client per connection, closed last
-        stack.push_async_callback(self.resources.aclose)
+        stack.push_async_callback(_shielded, self.resources.aclose)
         stack.callback(current_resources.reset, current_resources.set(self.resources))
         tg = await stack.enter_async_context(anyio.create_task_group())
         self._driver.attach(tg)
@@ -158,7 +158,7 @@ class Engine:
         log.info("engine_started", owner=self.owner)
         try:
             self.scheduler.paused.update(await self.store.get_paused_dag_ids())
-            await self.runs.resume()
+            await self.runs.resume(self.scheduler.paused)
         except BaseException:
             self._stack = None
             await stack.aclose()
@@ -405,3 +405,9 @@ class Engine:
     def _require_open(self) -> None:
         if self._stack is None:
             raise EngineError("the engine is not open: use `async with Engine(...) as engine:`")
+
+
+async def _shielded(close: Callable[[], Awaitable[None]]) -> None:
+    """Close even when the engine's exit is cancelled: the store's threads must end."""
+    with anyio.CancelScope(shield=True):
+        await close()

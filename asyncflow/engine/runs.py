@@ -125,32 +125,35 @@ class RunBook:
         fresh = {ti.key: ti for ti in reset}
         await self._resume_running(dag, record, [fresh.get(ti.key, ti) for ti in stored])
 
-    async def adopt_queued(self) -> None:
-        """Take up runs that another process queued in the store (``dags trigger``)."""
+    async def adopt_queued(self, paused: set[str]) -> None:
+        """Take up runs another process queued in the store (``dags trigger``).
+
+        Runs of a paused DAG stay queued until it is unpaused, as in Airflow.
+        """
         known = {(r.dag_id, r.run_id) for waiting in self.queued.values() for r in waiting}
         fresh = [
             r
             for r in await self.store.list_runs(states=[DagRunState.QUEUED])
-            if (r.dag_id, r.run_id) not in known and r.dag_id in self.dags
+            if (r.dag_id, r.run_id) not in known
+            and r.dag_id in self.dags
+            and r.dag_id not in paused
         ]
         for record in fresh:
             self._enqueue(record)
-        for dag_id in {r.dag_id for r in fresh}:
+        for dag_id in [d for d, waiting in self.queued.items() if waiting and d not in paused]:
             await self.start_queued(dag_id)
 
     # --- restarting ----------------------------------------------------------------
-    async def resume(self) -> None:
-        """Pick up the runs a previous engine on this store left running or queued."""
+    async def resume(self, paused: set[str]) -> None:
+        """Pick up the runs a previous engine on this store left running or queued.
+
+        Queued runs of paused DAGs stay queued.
+        """
         for record in await self.store.list_runs(states=[DagRunState.RUNNING]):
             dag = self._known(record)
             if dag is not None:
                 await self._resume_running(dag, record)
-        queued = await self.store.list_runs(states=[DagRunState.QUEUED])
-        for record in queued:
-            if self._known(record) is not None:
-                self._enqueue(record)
-        for dag_id in {r.dag_id for r in queued}:
-            await self.start_queued(dag_id)
+        await self.adopt_queued(paused)
 
     def _known(self, record: DagRunRecord) -> DAG | None:
         dag = self.dags.get(record.dag_id)

@@ -3,7 +3,8 @@
 It sleeps until the next interval ends (no polling loop), waking early when a
 DAG is added or unpaused. Each sleep is capped at a few seconds, so a wall clock that
 jumps forwards or backwards is noticed within that time, and so are runs that
-another process (``asyncflow dags trigger``) queued in the store; runs are identified
+another process (``asyncflow dags trigger``) queued in the store and pauses it
+wrote (a paused DAG's queued runs wait for it to be unpaused); runs are identified
 by their logical date, so a clock going back never creates a run twice.
 """
 
@@ -50,7 +51,7 @@ class Scheduler:
         dags: Mapping[str, DAG],
         paused: set[str],
         create_run: CreateRun,
-        adopt_queued: Callable[[], Awaitable[None]],
+        adopt_queued: Callable[[set[str]], Awaitable[None]],
     ) -> None:
         self.clock = clock
         self.store = store
@@ -76,7 +77,8 @@ class Scheduler:
 
     async def tick(self) -> datetime | None:
         """Create every run that is due now; return when the next one will be."""
-        await self._adopt_queued()
+        await self._follow_pauses()
+        await self._adopt_queued(self.paused)
         now = self.clock.now()
         soonest: datetime | None = None
         for dag in list(self.dags.values()):
@@ -86,6 +88,16 @@ class Scheduler:
             if next_at is not None and (soonest is None or next_at < soonest):
                 soonest = next_at
         return soonest
+
+    async def _follow_pauses(self) -> None:
+        """Apply pauses and unpauses written to the store (by ``asyncflow dags pause``)."""
+        stored = await self.store.get_paused_dag_ids()
+        for dag_id in sorted(stored - self.paused):
+            log.info("dag_paused", dag_id=dag_id)
+        for dag_id in sorted(self.paused - stored):
+            log.info("dag_unpaused", dag_id=dag_id)
+        self.paused.clear()
+        self.paused.update(stored)
 
     async def _schedule(self, dag: DAG, now: datetime) -> datetime | None:
         timing = timing_of(dag)

@@ -170,3 +170,24 @@ async def test_a_run_queued_by_another_engine_is_picked_up_by_the_serving_one(
     assert result.state is DagRunState.SUCCESS
     assert result.conf == {"x": 1}
     assert ran == [queued.run_id]
+
+
+async def test_a_queued_run_of_a_paused_dag_waits_for_the_unpause(tmp_path: Path) -> None:
+    """Runs queued for a paused DAG stay queued until another process unpauses it."""
+    store = f"sqlite:///{tmp_path / 'af.db'}"
+    with DAG("held") as built:
+        EmptyOperator(task_id="a")
+    clock = FakeClock()
+    async with Engine(store, dags=[built]) as cli_side:
+        await cli_side.pause("held")
+        queued = await cli_side.queue("held")
+    async with Engine(store, dags=[built], clock=clock) as server, serving(server):
+        with anyio.fail_after(5):
+            await clock.sleeping_until(clock.now() + MAX_SLEEP)
+        assert (await server.get_run(queued.run_id)).state is DagRunState.QUEUED
+        async with Engine(store, dags=[built]) as cli_side:
+            await cli_side.unpause("held")
+        clock.advance(MAX_SLEEP)
+        with anyio.fail_after(10):
+            result = await server.wait(queued.run_id)
+    assert result.state is DagRunState.SUCCESS
