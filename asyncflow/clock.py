@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -16,7 +17,11 @@ class Clock(Protocol):
         ...
 
     async def sleep_until(self, deadline: datetime, wake: anyio.Event) -> None:
-        """Return at ``deadline`` or as soon as ``wake`` is set, whichever is first."""
+        """Return at ``deadline`` or as soon as ``wake`` is set, whichever is first.
+
+        Reaching the deadline may set ``wake`` too: callers arm a fresh event for
+        each sleep.
+        """
         ...
 
 
@@ -28,9 +33,17 @@ class SystemClock:
         return datetime.now(UTC)
 
     async def sleep_until(self, deadline: datetime, wake: anyio.Event) -> None:
-        """Sleep on the event loop until ``deadline`` or until ``wake`` is set."""
+        """Sleep on the event loop until ``deadline`` or until ``wake`` is set.
+
+        A loop timer sets ``wake`` at the deadline. This is the hot path of every
+        waiting sensor, and a timer costs a fraction of a cancel scope whose
+        deadline has to cancel the task (the engine runs on asyncio only).
+        """
         seconds = (deadline - self.now()).total_seconds()
         if seconds <= 0:
             return
-        with anyio.move_on_after(seconds):
+        timer = asyncio.get_running_loop().call_later(seconds, wake.set)
+        try:
             await wake.wait()
+        finally:
+            timer.cancel()

@@ -80,10 +80,11 @@ class CallSignature:
 
     names: frozenset[str]  # parameters named like context keys
     takes_kwargs: bool  # has **kwargs: receives every context key it does not bind
+    positional: tuple[str, ...] = ()  # names that positional arguments bind, in order
 
     @classmethod
     def of(cls, fn: Callable[..., Any]) -> CallSignature:
-        """Inspect ``fn``'s parameters."""
+        """Inspect ``fn``'s parameters (once: calls then need no ``inspect``)."""
         params = inspect.signature(fn).parameters.values()
         takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
         names = frozenset(
@@ -92,29 +93,20 @@ class CallSignature:
             if p.name in CONTEXT_KEYS
             and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         )
-        return cls(names=names, takes_kwargs=takes_kwargs)
+        by_position = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        positional = tuple(p.name for p in params if p.kind in by_position)
+        return cls(names=names, takes_kwargs=takes_kwargs, positional=positional)
 
     def inject(
-        self,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        context: Context,
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], context: Context
     ) -> dict[str, Any]:
         """``kwargs`` plus the context values ``fn`` asks for and was not given."""
         if not self.names and not self.takes_kwargs:
             return kwargs
-        bound = _bound_names(fn, args, kwargs)
+        bound = {*self.positional[: len(args)], *kwargs}
         extra = {
             k: v
             for k, v in context.items()
             if k not in bound and (k in self.names or self.takes_kwargs)
         }
         return {**extra, **kwargs}
-
-
-def _bound_names(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> set[str]:
-    try:
-        return set(inspect.signature(fn).bind_partial(*args, **kwargs).arguments)
-    except TypeError:
-        return set(kwargs)

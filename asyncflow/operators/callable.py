@@ -13,14 +13,14 @@ from typing import Any
 
 from asyncflow.context import CallSignature, Context
 from asyncflow.exceptions import DagDefinitionError
-from asyncflow.runtime.threads import call
+from asyncflow.runtime.threads import call, is_async_callable
 from asyncflow.xcom_arg import XComArg, iter_xcom_args, resolve_nested
 
 
 class BoundCallable:
     """``fn(*args, **kwargs)`` as a task instance calls it."""
 
-    __slots__ = ("args", "fn", "kwargs", "signature")
+    __slots__ = ("args", "fn", "is_async", "kwargs", "signature")
 
     def __init__(
         self,
@@ -38,6 +38,7 @@ class BoundCallable:
         self.args: tuple[Any, ...] = tuple(args or ())
         self.kwargs: dict[str, Any] = dict(kwargs or {})
         self.signature = CallSignature.of(fn)
+        self.is_async = is_async_callable(fn)
 
     def xcom_args(self) -> Iterator[XComArg]:
         """The task results referenced by the arguments (each is an upstream task)."""
@@ -45,8 +46,10 @@ class BoundCallable:
 
     async def __call__(self, context: Context) -> Any:
         """Resolve the arguments and call the callable with the context it asks for."""
-        args = await resolve_nested(self.args, context)
-        kwargs = await resolve_nested(self.kwargs, context)
+        args = await resolve_nested(self.args, context) if self.args else ()
+        kwargs = await resolve_nested(self.kwargs, context) if self.kwargs else {}
         kwargs.update(context["ti"].mapped_kwargs)
-        kwargs = self.signature.inject(self.fn, args, kwargs, context)
+        kwargs = self.signature.inject(args, kwargs, context)
+        if self.is_async:
+            return await self.fn(*args, **kwargs)
         return await call(self.fn, *args, **kwargs)

@@ -18,7 +18,7 @@ from asyncflow.clock import Clock
 from asyncflow.context import Context
 from asyncflow.exceptions import SensorTimeout
 from asyncflow.runtime.task_instance import TaskInstance
-from asyncflow.runtime.task_runner import RescheduleTask, task_log, with_timeout
+from asyncflow.runtime.task_runner import RescheduleTask, with_timeout
 from asyncflow.sensor import PokeReturnValue, Sensor, SensorMode, Verdict, decide_after_poke
 
 
@@ -84,7 +84,6 @@ async def sensor_loop(
             continue  # notified while poking: poke again now, in either mode
         if sensor.mode is SensorMode.RESCHEDULE:
             raise RescheduleTask(decision.next_poke_at)
-        task_log(ti).debug("sensor_waiting", next_poke_at=decision.next_poke_at.isoformat())
         await clock.sleep_until(decision.next_poke_at, woken)
 
 
