@@ -287,7 +287,7 @@ class ResponseCallable:
             result = self.fn(response, **{n: context[n] for n in self.names if n in context})
         else:
             result = self.fn(response)
-        if inspect.isawaitable(result):
+        if type(result) is not bool and inspect.isawaitable(result):  # a bool is the common case
             result = await result
         return result
 
