@@ -1,8 +1,10 @@
 """HTTP sensors benchmark: N HttpSensors polling a local server, beside bare-client floors.
 
 Run: ``.venv/bin/python benchmarks/http_sensors.py [--n 10000] [--interval 5]
-[--rounds 3] [--max-connections 100] [--budget 45] [--httpx-budget 10]
-[--store sqlite|memory] [--only asyncflow,aiohttp,...] [--profile]``.
+[--rounds 4] [--max-connections 100] [--budget 45] [--httpx-budget 10]
+[--store sqlite|memory] [--only asyncflow,aiohttp,...] [--profile]``. The
+default scenarios are the first five below; the last three locate costs (run
+them with ``--only aiohttp,aiohttp-wrapped,engine-only,sleep-floor``).
 
 A small aiohttp.web server runs in a separate process (its CPU is not counted,
 only reported) on 127.0.0.1 and answers ``GET /<scenario>/jobs/<i>`` with a tiny
@@ -18,15 +20,15 @@ memory nor warm caches carry over:
 - ``aiohttp``: the floor, ``n`` coroutines on one ``aiohttp.ClientSession``
   (connector limit = ``max_connections``), each ``GET``, parse, sleep with the
   same jitter, until done;
-- ``aiohttp-wrapped``: the aiohttp floor plus an ``httpx.Response`` built from
-  each answer (what a ``response_check`` receives): the least any design handing
-  users httpx responses can cost;
 - ``sensor-path``: the same loop doing what a poke does without the engine: a
   request built once by an httpx client and sent to httpx-aiohttp's transport;
 - ``httpx-aiohttp``: the same loop through ``client.get`` on one httpx client
   over httpx-aiohttp's transport; ``httpx``: on one httpx client with its
   default transport (httpcore), which stalls with thousands of queued
   requests, so it gets ``--httpx-budget`` seconds;
+- ``aiohttp-wrapped``: the aiohttp floor plus an ``httpx.Response`` built from
+  each answer (what a ``response_check`` receives): the least any design handing
+  users httpx responses can cost;
 - ``engine-only``: the asyncflow scenario with a poke that makes no request (a
   ``@task.sensor`` per item), and ``sleep-floor``: bare coroutines that count
   and sleep: their difference is the engine's own cost per poke.
@@ -35,9 +37,10 @@ CPU is the sensor process's user+sys time. "Steady" figures are taken between
 the ``n``-th and the ``n * (rounds - 1)``-th response, when every poller is in
 its loop (no start-up, no wind-down). A scenario still running after its budget
 is stopped (killed :data:`GRACE` seconds later if it does not stop); its
-per-poke figures stand on the pokes done. ``--profile`` runs the asyncflow
-scenario under cProfile in this process instead and prints where its time goes,
-by package. Prints a table and writes ``benchmarks/results/http-sensors.json``.
+per-poke figures stand on the pokes done. Prints a table and writes
+``benchmarks/results/http-sensors.json``. ``--profile`` instead runs the
+asyncflow, sensor-path and aiohttp scenarios under cProfile in this process and
+prints each component's own time per poke side by side.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ SCENARIOS = (
     "engine-only",
     "sleep-floor",
 )
+DEFAULT = ("asyncflow", "aiohttp", "sensor-path", "httpx-aiohttp", "httpx")
 JITTER = Settings.from_env().poke_jitter  # the engine's spread of poke intervals
 GRACE = 5.0  # seconds a scenario may take beyond its budget before it is killed
 
@@ -404,27 +408,37 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+PROFILED = ("asyncflow", "sensor-path", "aiohttp")
+
+
 def profile(args: argparse.Namespace, base: str) -> None:
-    """Run the asyncflow scenario under cProfile; print its own time by package."""
-    profiler = cProfile.Profile()
-    profiler.enable()
-    asyncio.run(run_asyncflow(args, base))
-    profiler.disable()
-    stats = pstats.Stats(profiler)
-    by_package: Counter[str] = Counter()
-    for (filename, _, _), row in stats.stats.items():  # type: ignore[attr-defined]
-        by_package[_package(filename)] += row[2]  # tottime: time in the function itself
-    total = sum(by_package.values())
-    print(f"cProfile of the asyncflow scenario: {total:.1f} s of own time (profiler-inflated)")
-    for package, seconds in by_package.most_common():
-        print(f"  {package:<28} {seconds:7.2f} s  {seconds / total:6.1%}")
-    stats.sort_stats("tottime").print_stats(25)
+    """Run three scenarios under cProfile here, one after the other; compare their time.
+
+    Prints each component's own time per poke (us, inflated by the profiler, and
+    wall time: ``epoll`` waiting counts too), largest in the asyncflow scenario first.
+    """
+    per_poke: dict[str, Counter[str]] = {}
+    for name in PROFILED:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        figures = asyncio.run(RUNNERS[name](args, base))
+        profiler.disable()
+        own: Counter[str] = Counter()
+        for (filename, _, function), row in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]
+            part = _package(filename)
+            own[f"C: {function[:40]}" if part == "C" else part] += row[2] * 1e6
+        per_poke[name] = Counter({k: v / max(figures["pokes"], 1) for k, v in own.items()})
+    print("own time per poke under cProfile (us, profiler-inflated)")
+    print(f"{'component':<48}" + "".join(f"{name:>13}" for name in PROFILED))
+    for part, _ in per_poke["asyncflow"].most_common(30):
+        print(f"{part:<48}" + "".join(f"{per_poke[n][part]:13.1f}" for n in PROFILED))
+    print(f"{'total':<48}" + "".join(f"{per_poke[n].total():13.1f}" for n in PROFILED))
 
 
 def _package(filename: str) -> str:
     """The component a profiled function belongs to, from its file."""
     if filename == "~":
-        return "C builtins (socket calls, json, ...)"
+        return "C"
     if "site-packages/" in filename:
         return filename.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
     for top in ("asyncflow", "sensors"):
@@ -519,14 +533,16 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--interval", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3, help="requests per poller (>= 3)")
+    parser.add_argument("--rounds", type=int, default=4, help="requests per poller (>= 3)")
     parser.add_argument("--max-connections", dest="max_conn", type=int, default=100)
     parser.add_argument("--budget", type=float, default=45.0, help="seconds per scenario")
     parser.add_argument(
         "--httpx-budget", type=float, default=10.0, help="seconds for httpx's default transport"
     )
     parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite")
-    parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios, comma-separated")
+    parser.add_argument(
+        "--only", default=",".join(DEFAULT), help=f"comma-separated, of {', '.join(SCENARIOS)}"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the asyncflow scenario")
     parser.add_argument("--serve", action="store_true", help="internal: run the server")
     parser.add_argument("--scenario", choices=SCENARIOS, help="internal: run one scenario")
@@ -565,7 +581,8 @@ def main() -> None:
         server.wait()
     print_table(args, results)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "http-sensors.json"
+    names = args.only.split(",")
+    out = RESULTS / ("http-sensors.json" if names == list(DEFAULT) else "http-sensors-parts.json")
     info = {"python": platform.python_version(), "machine": platform.machine()}
     info |= {"cpus": os.cpu_count(), "argv": sys.argv[1:], "jitter": JITTER}
     found = {"results": results, "ratios": ratios(results), "parts_us": parts(results)}
