@@ -1,11 +1,23 @@
 """``HttpSensor`` and ``HttpOperator``: poll an HTTP API until it says done, or call it once.
 
 Both follow Airflow's HTTP provider (same names and keywords) and talk through
-the connection named by ``http_conn_id`` (default ``http_default``, from
-``ASYNCFLOW_CONN_HTTP_DEFAULT``; see :mod:`sensors._http_client` for its URI,
-extras and headers). Every sensor and operator of a connection shares one
-pooled ``httpx.AsyncClient`` per engine, on ``httpx-aiohttp``'s transport, with
-at most ``max_connections`` requests in flight; none opens a client of its own.
+the connection named by ``http_conn_id`` (default ``http_default``), an
+``ASYNCFLOW_CONN_<ID>`` URI::
+
+    ASYNCFLOW_CONN_JOBS_API='https://ada:s3cret@jobs.example.com/api/v2?timeout=10&header.X-Api-Key=abc123'
+
+- scheme, host, port and path: the base URL every ``endpoint`` is joined to;
+- login and password: HTTP basic auth on every request;
+- ``header.<Name>=<value>`` (one per header): headers on every request;
+- ``timeout``: seconds for connecting, each read and each write (default 30);
+- ``verify``: ``true`` (default), ``false`` or the path of a CA bundle;
+- ``max_connections``: requests in flight at once on the connection (default
+  100); the others wait for a free connection.
+
+Any other extra fails the task, naming it. Every sensor and operator of a
+connection shares one pooled ``httpx.AsyncClient`` per engine, on
+``httpx-aiohttp``'s transport; none opens a client of its own. The client keeps
+no cookies (it serves every task of the engine).
 
 How a sensor's poke ends:
 
@@ -53,7 +65,12 @@ _BAD_REQUEST = (httpx.InvalidURL, httpx.UnsupportedProtocol)
 
 
 class HttpError(AsyncflowError):
-    """A request failed in a way a later try may fix (5xx, a network error); ``retries`` apply."""
+    """A request failed in a way a later try may fix (5xx, a network error); ``retries`` apply.
+
+    Example:
+        >>> str(HttpError("HTTP 503 Service Unavailable for GET jobs/7 (connection 'api')"))
+        "HTTP 503 Service Unavailable for GET jobs/7 (connection 'api')"
+    """
 
 
 class HttpSensor(Sensor):
