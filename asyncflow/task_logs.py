@@ -50,7 +50,8 @@ def _safe(run_id: str) -> str:
 class TryLog:
     """A try log: lines go to its file, with secrets masked.
 
-    The file is created on the first write, headed by ``header``.
+    The file is created on the first write, headed by ``header``; a later
+    capture of the same try (a sensor's next poke) appends to it.
     """
 
     def __init__(
@@ -82,7 +83,8 @@ class TryLog:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = self.path.open("a", encoding="utf-8", buffering=1)
-                if self.header:
+                # a sensor's try is captured poke by poke: one header per file
+                if self.header and self._file.tell() == 0:
                     self._file.write(f"{_stamp()} {self.header}\n")
             self._file.write(text)
 

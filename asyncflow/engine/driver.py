@@ -71,6 +71,7 @@ class RunDriver:
             submit=self._submit,
             ended=self._instance_ended,
             release=self.dispatcher.release,
+            spawn=self.spawn,
         )
         self.past = PastGate(store)
         self._on_run_finished = on_run_finished
@@ -120,7 +121,7 @@ class RunDriver:
             self._submit(run, node, ti.map_index)
         elif ti.state is TaskState.UP_FOR_RETRY:
             due = ti.next_attempt_at or now
-            self.timers.call_at(due, lambda: self._submit(run, node, ti.map_index))
+            self.timers.call_at(due, self._submit, run, node, ti.map_index)
         elif ti.state is TaskState.UP_FOR_RESCHEDULE:
             self.executor.park(run, node, ti)
 
@@ -222,7 +223,7 @@ class RunDriver:
 
     # --- running -------------------------------------------------------------------
     def _launch(self, ticket: Ticket) -> None:
-        self.spawn(self.executor.run, ticket)
+        self.executor.launch(ticket)
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` as a coroutine in the engine's task group."""
@@ -270,7 +271,7 @@ class RunDriver:
         timeout = run.dag.dagrun_timeout
         started = run.record.start_date
         if timeout is not None and started is not None:
-            self.timers.call_at(started + timeout, lambda: self.spawn(self.time_out, run))
+            self.timers.call_at(started + timeout, self.spawn, self.time_out, run)
 
     async def time_out(self, run: RunState) -> None:
         """Fail a run past its dagrun_timeout: stop its running tries, skip the rest."""
@@ -279,7 +280,7 @@ class RunDriver:
         run.timed_out = True
         run.completing = True
         now = self.clock.now()
-        self.executor.cancel_run(run.key)
+        await self.executor.stop_run(run.key)
         skipped = [
             replace(ti, state=TaskState.SKIPPED, end_date=now, start_date=ti.start_date or now)
             for node in run.nodes.values()

@@ -140,6 +140,9 @@ class Engine:
         stack = AsyncExitStack()
         await self.store.open()
         stack.push_async_callback(_shielded, self.store.close)
+        # after the task group has ended: poke-mode sensors waiting between pokes
+        # have no coroutine to record their interruption, so it is recorded here
+        stack.push_async_callback(_shielded, self._driver.executor.stop_holding)
         self.resources = SharedResources()  # one client per connection, closed last
         stack.push_async_callback(_shielded, self.resources.aclose)
         stack.callback(current_resources.reset, current_resources.set(self.resources))
@@ -170,6 +173,7 @@ class Engine:
         if stack is None:
             return
         exc_type = exc_info[0]
+        self._driver.dispatcher.pause()
         try:
             if exc_type is None:
                 await self._drain(self.settings.shutdown_grace_seconds)
@@ -191,8 +195,7 @@ class Engine:
         timeout intact); what is still running after the grace period is
         cancelled and recorded as interrupted, to run again on restart.
         """
-        dispatcher = self._driver.dispatcher
-        dispatcher.pause()
+        dispatcher = self._driver.dispatcher  # paused already: no new work starts
         self._driver.executor.interrupt_waiting_sensors()
         if dispatcher.running:
             log.info("engine_draining", running=dispatcher.running, grace_seconds=grace)

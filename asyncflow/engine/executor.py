@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,31 @@ Submit = Callable[[RunState, NodeState, int], None]
 Ended = Callable[[RunState, NodeState, TaskInstanceRecord, TryOutcome], Awaitable[None]]
 
 
+class Attempt:
+    """One try of one instance while the executor has it: its slot and its notify hook.
+
+    A poke-mode sensor's try spans many pokes; between them the attempt is
+    *held*: it keeps its ticket (the slot) and its ``TaskInstance`` (poke count,
+    pushed XCom) and waits as one timer entry, with no coroutine. A try that is
+    started but whose coroutine has not begun yet is held too, so a shutdown or
+    a run's timeout finds it.
+    """
+
+    __slots__ = ("ti", "ticket", "wait_id", "wake")
+
+    def __init__(self, ticket: Ticket) -> None:
+        self.ticket = ticket
+        self.wake = Wake()
+        self.ti: TaskInstance | None = None  # set once the first poke has run
+        self.wait_id = 0  # which wait a timer entry belongs to (notify may end one early)
+
+    @property
+    def payload(self) -> tuple[RunState, NodeState, int]:
+        """The run, task and map index of the instance."""
+        payload: tuple[RunState, NodeState, int] = self.ticket.payload
+        return payload
+
+
 class InstanceExecutor:
     """Runs task instances handed out by the dispatcher."""
 
@@ -56,6 +82,7 @@ class InstanceExecutor:
         submit: Submit,
         ended: Ended,
         release: Callable[[Ticket], None],
+        spawn: Callable[..., None],
     ) -> None:
         self.store = store
         self.clock = clock
@@ -69,29 +96,66 @@ class InstanceExecutor:
         self.running_tasks: dict[asyncio.Task[Any], tuple[str, str, str]] = {}
         self._waiting_sensors: set[anyio.CancelScope] = set()
         self._by_run: dict[tuple[str, str], set[anyio.CancelScope]] = {}
+        self._held: dict[tuple[str, str], set[Attempt]] = {}
+        self._starting: list[Ticket] = []
         self._submit = submit
         self._ended = ended
         self._release = release
+        self._spawn = spawn
 
-    async def run(self, ticket: Ticket) -> None:
-        """Run the ticket's instance once, then record and report the outcome."""
-        run, node, map_index = ticket.payload
-        if run.completing:  # the run ended (e.g. timed out) while this waited for a slot
-            self._release(ticket)
-            return
-        keys: tuple[str, ...] = getattr(node.task, "wake_on", ())
-        wake = Wake()
-        if keys:  # registered from the start of the try until it ends or is parked
-            self.wakeups.add(keys, node.instances[map_index].key, wake.set)
+    @property
+    def held(self) -> int:
+        """Tries holding a slot with no coroutine: poke-mode sensors between pokes."""
+        return sum(len(attempts) for attempts in self._held.values())
+
+    def launch(self, ticket: Ticket) -> None:
+        """Start a try of the ticket's instance (a sensor: its first poke).
+
+        Its running state is committed before it runs, in one write with every
+        other try launched meanwhile, so a burst of launches waits in one
+        coroutine, not in one each.
+        """
+        self._starting.append(ticket)
+        if len(self._starting) == 1:
+            self._spawn(self._start_tries)
+
+    async def _start_tries(self) -> None:
+        tickets, self._starting = self._starting, []
+        attempts: list[Attempt] = []
+        writes: list[TaskInstanceRecord] = []
+        for ticket in tickets:
+            run, node, map_index = ticket.payload
+            if run.completing:  # the run ended (e.g. timed out) while this waited for a slot
+                self._release(ticket)
+                continue
+            record, new_try = self._mark_running(node, map_index)
+            if new_try:
+                writes.append(record)
+            attempt = Attempt(ticket)
+            self._held.setdefault(run.key, set()).add(attempt)
+            attempts.append(attempt)
+            keys = _wake_keys(node)
+            if keys:  # registered from the start of the try until it ends or is parked
+                self.wakeups.add(keys, record.key, attempt.wake.set)
+        if writes:  # if this is cancelled, stop_holding records them as interrupted
+            await self.store.set_task_instances(writes)
+        for attempt in attempts:
+            self._spawn(self._attempt, attempt)
+
+    async def _attempt(self, attempt: Attempt) -> None:
+        if not self._unhold(attempt):
+            return  # stopped (a shutdown, the run's timeout) before it began
+        run, node, map_index = attempt.payload
         record = node.instances[map_index]
         scope = anyio.CancelScope()
+        holding = False
         try:
-            record = await self._mark_running(node, map_index)
             with scope:
                 if isinstance(node.task, Sensor) and node.task.mode is SensorMode.POKE:
                     self._waiting_sensors.add(scope)  # a shutdown interrupts these at once
                 self._by_run.setdefault(run.key, set()).add(scope)
-                outcome, ti = await self._execute(run, node, record, wake)
+                outcome, ti = await self._execute(run, node, record, attempt)
+            holding = not scope.cancelled_caught and _keeps_slot(node, outcome)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._interrupted(node, record)
@@ -99,16 +163,92 @@ class InstanceExecutor:
         finally:
             self._waiting_sensors.discard(scope)
             self._forget(run.key, scope)
-            self._release(ticket)
-            if keys:
-                self.wakeups.remove(keys, record.key)
-        if scope.cancelled_caught:
+            if not holding:
+                self._let_go(attempt)
+        if holding:
+            assert outcome.next_poke_at is not None
+            attempt.ti = ti
+            self._hold(attempt, outcome.next_poke_at)
+        elif scope.cancelled_caught:
             if run.timed_out:
                 await self._timed_out(node, record, run)
             else:
                 await self._interrupted(node, record)
+        else:
+            await self._record(run, node, record, outcome, ti, attempt.wake)
+
+    def _let_go(self, attempt: Attempt) -> None:
+        """The try is over for this process: free its slot and its notify keys."""
+        _, node, map_index = attempt.payload
+        self._release(attempt.ticket)
+        keys = _wake_keys(node)
+        if keys:
+            self.wakeups.remove(keys, node.instances[map_index].key)
+
+    # --- poke mode: holding the slot between pokes ---------------------------------
+    def _hold(self, attempt: Attempt, due: datetime) -> None:
+        """Keep a poke-mode sensor's slot until its next poke: a timer entry, no coroutine."""
+        run = attempt.payload[0]
+        self._held.setdefault(run.key, set()).add(attempt)
+        attempt.wait_id += 1
+        if attempt.wake.notified:  # a notify came as the poke ended
+            self._resume(attempt)
             return
-        await self._record(run, node, record, outcome, ti, wake)
+        if _wake_keys(attempt.payload[1]):
+            attempt.wake.wait_with(partial(self._resume, attempt))
+        self.timers.call_at(due, self._resume_if_waiting, attempt, attempt.wait_id)
+
+    def _resume_if_waiting(self, attempt: Attempt, wait_id: int) -> None:
+        if attempt.wait_id == wait_id:
+            self._resume(attempt)
+
+    def _resume(self, attempt: Attempt) -> None:
+        """Start the held sensor's next poke (its time came, or it was notified)."""
+        self._end_wait(attempt)
+        self._spawn(self._attempt, attempt)
+
+    @staticmethod
+    def _end_wait(attempt: Attempt) -> None:
+        attempt.wait_id += 1  # its pending timer entry is void
+        attempt.wake.stop_waiting()
+
+    def _unhold(self, attempt: Attempt) -> bool:
+        """Take the attempt out of the held ones; ``False`` if it was not (any more)."""
+        key = attempt.payload[0].key
+        held = self._held.get(key)
+        if held is None or attempt not in held:
+            return False
+        held.discard(attempt)
+        if not held:
+            del self._held[key]
+        return True
+
+    async def stop_holding(self, run_key: tuple[str, str] | None = None) -> None:
+        """End held tries (of one run, or all) and record how they ended.
+
+        Those of a run past its dagrun_timeout fail; the others (a shutdown) are
+        recorded as interrupted, to run again on restart (a sensor with its
+        timeout intact).
+        """
+        keys = list(self._held) if run_key is None else [run_key]
+        attempts = [a for key in keys for a in list(self._held.get(key, ()))]
+        records: list[TaskInstanceRecord] = []
+        for attempt in attempts:
+            self._unhold(attempt)
+            self._end_wait(attempt)
+            self._let_go(attempt)
+            run, node, map_index = attempt.payload
+            record = node.instances[map_index]
+            stopped = (
+                _timed_out_record(run, record, self.clock.now())
+                if run.timed_out
+                else _interrupted_record(node, record)
+            )
+            if stopped is not None:
+                node.instances[map_index] = stopped
+                records.append(stopped)
+        if records:
+            await self.store.set_task_instances(records)
 
     async def _record(
         self,
@@ -139,22 +279,25 @@ class InstanceExecutor:
         )
         await self.store.finish_task_instance(ended, outcome.xcoms)
         node.instances[map_index] = ended
-        if outcome.state is TaskState.UP_FOR_RESCHEDULE and wake.event.is_set():
+        if outcome.state is TaskState.UP_FOR_RESCHEDULE and wake.notified:
             self._poke_now(run, node, map_index)  # notified while the poke was being recorded
         elif outcome.state is TaskState.UP_FOR_RETRY:
             assert outcome.next_attempt_at is not None
-            self.timers.call_at(outcome.next_attempt_at, lambda: self._submit(run, node, map_index))
+            self.timers.call_at(outcome.next_attempt_at, self._submit, run, node, map_index)
         elif outcome.state is TaskState.UP_FOR_RESCHEDULE:
             self.park(run, node, ended)
         else:
             await self._ended(run, node, ended, outcome)
 
-    def cancel_run(self, key: tuple[str, str]) -> int:
-        """Cancel every running try of one run (its dagrun_timeout passed)."""
-        scopes = list(self._by_run.get(key, ()))
-        for scope in scopes:
+    async def stop_run(self, key: tuple[str, str]) -> None:
+        """Stop every try of one run (its dagrun_timeout passed); they are recorded failed.
+
+        Held poke-mode sensors are recorded here; a try in progress records
+        itself as its coroutine ends.
+        """
+        for scope in list(self._by_run.get(key, ())):
             scope.cancel()
-        return len(scopes)
+        await self.stop_holding(key)
 
     def _forget(self, key: tuple[str, str], scope: anyio.CancelScope) -> None:
         scopes = self._by_run.get(key)
@@ -165,14 +308,7 @@ class InstanceExecutor:
 
     async def _timed_out(self, node: NodeState, record: TaskInstanceRecord, run: RunState) -> None:
         """Record a try cancelled because its run exceeded dagrun_timeout: it failed."""
-        ended = replace(
-            record,
-            state=TaskState.FAILED,
-            end_date=self.clock.now(),
-            owner=None,
-            error=f"run {run.record.run_id!r} exceeded its dagrun_timeout of "
-            f"{run.dag.dagrun_timeout}; this try was stopped",
-        )
+        ended = _timed_out_record(run, record, self.clock.now())
         node.instances[record.map_index] = ended
         await self.store.finish_task_instance(ended)
 
@@ -181,33 +317,26 @@ class InstanceExecutor:
         scopes = list(self._waiting_sensors)
         for scope in scopes:
             scope.cancel()
-        return len(scopes)
+        held = self.held
+        if held:
+            self._spawn(self.stop_holding)
+        return len(scopes) + held
 
     async def _interrupted(self, node: NodeState, record: TaskInstanceRecord) -> None:
         """Record a try stopped by a shutdown; it runs again, not counted, on restart."""
-        if record.state is not TaskState.RUNNING:
-            return
-        if record.next_poke_at is not None and isinstance(node.task, Sensor):
-            back = replace(record, state=TaskState.UP_FOR_RESCHEDULE, owner=None)
-        else:
-            back = replace(
-                record,
-                state=None,
-                try_number=record.try_number - 1,
-                owner=None,
-                error=f"interrupted: the engine shut down during try {record.try_number}",
-            )
-        node.instances[record.map_index] = back
-        await self.store.set_task_instances([back])
+        back = _interrupted_record(node, record)
+        if back is not None:
+            node.instances[record.map_index] = back
+            await self.store.set_task_instances([back])
 
     def park(self, run: RunState, node: NodeState, record: TaskInstanceRecord) -> None:
         """Hold a reschedule-mode sensor as a timer entry until its next poke (or a notify)."""
         assert record.next_poke_at is not None
         due = record.next_poke_at
-        keys = getattr(node.task, "wake_on", ())
+        keys = _wake_keys(node)
         if keys:
             self.wakeups.add(keys, record.key, lambda: self._poke_now(run, node, record.map_index))
-        self.timers.call_at(due, lambda: self._poke_due(run, node, record.map_index, due))
+        self.timers.call_at(due, self._poke_due, run, node, record.map_index, due)
 
     def _poke_due(self, run: RunState, node: NodeState, map_index: int, due: datetime) -> None:
         record = node.instances[map_index]
@@ -218,18 +347,19 @@ class InstanceExecutor:
         record = node.instances[map_index]
         if record.state is not TaskState.UP_FOR_RESCHEDULE:
             return  # already queued by the timer or an earlier notify
-        self.wakeups.remove(getattr(node.task, "wake_on", ()), record.key)
+        self.wakeups.remove(_wake_keys(node), record.key)
         node.instances[map_index] = replace(record, state=TaskState.QUEUED)
         self._submit(run, node, map_index)
 
-    async def _mark_running(self, node: NodeState, map_index: int) -> TaskInstanceRecord:
+    def _mark_running(self, node: NodeState, map_index: int) -> tuple[TaskInstanceRecord, bool]:
+        """The instance as running (in memory), and whether that starts a new try to store."""
         previous = node.instances[map_index]
         now = self.clock.now()
         if previous.state is TaskState.QUEUED and previous.next_poke_at is not None:
             # a reschedule-mode poke continues its try: no new try, no write until it ends
             record = replace(previous, state=TaskState.RUNNING, owner=self.owner)
             node.instances[map_index] = record
-            return record
+            return record, False
         first_poke_at = previous.first_poke_at
         if isinstance(node.task, Sensor) and first_poke_at is None:
             first_poke_at = now  # the timeout counts from here, across retries and restarts
@@ -244,13 +374,12 @@ class InstanceExecutor:
             owner=self.owner,
         )
         node.instances[map_index] = record
-        await self.store.set_task_instances([record])
-        return record
+        return record, True
 
     async def _execute(
-        self, run: RunState, node: NodeState, record: TaskInstanceRecord, wake: Wake
+        self, run: RunState, node: NodeState, record: TaskInstanceRecord, attempt: Attempt
     ) -> tuple[TryOutcome, TaskInstance]:
-        ti = TaskInstance(
+        ti = attempt.ti or TaskInstance(
             task=node.task,
             dag_id=record.dag_id,
             run_id=record.run_id,
@@ -271,10 +400,10 @@ class InstanceExecutor:
         try:
             with self._try_log(record) as log:
                 if isinstance(node.task, Sensor):
-                    outcome = await self._poke(node.task, ti, context, wake)
+                    outcome = await self._poke(node.task, ti, context, attempt.wake)
                 else:
                     outcome = await run_try(node.task, ti, context, now=self.clock.now)
-                if log is not None and log.written:
+                if log is not None and log.written and not _keeps_slot(node, outcome):
                     log.line(f"try {record.try_number} ended: {outcome.state}")
                 return outcome, ti
         finally:
@@ -316,6 +445,50 @@ class InstanceExecutor:
                 sensor, ti, context, clock=self.clock, jitter=self.settings.poke_jitter, wake=wake
             ),
         )
+
+
+def _wake_keys(node: NodeState) -> tuple[str, ...]:
+    keys: tuple[str, ...] = getattr(node.task, "wake_on", ())
+    return keys
+
+
+def _keeps_slot(node: NodeState, outcome: TryOutcome) -> bool:
+    """A not-done poke of a poke-mode sensor: the try goes on, holding its slot."""
+    task = node.task
+    return (
+        outcome.state is TaskState.UP_FOR_RESCHEDULE
+        and isinstance(task, Sensor)
+        and task.mode is SensorMode.POKE
+    )
+
+
+def _timed_out_record(
+    run: RunState, record: TaskInstanceRecord, now: datetime
+) -> TaskInstanceRecord:
+    """A try stopped because its run exceeded dagrun_timeout: it failed."""
+    return replace(
+        record,
+        state=TaskState.FAILED,
+        end_date=now,
+        owner=None,
+        error=f"run {run.record.run_id!r} exceeded its dagrun_timeout of "
+        f"{run.dag.dagrun_timeout}; this try was stopped",
+    )
+
+
+def _interrupted_record(node: NodeState, record: TaskInstanceRecord) -> TaskInstanceRecord | None:
+    """A try stopped by a shutdown, as it is stored to run again (uncounted) on restart."""
+    if record.state is not TaskState.RUNNING:
+        return None
+    if record.next_poke_at is not None and isinstance(node.task, Sensor):
+        return replace(record, state=TaskState.UP_FOR_RESCHEDULE, owner=None)
+    return replace(
+        record,
+        state=None,
+        try_number=record.try_number - 1,
+        owner=None,
+        error=f"interrupted: the engine shut down during try {record.try_number}",
+    )
 
 
 def build_context(run: RunState, ti: TaskInstance) -> Context:

@@ -1,8 +1,9 @@
 """One heap of wake-ups served by one sleeping coroutine.
 
-Retries (and, later, reschedule-mode sensors) do not sleep in coroutines of
-their own: they push ``(due, callback)`` here. A single coroutine sleeps until
-the earliest due time, or until an earlier entry is pushed, and calls what is due.
+Retries, reschedule-mode sensors and poke-mode sensors between pokes do not
+sleep in coroutines of their own: they push ``(due, callback, args)`` here. A
+single coroutine sleeps until the earliest due time, or until an earlier entry
+is pushed, and calls what is due.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import anyio
 
@@ -18,21 +20,25 @@ from asyncflow.clock import Clock
 
 
 class Timers:
-    """A heap of ``(due, callback)`` entries and the loop that fires them."""
+    """A heap of ``(due, callback, args)`` entries and the loop that fires them."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._heap: list[tuple[datetime, int, Callable[[], None]]] = []
+        self._heap: list[tuple[datetime, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = itertools.count()
         self._wake = anyio.Event()
 
     def __len__(self) -> int:
         return len(self._heap)
 
-    def call_at(self, due: datetime, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (synchronously, on the loop) at ``due`` or soon after."""
+    def call_at(self, due: datetime, callback: Callable[..., None], *args: Any) -> None:
+        """Call ``callback(*args)`` (synchronously, on the loop) at ``due`` or soon after.
+
+        Arguments are kept apart from the callback so that an entry costs one
+        tuple, not a closure (a hundred thousand waiting sensors are entries here).
+        """
         earliest = self._heap[0][0] if self._heap else None
-        heapq.heappush(self._heap, (due, next(self._seq), callback))
+        heapq.heappush(self._heap, (due, next(self._seq), callback, args))
         if earliest is None or due < earliest:
             self._wake.set()
 
@@ -49,5 +55,5 @@ class Timers:
     def _fire_due(self) -> None:
         now = self._clock.now()
         while self._heap and self._heap[0][0] <= now:
-            _, _, callback = heapq.heappop(self._heap)
-            callback()
+            _, _, callback, args = heapq.heappop(self._heap)
+            callback(*args)

@@ -1,43 +1,56 @@
 """The poke loop of a sensor: one code path for poke and reschedule mode.
 
 Each poke runs under the sensor's ``execution_timeout``; its result goes to
-:func:`asyncflow.sensor.decide_after_poke`. Then poke mode sleeps on the event
-loop (waking early on ``engine.notify``), and reschedule mode ends the try
-with :class:`~asyncflow.runtime.task_runner.RescheduleTask` so the sensor
-holds no slot and no coroutine until its next poke.
+:func:`asyncflow.sensor.decide_after_poke`. A poke that is not done ends the
+call with :class:`~asyncflow.runtime.task_runner.RescheduleTask` in both modes:
+the engine keeps a poke-mode sensor's slot and calls the loop again at the next
+poke time (the wait is a timer entry on the event loop, not a sleeping
+coroutine stack), while a reschedule-mode sensor gives its slot back and waits
+as a row in the store.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-
-import anyio
 
 from asyncflow.clock import Clock
 from asyncflow.context import Context
 from asyncflow.exceptions import SensorTimeout
 from asyncflow.runtime.task_instance import TaskInstance
 from asyncflow.runtime.task_runner import RescheduleTask, with_timeout
-from asyncflow.sensor import PokeReturnValue, Sensor, SensorMode, Verdict, decide_after_poke
+from asyncflow.sensor import PokeReturnValue, Sensor, Verdict, decide_after_poke
 
 
 class Wake:
-    """Lets ``engine.notify`` cut a poke-mode sensor's sleep short."""
+    """Lets ``engine.notify`` make a sensor poke now.
 
-    __slots__ = ("event",)
+    During a poke a notify is remembered (the loop pokes again at once after a
+    not-done poke); between pokes it calls what :meth:`wait_with` was given.
+    """
+
+    __slots__ = ("_resume", "notified")
 
     def __init__(self) -> None:
-        self.event = anyio.Event()
+        self.notified = False
+        self._resume: Callable[[], None] | None = None
 
     def set(self) -> None:
-        """Make the sensor poke now."""
-        self.event.set()
+        """Make the sensor poke now (or right after the poke in progress)."""
+        resume, self._resume = self._resume, None
+        if resume is None:
+            self.notified = True
+        else:
+            resume()
 
-    def rearm(self) -> anyio.Event:
-        """A fresh event for the next sleep."""
-        self.event = anyio.Event()
-        return self.event
+    def wait_with(self, resume: Callable[[], None]) -> None:
+        """Between pokes: a notify calls ``resume`` (once)."""
+        self._resume = resume
+
+    def stop_waiting(self) -> None:
+        """The wait is over (the next poke started, or the try ended)."""
+        self._resume = None
 
 
 async def sensor_loop(
@@ -49,11 +62,13 @@ async def sensor_loop(
     jitter: float,
     wake: Wake,
 ) -> Any:
-    """Poke until done; return the poke's XCom value (``PokeReturnValue.xcom_value``).
+    """Poke, again at once if notified meanwhile; return the XCom value of a done poke.
+
+    The value is ``PokeReturnValue.xcom_value`` (``None`` for a plain ``True``).
 
     Raises:
         SensorTimeout: when a not-done poke ends after the timeout.
-        RescheduleTask: in reschedule mode, after a not-done poke.
+        RescheduleTask: after a not-done poke, with the time of the next one.
     """
     policy = sensor.wait_policy(jitter)
     seed = f"{ti.dag_id}#{ti.task_id}#{ti.run_id}#{ti.map_index}"
@@ -61,7 +76,7 @@ async def sensor_loop(
     while True:
         if first_poke_at is None:
             first_poke_at = ti.first_poke_at = clock.now()
-        woken = wake.rearm()  # armed before the poke: a notify during it is not lost
+        wake.notified = False  # cleared before the poke: a notify during it is not lost
         result = await with_timeout(sensor, sensor.poke(context), what="poke of sensor")
         done, value = _read(result)
         ti.poke_count += 1
@@ -80,11 +95,9 @@ async def sensor_loop(
         if decision.verdict is Verdict.TIMED_OUT:
             raise SensorTimeout(_timeout_message(sensor, first_poke_at, now, ti.poke_count))
         assert decision.next_poke_at is not None
-        if woken.is_set():
+        if wake.notified:
             continue  # notified while poking: poke again now, in either mode
-        if sensor.mode is SensorMode.RESCHEDULE:
-            raise RescheduleTask(decision.next_poke_at)
-        await clock.sleep_until(decision.next_poke_at, woken)
+        raise RescheduleTask(decision.next_poke_at)
 
 
 def _read(result: object) -> tuple[bool, Any]:

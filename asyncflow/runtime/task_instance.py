@@ -60,7 +60,7 @@ class TaskInstance:
     poke_count: int = 0  # a sensor's pokes so far, across tries and reschedules
     loop_thread: int = field(default_factory=threading.get_ident)
     pushed: dict[str, XComRecord] = field(default_factory=dict)
-    skipped_task_ids: set[str] = field(default_factory=set)
+    skipped_task_ids: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         index = f"[{self.map_index}]" if self.map_index >= 0 else ""
@@ -173,7 +173,7 @@ class TaskInstance:
     # --- control -----------------------------------------------------------------
     def skip_tasks(self, task_ids: Iterable[str]) -> None:
         """Mark these tasks to be skipped when this try succeeds (used by branching)."""
-        self.skipped_task_ids.update(task_ids)
+        self.skipped_task_ids = self.skipped_task_ids.union(task_ids)
 
     def _on_loop(self) -> bool:
         return threading.get_ident() == self.loop_thread

@@ -30,7 +30,10 @@ log = structlog.get_logger("asyncflow.task")
 
 
 class RescheduleTask(Exception):
-    """Raised by a reschedule-mode sensor's poke loop: free the slot until ``at``."""
+    """Raised by a sensor's poke loop after a not-done poke: poke again at ``at``.
+
+    A reschedule-mode sensor frees its slot until then; a poke-mode one keeps it.
+    """
 
     def __init__(self, at: datetime) -> None:
         super().__init__(at.isoformat())

@@ -150,3 +150,60 @@ async def test_a_reschedule_sensor_resumes_with_its_times_after_a_restart(tmp_pa
     assert record.end_date is not None
     assert parked.next_poke_at is not None
     assert record.end_date >= parked.next_poke_at  # not poked before its time
+
+
+async def test_poke_sensors_waiting_between_pokes_stop_at_once_and_resume(tmp_path: Path) -> None:
+    """A graceful exit does not wait for waiting poke-mode sensors; a restart resumes them."""
+    url = f"sqlite:///{tmp_path / 'af.db'}"
+    flag = tmp_path / "flag"
+    pokes: list[Any] = []
+
+    def build() -> DAG:
+        with DAG("held") as built:
+            for i in range(3):
+                FlagSensor(task_id=f"wait{i}", flag=flag, pokes=pokes, poke_interval=3600)
+        return built
+
+    with anyio.fail_after(5):  # the grace period is 60 s: nothing may wait for it
+        async with Engine(url, dags=[build()], settings=settings(60)) as engine:
+            run = await engine.trigger("held")
+            while len(pokes) < 3:  # noqa: ASYNC110 - the poke list is the sensors' own record
+                await anyio.sleep(0.01)
+    async with Engine(url) as reader:
+        stopped = await reader.store.get_task_instances("held", run.run_id)
+    assert [(r.state, r.try_number) for r in stopped] == [(None, 0)] * 3
+    assert all(r.first_poke_at is not None for r in stopped)
+    flag.touch()
+    async with Engine(url, dags=[build()]) as engine:
+        with anyio.fail_after(10):
+            result = await engine.wait(run.run_id)
+        resumed = await engine.store.get_task_instances("held", run.run_id)
+    assert result.state is DagRunState.SUCCESS
+    assert [r.try_number for r in resumed] == [1, 1, 1]
+    assert [r.first_poke_at for r in resumed] == [r.first_poke_at for r in stopped]
+
+
+async def test_an_error_in_the_body_records_waiting_poke_sensors_as_interrupted(
+    tmp_path: Path,
+) -> None:
+    """Leaving the engine with an error still records poke-mode sensors held between pokes."""
+    url = f"sqlite:///{tmp_path / 'af.db'}"
+    pokes: list[Any] = []
+    with DAG("held_error") as built:
+        FlagSensor(task_id="wait", flag=tmp_path / "never", pokes=pokes, poke_interval=3600)
+
+    async def serve_then_fail() -> str:
+        async with Engine(url, dags=[built]) as engine:
+            run = await engine.trigger("held_error")
+            with anyio.fail_after(5):
+                while not pokes:  # noqa: ASYNC110 - the poke list is the sensor's own record
+                    await anyio.sleep(0.01)
+            raise RuntimeError(f"the service failed during {run.run_id}")
+
+    with pytest.raises(RuntimeError, match="the service failed") as failed:
+        await serve_then_fail()
+    run_id = str(failed.value).rsplit(" ", 1)[1]
+    async with Engine(url) as reader:
+        (record,) = await reader.store.get_task_instances("held_error", run_id)
+    assert (record.state, record.try_number) == (None, 0)
+    assert record.error == "interrupted: the engine shut down during try 1"

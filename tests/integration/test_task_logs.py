@@ -120,3 +120,25 @@ async def test_a_silent_try_writes_no_file(tmp_path: Path) -> None:
         nothing()
     result, folder = await run_logged(tmp_path, built)
     assert not try_log_path(folder, "silent", result.run_id, "nothing", -1, 1).exists()
+
+
+async def test_a_poke_mode_sensor_logs_every_poke_in_one_file(tmp_path: Path) -> None:
+    """Three pokes of a poke-mode sensor write one file, headed once, ended once."""
+    with DAG("poked") as built:
+
+        @task.sensor(poke_interval=0.01)
+        async def wait(ti: Any) -> bool:
+            print(f"poke {ti.poke_count + 1}")
+            return ti.poke_count >= 2
+
+        wait()
+    result, folder = await run_logged(tmp_path, built)
+    text = try_log_path(folder, "poked", result.run_id, "wait", -1, 1).read_text()
+    assert [line for line in text.splitlines() if line.startswith("poke ")] == [
+        "poke 1",
+        "poke 2",
+        "poke 3",
+    ]
+    assert text.count("try 1 of wait") == 1
+    assert text.count("try 1 ended") == 1
+    assert "try 1 ended: success" in text

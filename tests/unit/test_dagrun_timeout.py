@@ -49,6 +49,35 @@ async def test_a_run_past_its_timeout_fails_and_stops_its_tasks() -> None:
     assert stored.ti("quick").state is TaskState.SUCCESS
 
 
+async def test_a_poke_sensor_waiting_between_pokes_fails_with_its_run() -> None:
+    """A poke-mode sensor holding its slot between pokes is failed by the run's timeout."""
+    poked = anyio.Event()
+    with DAG("bounded_sensor", dagrun_timeout=timedelta(minutes=10)) as built:
+
+        @task.sensor(poke_interval=3600)
+        async def wait() -> bool:
+            poked.set()
+            return False
+
+        wait()
+    clock = FakeClock()
+    async with Engine(MemoryStore(), dags=[built], clock=clock) as engine:
+        run = await engine.trigger("bounded_sensor")
+        with anyio.fail_after(5):
+            await poked.wait()
+        assert engine._driver.dispatcher.running == 1
+        clock.advance(timedelta(minutes=10))
+        with anyio.fail_after(5):
+            result = await engine.wait(run.run_id)
+        assert engine._driver.dispatcher.running == 0
+        stored = await engine.get_run(run.run_id)
+    assert result.state is DagRunState.FAILED
+    wait_ti = stored.ti("wait")
+    assert wait_ti.state is TaskState.FAILED
+    assert wait_ti.error is not None
+    assert "exceeded its dagrun_timeout of 0:10:00" in wait_ti.error
+
+
 async def test_a_run_within_its_timeout_is_not_touched() -> None:
     """A run that ends before its timeout keeps its own outcome."""
     with DAG("fast", dagrun_timeout=60) as built:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import anyio
@@ -215,6 +216,37 @@ async def test_slot_accounting_with_one_slot(mode: str, overlaps: bool) -> None:
     await run(built, max_active_tasks=1)
     ran_between = events.index("other") < len(events) - 1 - events[::-1].index("poke")
     assert ran_between is overlaps, events
+
+
+async def test_waiting_poke_sensors_keep_their_slots_but_no_coroutines() -> None:
+    """Between pokes, poke-mode sensors hold their slots and are timer entries, not tasks."""
+    poked: set[int] = set()
+    all_poked = anyio.Event()
+    go = False
+
+    with DAG("held_slots") as built:
+
+        @task.sensor(poke_interval=3600, wake_on=["go"])
+        async def wait(item: int) -> bool:
+            poked.add(item)
+            if len(poked) == 50:
+                all_poked.set()
+            return go
+
+        wait.expand(item=list(range(50)))
+    async with Engine("memory://", dags=[built]) as engine:
+        tasks_before = len(asyncio.all_tasks())
+        started = await engine.trigger("held_slots")
+        with anyio.fail_after(5):
+            await all_poked.wait()
+        assert engine._driver.dispatcher.running == 50
+        assert len(asyncio.all_tasks()) < tasks_before + 5
+        go = True
+        assert await engine.notify("go") == 50
+        with anyio.fail_after(5):
+            result = await engine.wait(started.run_id)
+    assert {result.ti("wait", i).state for i in range(50)} == {TaskState.SUCCESS}
+    assert {result.ti("wait", i).try_number for i in range(50)} == {1}
 
 
 @pytest.mark.parametrize("mode", MODES)
