@@ -80,6 +80,7 @@ class RunDriver:
     def attach(self, tg: anyio.abc.TaskGroup) -> None:
         """Run instances in this task group from now on."""
         self._tg = tg
+        tg.start_soon(self.executor.tries.supervise, name="asyncflow-tries")
 
     # --- deciding ------------------------------------------------------------------
     async def start(self, run: RunState) -> None:

@@ -24,6 +24,7 @@ from asyncflow.connections import all_secrets
 from asyncflow.context import Context
 from asyncflow.engine.dispatcher import Ticket
 from asyncflow.engine.run_state import NodeState, RunState
+from asyncflow.engine.task_set import TaskSet
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.wakeups import WakeRegistry
 from asyncflow.runtime.sensor_runner import Wake, sensor_loop
@@ -98,6 +99,7 @@ class InstanceExecutor:
         self._by_run: dict[tuple[str, str], set[anyio.CancelScope]] = {}
         self._held: dict[tuple[str, str], set[Attempt]] = {}
         self._starting: list[Ticket] = []
+        self.tries = TaskSet()  # each try (each poke of a sensor) runs as one of these
         self._submit = submit
         self._ended = ended
         self._release = release
@@ -140,7 +142,7 @@ class InstanceExecutor:
         if writes:  # if this is cancelled, stop_holding records them as interrupted
             await self.store.set_task_instances(writes)
         for attempt in attempts:
-            self._spawn(self._attempt, attempt)
+            self.tries.start(self._attempt(attempt))
 
     async def _attempt(self, attempt: Attempt) -> None:
         if not self._unhold(attempt):
@@ -148,13 +150,14 @@ class InstanceExecutor:
         run, node, map_index = attempt.payload
         record = node.instances[map_index]
         scope = anyio.CancelScope()
-        holding = False
+        holding = ran = False
         try:
             with scope:
                 if isinstance(node.task, Sensor) and node.task.mode is SensorMode.POKE:
                     self._waiting_sensors.add(scope)  # a shutdown interrupts these at once
                 self._by_run.setdefault(run.key, set()).add(scope)
                 outcome, ti = await self._execute(run, node, record, attempt)
+            ran = True
             holding = not scope.cancelled_caught and _keeps_slot(node, outcome)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
@@ -164,23 +167,31 @@ class InstanceExecutor:
             self._waiting_sensors.discard(scope)
             self._forget(run.key, scope)
             if not holding:
-                self._let_go(attempt)
+                self._forget_keys(attempt)
+            if not ran:
+                self._release(attempt.ticket)
         if holding:
             assert outcome.next_poke_at is not None
             attempt.ti = ti
             self._hold(attempt, outcome.next_poke_at)
-        elif scope.cancelled_caught:
-            if run.timed_out:
+            return
+        try:  # the slot is free once the outcome is stored: a drain waits for that
+            if not scope.cancelled_caught:
+                await self._record(run, node, record, outcome, ti, attempt.wake)
+            elif run.timed_out:
                 await self._timed_out(node, record, run)
             else:
                 await self._interrupted(node, record)
-        else:
-            await self._record(run, node, record, outcome, ti, attempt.wake)
+        finally:
+            self._release(attempt.ticket)
 
     def _let_go(self, attempt: Attempt) -> None:
         """The try is over for this process: free its slot and its notify keys."""
-        _, node, map_index = attempt.payload
         self._release(attempt.ticket)
+        self._forget_keys(attempt)
+
+    def _forget_keys(self, attempt: Attempt) -> None:
+        _, node, map_index = attempt.payload
         keys = _wake_keys(node)
         if keys:
             self.wakeups.remove(keys, node.instances[map_index].key)
@@ -205,7 +216,7 @@ class InstanceExecutor:
     def _resume(self, attempt: Attempt) -> None:
         """Start the held sensor's next poke (its time came, or it was notified)."""
         self._end_wait(attempt)
-        self._spawn(self._attempt, attempt)
+        self.tries.start(self._attempt(attempt))
 
     @staticmethod
     def _end_wait(attempt: Attempt) -> None:
