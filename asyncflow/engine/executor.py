@@ -9,8 +9,8 @@ waiting on ``wake_on`` keys is registered so ``engine.notify`` reaches it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -39,6 +39,7 @@ from asyncflow.task_logs import TryLog, capturing, try_log_path
 from asyncflow.xcom_objects import XComObjects
 
 Submit = Callable[[RunState, NodeState, int], None]
+_NO_LOG: AbstractContextManager[None] = nullcontext()
 Ended = Callable[[RunState, NodeState, TaskInstanceRecord, TryOutcome], Awaitable[None]]
 
 
@@ -421,12 +422,10 @@ class InstanceExecutor:
             if current is not None:
                 self.running_tasks.pop(current, None)
 
-    @contextmanager
-    def _try_log(self, record: TaskInstanceRecord) -> Iterator[TryLog | None]:
+    def _try_log(self, record: TaskInstanceRecord) -> AbstractContextManager[TryLog | None]:
         """Capture the try's output in its log file (when task logs are on)."""
         if self.logs_folder is None:
-            yield None
-            return
+            return _NO_LOG
         folder = self.logs_folder
 
         def path() -> Path:
@@ -441,8 +440,7 @@ class InstanceExecutor:
 
         index = f"[{record.map_index}]" if record.map_index >= 0 else ""
         header = f"try {record.try_number} of {record.task_id}{index} in {record.run_id}"
-        with capturing(path, self.secrets, header) as log:
-            yield log
+        return capturing(path, self.secrets, header)
 
     async def _poke(
         self, sensor: Sensor, ti: TaskInstance, context: Context, wake: Wake

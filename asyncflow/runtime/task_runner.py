@@ -36,8 +36,11 @@ class RescheduleTask(Exception):
     """
 
     def __init__(self, at: datetime) -> None:
-        super().__init__(at.isoformat())
+        super().__init__()
         self.at = at
+
+    def __str__(self) -> str:
+        return f"poke again at {self.at.isoformat()}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,11 +171,15 @@ def _failed_try(task: Operator, ti: TaskInstance, error: BaseException, at: date
 async def _run_callback(
     task: Operator, outcome: TryOutcome, context: Context, ti: TaskInstance
 ) -> None:
-    callback = {
-        TaskState.SUCCESS: task.on_success_callback,
-        TaskState.FAILED: task.on_failure_callback,
-        TaskState.UP_FOR_RETRY: task.on_retry_callback,
-    }.get(outcome.state)
+    state = outcome.state
+    if state is TaskState.SUCCESS:
+        callback = task.on_success_callback
+    elif state is TaskState.FAILED:
+        callback = task.on_failure_callback
+    elif state is TaskState.UP_FOR_RETRY:
+        callback = task.on_retry_callback
+    else:
+        return
     if callback is None:
         return
     token = set_current_context(context)
