@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asyncflow.dag import DAG, current_dag, validate_id
 from asyncflow.exceptions import DagDefinitionError
+from asyncflow.mapped_operator import OperatorPartial, building_detached
 from asyncflow.retry import to_timedelta
 from asyncflow.trigger_rules import TriggerRule, parse_trigger_rule
 
@@ -77,6 +78,8 @@ class Operator:
 
     ui_color: ClassVar[str] = "#fff"
     expand_input: dict[str, Any] | None = None  # set by .expand(): argument -> values
+    # set by SomeOperator.partial(...).expand(...): the keywords every instance shares
+    partial_kwargs: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -155,7 +158,8 @@ class Operator:
         self.doc_md: str | None = values["doc_md"]
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
-        dag.add_task(self)
+        if not building_detached():  # a mapped instance's own operator is not a DAG task
+            dag.add_task(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.task_id!r}>"
@@ -178,6 +182,17 @@ class Operator:
         return XComArg(self)
 
     # --- mapping -----------------------------------------------------------------
+    @classmethod
+    def partial(cls, **kwargs: Any) -> OperatorPartial:
+        """Fix the keywords every mapped instance shares (``task_id`` too); then ``.expand``.
+
+        Example:
+            >>> with DAG("echo"):
+            ...     BashOperator.partial(task_id="say").expand(bash_command=["echo a"])
+            XComArg(<BashOperator 'say'>)
+        """
+        return OperatorPartial(cls, kwargs)
+
     @property
     def is_mapped(self) -> bool:
         """Whether ``.expand()`` made this task expand into one instance per value."""

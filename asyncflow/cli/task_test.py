@@ -24,6 +24,7 @@ from asyncflow.connections import resources_scope
 from asyncflow.engine.executor import build_context
 from asyncflow.engine.new_runs import manual_run
 from asyncflow.engine.run_state import Expansion, RunState
+from asyncflow.mapped_operator import unmap
 from asyncflow.operator import Operator
 from asyncflow.runtime.sensor_runner import Wake, sensor_loop
 from asyncflow.runtime.task_instance import TaskInstance
@@ -68,6 +69,12 @@ async def run_task_once(
         >>> await run_task_once(load, logical_date=now, settings=s)  # doctest: +SKIP
         TaskTestResult(state=<TaskState.SUCCESS: 'success'>, error=None, return_value=3)
     """
+    mapped_kwargs = mapped_arguments(task, map_index)
+    if task.partial_kwargs is not None:  # a classic operator mapped with partial().expand()
+        try:
+            task = unmap(task, mapped_kwargs)
+        except Exception as error:
+            raise CannotTest(f"task {task.task_id!r}[{map_index}]: {error}") from None
     store = open_store("memory://")
     await store.open()
     pretend = manual_run(task.dag, None, logical_date, now=datetime.now(UTC))
@@ -81,7 +88,7 @@ async def run_task_once(
         try_number=1,
         store=store,
         xcom_max_bytes=settings.xcom_max_bytes,
-        mapped_kwargs=mapped_arguments(task, map_index),
+        mapped_kwargs=mapped_kwargs,
     )
     context = build_context(run, ti)
     clock = SystemClock()

@@ -27,6 +27,8 @@ from asyncflow.engine.run_state import NodeState, RunState
 from asyncflow.engine.task_set import TaskSet
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.wakeups import WakeRegistry
+from asyncflow.mapped_operator import unmap
+from asyncflow.operator import Operator
 from asyncflow.runtime.sensor_runner import Wake, sensor_loop
 from asyncflow.runtime.task_instance import TaskInstance
 from asyncflow.runtime.task_runner import TryOutcome, failed_try, run_try
@@ -159,7 +161,7 @@ class InstanceExecutor:
                 self._by_run.setdefault(run.key, set()).add(scope)
                 outcome, ti = await self._execute(run, node, record, attempt)
             ran = True
-            holding = not scope.cancelled_caught and _keeps_slot(node, outcome)
+            holding = not scope.cancelled_caught and _keeps_slot(ti.task, outcome)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._interrupted(node, record)
@@ -405,17 +407,13 @@ class InstanceExecutor:
             poke_count=record.poke_count,
             objects=self.objects,
         )
-        context = build_context(run, ti)
         current = asyncio.current_task()
         if current is not None:
             self.running_tasks[current] = (record.dag_id, record.run_id, record.task_id)
         try:
             with self._try_log(record) as log:
-                if isinstance(node.task, Sensor):
-                    outcome = await self._poke(node.task, ti, context, attempt.wake)
-                else:
-                    outcome = await run_try(node.task, ti, context, now=self.clock.now)
-                if log is not None and log.written and not _keeps_slot(node, outcome):
+                outcome = self._unmap(ti) or await self._run(run, ti, attempt.wake)
+                if log is not None and log.written and not _keeps_slot(ti.task, outcome):
                     log.line(f"try {record.try_number} ended: {outcome.state}")
                 return outcome, ti
         finally:
@@ -442,16 +440,29 @@ class InstanceExecutor:
         header = f"try {record.try_number} of {record.task_id}{index} in {record.run_id}"
         return capturing(path, self.secrets, header)
 
-    async def _poke(
-        self, sensor: Sensor, ti: TaskInstance, context: Context, wake: Wake
-    ) -> TryOutcome:
+    def _unmap(self, ti: TaskInstance) -> TryOutcome | None:
+        """Give a classic mapped instance its own operator (a failed try if it rejects them)."""
+        template = ti.task
+        if template.partial_kwargs is None or not template.is_mapped:
+            return None  # not mapped, a TaskFlow task (its callable takes the values) or done
+        try:
+            ti.task = unmap(template, ti.mapped_kwargs)
+        except Exception as error:  # the operator's own checks of its mapped values
+            return failed_try(template, ti, error, self.clock.now())
+        return None
+
+    async def _run(self, run: RunState, ti: TaskInstance, wake: Wake) -> TryOutcome:
+        context = build_context(run, ti)
+        task = ti.task
+        if not isinstance(task, Sensor):
+            return await run_try(task, ti, context, now=self.clock.now)
         return await run_try(
-            sensor,
+            task,
             ti,
             context,
             now=self.clock.now,
             body=lambda: sensor_loop(
-                sensor, ti, context, clock=self.clock, jitter=self.settings.poke_jitter, wake=wake
+                task, ti, context, clock=self.clock, jitter=self.settings.poke_jitter, wake=wake
             ),
         )
 
@@ -461,9 +472,8 @@ def _wake_keys(node: NodeState) -> tuple[str, ...]:
     return keys
 
 
-def _keeps_slot(node: NodeState, outcome: TryOutcome) -> bool:
+def _keeps_slot(task: Operator, outcome: TryOutcome) -> bool:
     """A not-done poke of a poke-mode sensor: the try goes on, holding its slot."""
-    task = node.task
     return (
         outcome.state is TaskState.UP_FOR_RESCHEDULE
         and isinstance(task, Sensor)

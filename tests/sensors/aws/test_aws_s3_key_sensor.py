@@ -293,12 +293,14 @@ async def test_a_missing_or_malformed_connection_fails_naming_it(
 
 @pytest.mark.slow  # 1,000 real requests to moto: ~7 ms of CPU each, client and server
 async def test_a_thousand_sensors_share_one_s3_client(moto: Moto) -> None:
-    """1,000 S3KeySensors in one run, all poking, make exactly one client."""
+    """1,000 S3KeySensors in one run (mapped, as Airflow users write it) make exactly one client."""
     await make_bucket(moto)
-    moto.seed_objects("landing", ["in/ready.csv"])
+    keys = [f"in/{i}.csv" for i in range(1000)]
+    moto.seed_objects("landing", keys)
     with DAG("thousand") as built:
-        for i in range(1000):
-            S3KeySensor("s3://landing/in/ready.csv", task_id=f"s3_{i}", metadata_keys=[], **FAST)
+        S3KeySensor.partial(task_id="s3", bucket_name="landing", metadata_keys=[], **FAST).expand(
+            bucket_key=keys
+        )
     async with Engine("memory://", dags=[built]) as engine:
         with anyio.fail_after(60):
             result = await engine.run(built.dag_id)
