@@ -51,7 +51,10 @@ class TryLog:
     """A try log: lines go to its file, with secrets masked.
 
     The file is created on the first write, headed by ``header``; a later
-    capture of the same try (a sensor's next poke) appends to it.
+    capture of the same try (a sensor's next poke) appends to it. A file that
+    cannot be opened or written (a full disk, no permission, too many open
+    files) never fails the task: the first error is kept in :attr:`error`, the
+    rest of the try's output is dropped, and the engine warns once.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class TryLog:
         self._file: TextIO | None = None
         self._secrets = tuple(s for s in secrets if s)
         self._lock = threading.Lock()
+        self.error: OSError | None = None
 
     @property
     def path(self) -> Path:
@@ -80,13 +84,21 @@ class TryLog:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         with self._lock:
-            if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = self.path.open("a", encoding="utf-8", buffering=1)
-                # a sensor's try is captured poke by poke: one header per file
-                if self.header and self._file.tell() == 0:
-                    self._file.write(f"{_stamp()} {self.header}\n")
-            self._file.write(text)
+            if self.error is not None:
+                return
+            try:
+                self._write(text)
+            except OSError as error:
+                self.error = error
+
+    def _write(self, text: str) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8", buffering=1)
+            # a sensor's try is captured poke by poke: one header per file
+            if self.header and self._file.tell() == 0:
+                self._file.write(f"{_stamp()} {self.header}\n")
+        self._file.write(text)
 
     def line(self, text: str) -> None:
         """Append one line with a UTC timestamp."""
@@ -96,7 +108,10 @@ class TryLog:
         """Close the file, if one was opened."""
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError as error:  # the last buffered line could not be written
+                    self.error = self.error or error
 
 
 def _stamp() -> str:

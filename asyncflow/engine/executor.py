@@ -31,7 +31,13 @@ from asyncflow.mapped_operator import unmap
 from asyncflow.operator import Operator
 from asyncflow.runtime.sensor_runner import Wake, sensor_loop
 from asyncflow.runtime.task_instance import TaskInstance
-from asyncflow.runtime.task_runner import TryOutcome, failed_try, run_try
+from asyncflow.runtime.task_runner import (
+    TryOutcome,
+    failed_try,
+    one_line,
+    run_try,
+    task_log,
+)
 from asyncflow.sensor import Sensor, SensorMode
 from asyncflow.settings import Settings
 from asyncflow.states import TaskState
@@ -55,13 +61,14 @@ class Attempt:
     a run's timeout finds it.
     """
 
-    __slots__ = ("ti", "ticket", "wait_id", "wake")
+    __slots__ = ("log_failed", "ti", "ticket", "wait_id", "wake")
 
     def __init__(self, ticket: Ticket) -> None:
         self.ticket = ticket
         self.wake = Wake()
         self.ti: TaskInstance | None = None  # set once the first poke has run
         self.wait_id = 0  # which wait a timer entry belongs to (notify may end one early)
+        self.log_failed = False  # warned once that its try log cannot be written
 
     @property
     def payload(self) -> tuple[RunState, NodeState, int]:
@@ -415,7 +422,15 @@ class InstanceExecutor:
                 outcome = self._unmap(ti) or await self._run(run, ti, attempt.wake)
                 if log is not None and log.written and not _keeps_slot(ti.task, outcome):
                     log.line(f"try {record.try_number} ended: {outcome.state}")
-                return outcome, ti
+            if log is not None and log.error is not None and not attempt.log_failed:
+                attempt.log_failed = True
+                task_log(ti).warning(
+                    "try_log_unwritable",
+                    path=str(log.path),
+                    error=one_line(log.error),
+                    hint="the try's output was dropped; check the disk and ASYNCFLOW_HOME/logs",
+                )
+            return outcome, ti
         finally:
             if current is not None:
                 self.running_tasks.pop(current, None)

@@ -142,3 +142,28 @@ async def test_a_poke_mode_sensor_logs_every_poke_in_one_file(tmp_path: Path) ->
     assert text.count("try 1 of wait") == 1
     assert text.count("try 1 ended") == 1
     assert "try 1 ended: success" in text
+
+
+async def test_an_unwritable_log_folder_never_fails_the_task(tmp_path: Path) -> None:
+    """When the try log cannot be created the task still succeeds and one warning says why."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "blocked").write_text("a file where the DAG's log folder should be")
+    with DAG("blocked") as built:
+
+        @task.sensor(poke_interval=0.01)
+        async def chatty(ti: Any) -> bool:
+            print(f"poke {ti.poke_count + 1}")
+            return ti.poke_count >= 2
+
+        chatty()
+    settings = Settings.from_env(task_logs_folder=folder)
+    with structlog.testing.capture_logs() as events:
+        async with Engine(f"sqlite:///{tmp_path / 'af.db'}", dags=[built], settings=settings) as e:
+            with anyio.fail_after(10):
+                result = await e.run("blocked")
+    assert result.ti("chatty").state == "success"
+    warnings = [event for event in events if event["event"] == "try_log_unwritable"]
+    assert len(warnings) == 1, warnings
+    assert warnings[0]["path"].startswith(str(folder / "blocked"))
+    assert warnings[0]["error"].startswith(("NotADirectoryError", "FileExistsError"))
