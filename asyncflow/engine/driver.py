@@ -25,12 +25,13 @@ from asyncflow.engine.past import PastGate
 from asyncflow.engine.run_state import Expansion, NodeState, RunState
 from asyncflow.engine.timers import Timers
 from asyncflow.exceptions import MappingError
-from asyncflow.runtime.task_runner import TryOutcome
+from asyncflow.runtime.task_runner import SKIPPED_KEY, TryOutcome
 from asyncflow.settings import Settings
 from asyncflow.states import FINISHED_TASK_STATES, DagRunState, TaskState
 from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import TaskInstanceRecord
 from asyncflow.trigger_rules import Decision
+from asyncflow.xcom import decode
 from asyncflow.xcom_arg import XComArg
 from asyncflow.xcom_objects import XComObjects, load
 
@@ -93,7 +94,11 @@ class RunDriver:
     async def resume(self, run: RunState) -> None:
         """Carry on with a run restored from the store after a restart."""
         self._arm_timeout(run)
-        writes, runnable = run.settle(at=self.clock.now())
+        at = self.clock.now()
+        writes, runnable = run.propagate((), await self._recorded_skips(run), at=at)
+        settled, settled_runnable = run.settle(at=at)
+        writes += settled
+        runnable += settled_runnable
         if writes:
             await self.store.set_task_instances(writes)
         now = self.clock.now()
@@ -114,6 +119,27 @@ class RunDriver:
                 self._resume_instance(run, node, ti, now)
         await self._submit_all(run, runnable)
         await self._maybe_complete(run)
+
+    async def _recorded_skips(self, run: RunState) -> list[str]:
+        """Tasks a branch skipped whose skip a stopped process did not get to store.
+
+        A branch's success and the task ids it skipped are stored together; the
+        skips themselves are written after. Between the two, a restart must
+        still skip them, not run them because their upstream succeeded.
+        """
+        dag_id, run_id = run.key
+        skipped: set[str] = set()
+        for node in run.nodes.values():
+            record = node.instances.get(-1)
+            if record is None or record.state is not TaskState.SUCCESS:
+                continue
+            downstream = (run.nodes[task_id] for task_id in node.task.downstream_task_ids)
+            if all(child.decision is not Decision.WAIT for child in downstream):
+                continue
+            xcom = await self.store.get_xcom(dag_id, run_id, node.task.task_id, SKIPPED_KEY, -1)
+            if xcom is not None:
+                skipped.update(decode(xcom.value)["skipped"])
+        return sorted(skipped)
 
     def _resume_instance(
         self, run: RunState, node: NodeState, ti: TaskInstanceRecord, now: datetime

@@ -26,6 +26,10 @@ from asyncflow.states import TaskState
 from asyncflow.storage.records import XComRecord
 from asyncflow.xcom_arg import RETURN_VALUE
 
+# The XCom key under which a branch or short-circuit task's success records the
+# downstream tasks it skipped (Airflow's key for its equivalent record).
+SKIPPED_KEY = "skipmixin_key"
+
 log = structlog.get_logger("asyncflow.task")
 
 
@@ -95,6 +99,8 @@ async def run_try(
         task_log(ti).error("task_failed", error=one_line(error), traceback=_traceback(error))
         outcome = _failed_try(task, ti, error, now())
     else:
+        if ti.skipped_task_ids:  # stored with the success, so a restart skips them too
+            ti.xcom_push(SKIPPED_KEY, {"skipped": sorted(ti.skipped_task_ids)})
         outcome = TryOutcome(
             state=TaskState.SUCCESS,
             xcoms=tuple(ti.pushed.values()),

@@ -207,3 +207,52 @@ async def test_an_error_in_the_body_records_waiting_poke_sensors_as_interrupted(
         (record,) = await reader.store.get_task_instances("held_error", run_id)
     assert (record.state, record.try_number) == (None, 0)
     assert record.error == "interrupted: the engine shut down during try 1"
+
+
+async def test_a_branch_still_skips_after_a_restart_that_lost_its_skips(tmp_path: Path) -> None:
+    """A process stopped between a branch's success and its skips: the restart skips, not runs."""
+    url = f"sqlite:///{tmp_path / 'af.db'}"
+    ran: list[str] = []
+
+    def build() -> DAG:
+        with DAG("branchy") as built:
+
+            @task.branch
+            def choose() -> str:
+                return "left"
+
+            @task
+            def left() -> None:
+                ran.append("left")
+
+            @task
+            def right() -> None:
+                ran.append("right")
+
+            choose() >> [left(), right()]
+        return built
+
+    async with Engine(url, dags=[build()]) as engine:
+        with anyio.fail_after(10):
+            first = await engine.run("branchy")
+    assert ran == ["left"]
+    async with Engine(url) as reader:  # the store as a stop right after the branch left it
+        store = reader.store
+        stored = await store.get_task_instances("branchy", first.run_id)
+        await store.set_task_instances(
+            [
+                replace(ti, state=None, try_number=0, start_date=None, end_date=None)
+                for ti in stored
+                if ti.task_id != "choose"
+            ]
+        )
+        record = await store.get_run("branchy", first.run_id)
+        assert record is not None
+        await store.update_run(replace(record, state=DagRunState.RUNNING, end_date=None))
+    ran.clear()
+    async with Engine(url, dags=[build()]) as engine:
+        with anyio.fail_after(10):
+            resumed = await engine.wait(first.run_id)
+    assert ran == ["left"]
+    assert resumed.ti("right").state is TaskState.SKIPPED
+    assert resumed.state is DagRunState.SUCCESS
