@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ from structlog.testing import capture_logs
 
 from asyncflow import DAG, DagRunState, EmptyOperator, Engine, TaskState, dag, task
 from asyncflow.exceptions import DagNotFound, DagRunNotFound, EngineError
+from asyncflow.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -281,6 +283,41 @@ async def test_blocking_the_loop_is_reported_with_the_task() -> None:
     assert warnings[0]["dag_id"] == "blocker"
     assert warnings[0]["run_id"] == result.run_id
     assert warnings[0]["blocked_ms"] >= 100
+
+
+def _spin(seconds: float) -> None:
+    """Hold the loop (on purpose) for ``seconds`` of busy work."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+@pytest.mark.slow  # builds two million objects (in a thread) so that a collection takes long
+async def test_a_garbage_collection_pause_is_not_blamed_on_the_task() -> None:
+    """A long cyclic-GC pause that lands inside a task is reported as the collector's."""
+    graph = await anyio.to_thread.run_sync(lambda: [{"x": [i]} for i in range(1_000_000)])
+
+    @dag()
+    def collecting() -> None:
+        @task
+        async def innocent() -> None:
+            _spin(0.1)  # seen running by the watchdog before the collection starts
+            gc.collect()  # where an automatic full collection would land
+            _spin(0.02)
+
+        innocent()
+
+    settings = Settings.from_env(loop_block_warning_seconds=0.2)
+    try:
+        with capture_logs() as logs:
+            async with Engine("memory://", dags=[collecting()], settings=settings) as engine:
+                with anyio.fail_after(30):
+                    await engine.run("collecting")
+    finally:
+        del graph
+    assert not [e for e in logs if e["event"] == "event_loop_blocked"], logs
+    (paused,) = [e for e in logs if e["event"] == "event_loop_paused_by_gc"]
+    assert paused["gc_ms"] >= paused["blocked_ms"] - 200
 
 
 async def test_a_busy_loop_of_short_tasks_is_not_reported_as_blocked() -> None:
