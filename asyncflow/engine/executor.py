@@ -129,7 +129,7 @@ class InstanceExecutor:
         """
         self._starting.append(ticket)
         if len(self._starting) == 1:
-            self._spawn(self._start_tries)
+            self.tries.start(self._start_tries())
 
     async def _start_tries(self) -> None:
         tickets, self._starting = self._starting, []
