@@ -21,9 +21,9 @@ import anyio
 
 from asyncflow.clock import SystemClock
 from asyncflow.connections import resources_scope
-from asyncflow.engine.executor import build_context
 from asyncflow.engine.new_runs import manual_run
 from asyncflow.engine.run_state import Expansion, RunState
+from asyncflow.engine.try_context import build_context
 from asyncflow.mapped_operator import unmap
 from asyncflow.operator import Operator
 from asyncflow.runtime.sensor_runner import Wake, sensor_loop

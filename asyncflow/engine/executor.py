@@ -1,9 +1,13 @@
 """Running one task instance: claim it, run one try (or one poke), record the outcome.
 
-A try is marked running in the store before user code runs, and its outcome
-(with the XCom it produced) is committed before anything acts on it. A retry
-and a reschedule-mode sensor's next poke go to the timer heap; a sensor
-waiting on ``wake_on`` keys is registered so ``engine.notify`` reaches it.
+A try is marked running in the store before user code runs (tries launched
+together in one write), and its outcome (with the XCom it produced) is
+committed before anything acts on it. Each try, and each poke of a sensor,
+runs as a task of the executor's :class:`~asyncflow.engine.task_set.TaskSet`.
+A retry and a reschedule-mode sensor's next poke go to the timer heap; a
+poke-mode sensor between pokes is *held* (its slot kept, a timer entry, no
+coroutine: :mod:`asyncflow.engine.attempts`); a sensor waiting on ``wake_on``
+keys is registered so ``engine.notify`` reaches it.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import anyio
 
 from asyncflow.clock import Clock
 from asyncflow.connections import all_secrets
-from asyncflow.context import Context
+from asyncflow.engine.attempts import Attempt, HeldAttempts
 from asyncflow.engine.dispatcher import Ticket
 from asyncflow.engine.run_state import NodeState, RunState
 from asyncflow.engine.task_set import TaskSet
 from asyncflow.engine.timers import Timers
+from asyncflow.engine.transitions import interrupted_record, running_record, timed_out_record
+from asyncflow.engine.try_context import build_context
 from asyncflow.engine.wakeups import WakeRegistry
 from asyncflow.mapped_operator import unmap
 from asyncflow.operator import Operator
@@ -49,32 +55,6 @@ from asyncflow.xcom_objects import XComObjects
 Submit = Callable[[RunState, NodeState, int], None]
 _NO_LOG: AbstractContextManager[None] = nullcontext()
 Ended = Callable[[RunState, NodeState, TaskInstanceRecord, TryOutcome], Awaitable[None]]
-
-
-class Attempt:
-    """One try of one instance while the executor has it: its slot and its notify hook.
-
-    A poke-mode sensor's try spans many pokes; between them the attempt is
-    *held*: it keeps its ticket (the slot) and its ``TaskInstance`` (poke count,
-    pushed XCom) and waits as one timer entry, with no coroutine. A try that is
-    started but whose coroutine has not begun yet is held too, so a shutdown or
-    a run's timeout finds it.
-    """
-
-    __slots__ = ("log_failed", "ti", "ticket", "wait_id", "wake")
-
-    def __init__(self, ticket: Ticket) -> None:
-        self.ticket = ticket
-        self.wake = Wake()
-        self.ti: TaskInstance | None = None  # set once the first poke has run
-        self.wait_id = 0  # which wait a timer entry belongs to (notify may end one early)
-        self.log_failed = False  # warned once that its try log cannot be written
-
-    @property
-    def payload(self) -> tuple[RunState, NodeState, int]:
-        """The run, task and map index of the instance."""
-        payload: tuple[RunState, NodeState, int] = self.ticket.payload
-        return payload
 
 
 class InstanceExecutor:
@@ -107,7 +87,7 @@ class InstanceExecutor:
         self.running_tasks: dict[asyncio.Task[Any], tuple[str, str, str]] = {}
         self._waiting_sensors: set[anyio.CancelScope] = set()
         self._by_run: dict[tuple[str, str], set[anyio.CancelScope]] = {}
-        self._held: dict[tuple[str, str], set[Attempt]] = {}
+        self._held = HeldAttempts()
         self._starting: list[Ticket] = []
         self.tries = TaskSet()  # each try (each poke of a sensor) runs as one of these
         self._submit = submit
@@ -118,7 +98,7 @@ class InstanceExecutor:
     @property
     def held(self) -> int:
         """Tries holding a slot with no coroutine: poke-mode sensors between pokes."""
-        return sum(len(attempts) for attempts in self._held.values())
+        return len(self._held)
 
     def launch(self, ticket: Ticket) -> None:
         """Start a try of the ticket's instance (a sensor: its first poke).
@@ -144,7 +124,7 @@ class InstanceExecutor:
             if new_try:
                 writes.append(record)
             attempt = Attempt(ticket)
-            self._held.setdefault(run.key, set()).add(attempt)
+            self._held.add(attempt)
             attempts.append(attempt)
             keys = _wake_keys(node)
             if keys:  # registered from the start of the try until it ends or is parked
@@ -155,7 +135,7 @@ class InstanceExecutor:
             self.tries.start(self._attempt(attempt))
 
     async def _attempt(self, attempt: Attempt) -> None:
-        if not self._unhold(attempt):
+        if not self._held.take(attempt):
             return  # stopped (a shutdown, the run's timeout) before it began
         run, node, map_index = attempt.payload
         record = node.instances[map_index]
@@ -209,8 +189,7 @@ class InstanceExecutor:
     # --- poke mode: holding the slot between pokes ---------------------------------
     def _hold(self, attempt: Attempt, due: datetime) -> None:
         """Keep a poke-mode sensor's slot until its next poke: a timer entry, no coroutine."""
-        run = attempt.payload[0]
-        self._held.setdefault(run.key, set()).add(attempt)
+        self._held.add(attempt)
         attempt.wait_id += 1
         if attempt.wake.notified:  # a notify came as the poke ended
             self._resume(attempt)
@@ -233,17 +212,6 @@ class InstanceExecutor:
         attempt.wait_id += 1  # its pending timer entry is void
         attempt.wake.stop_waiting()
 
-    def _unhold(self, attempt: Attempt) -> bool:
-        """Take the attempt out of the held ones; ``False`` if it was not (any more)."""
-        key = attempt.payload[0].key
-        held = self._held.get(key)
-        if held is None or attempt not in held:
-            return False
-        held.discard(attempt)
-        if not held:
-            del self._held[key]
-        return True
-
     async def stop_holding(self, run_key: tuple[str, str] | None = None) -> None:
         """End held tries (of one run, or all) and record how they ended.
 
@@ -251,19 +219,17 @@ class InstanceExecutor:
         recorded as interrupted, to run again on restart (a sensor with its
         timeout intact).
         """
-        keys = list(self._held) if run_key is None else [run_key]
-        attempts = [a for key in keys for a in list(self._held.get(key, ()))]
         records: list[TaskInstanceRecord] = []
-        for attempt in attempts:
-            self._unhold(attempt)
+        for attempt in self._held.snapshot(run_key):
+            self._held.take(attempt)
             self._end_wait(attempt)
             self._let_go(attempt)
             run, node, map_index = attempt.payload
             record = node.instances[map_index]
             stopped = (
-                _timed_out_record(run, record, self.clock.now())
+                timed_out_record(run, record, self.clock.now())
                 if run.timed_out
-                else _interrupted_record(node, record)
+                else interrupted_record(node, record)
             )
             if stopped is not None:
                 node.instances[map_index] = stopped
@@ -329,7 +295,7 @@ class InstanceExecutor:
 
     async def _timed_out(self, node: NodeState, record: TaskInstanceRecord, run: RunState) -> None:
         """Record a try cancelled because its run exceeded dagrun_timeout: it failed."""
-        ended = _timed_out_record(run, record, self.clock.now())
+        ended = timed_out_record(run, record, self.clock.now())
         node.instances[record.map_index] = ended
         await self.store.finish_task_instance(ended)
 
@@ -345,7 +311,7 @@ class InstanceExecutor:
 
     async def _interrupted(self, node: NodeState, record: TaskInstanceRecord) -> None:
         """Record a try stopped by a shutdown; it runs again, not counted, on restart."""
-        back = _interrupted_record(node, record)
+        back = interrupted_record(node, record)
         if back is not None:
             node.instances[record.map_index] = back
             await self.store.set_task_instances([back])
@@ -374,28 +340,14 @@ class InstanceExecutor:
 
     def _mark_running(self, node: NodeState, map_index: int) -> tuple[TaskInstanceRecord, bool]:
         """The instance as running (in memory), and whether that starts a new try to store."""
-        previous = node.instances[map_index]
-        now = self.clock.now()
-        if previous.state is TaskState.QUEUED and previous.next_poke_at is not None:
-            # a reschedule-mode poke continues its try: no new try, no write until it ends
-            record = replace(previous, state=TaskState.RUNNING, owner=self.owner)
-            node.instances[map_index] = record
-            return record, False
-        first_poke_at = previous.first_poke_at
-        if isinstance(node.task, Sensor) and first_poke_at is None:
-            first_poke_at = now  # the timeout counts from here, across retries and restarts
-        record = replace(
-            previous,
-            state=TaskState.RUNNING,
-            try_number=previous.try_number + 1,
-            start_date=now,
-            end_date=None,
-            next_attempt_at=None,
-            first_poke_at=first_poke_at,
+        record, new_try = running_record(
+            node.instances[map_index],
+            sensor=isinstance(node.task, Sensor),
             owner=self.owner,
+            now=self.clock.now(),
         )
         node.instances[map_index] = record
-        return record, True
+        return record, new_try
 
     async def _execute(
         self, run: RunState, node: NodeState, record: TaskInstanceRecord, attempt: Attempt
@@ -494,68 +446,3 @@ def _keeps_slot(task: Operator, outcome: TryOutcome) -> bool:
         and isinstance(task, Sensor)
         and task.mode is SensorMode.POKE
     )
-
-
-def _timed_out_record(
-    run: RunState, record: TaskInstanceRecord, now: datetime
-) -> TaskInstanceRecord:
-    """A try stopped because its run exceeded dagrun_timeout: it failed."""
-    return replace(
-        record,
-        state=TaskState.FAILED,
-        end_date=now,
-        owner=None,
-        error=f"run {run.record.run_id!r} exceeded its dagrun_timeout of "
-        f"{run.dag.dagrun_timeout}; this try was stopped",
-    )
-
-
-def _interrupted_record(node: NodeState, record: TaskInstanceRecord) -> TaskInstanceRecord | None:
-    """A try stopped by a shutdown, as it is stored to run again (uncounted) on restart."""
-    if record.state is not TaskState.RUNNING:
-        return None
-    if record.next_poke_at is not None and isinstance(node.task, Sensor):
-        return replace(record, state=TaskState.UP_FOR_RESCHEDULE, owner=None)
-    return replace(
-        record,
-        state=None,
-        try_number=record.try_number - 1,
-        owner=None,
-        error=f"interrupted: the engine shut down during try {record.try_number}",
-    )
-
-
-def build_context(run: RunState, ti: TaskInstance) -> Context:
-    """The context mapping a task instance sees: the run's part plus its own."""
-    base = run.base_context
-    if base is None:
-        base = run.base_context = run_context(run)
-    return {
-        **base,
-        "params": dict(base["params"]),
-        "ti": ti,
-        "task_instance": ti,
-        "task": ti.task,
-        "map_index": ti.map_index,
-        "try_number": ti.try_number,
-    }
-
-
-def run_context(run: RunState) -> Context:
-    """The part of the context every task instance of a run shares (computed once)."""
-    record = run.record
-    logical_date: datetime = record.logical_date
-    return {
-        "dag": run.dag,
-        "dag_run": record,
-        "run_id": record.run_id,
-        "logical_date": logical_date,
-        "data_interval_start": record.data_interval_start or logical_date,
-        "data_interval_end": record.data_interval_end or logical_date,
-        "ds": logical_date.strftime("%Y-%m-%d"),
-        "ds_nodash": logical_date.strftime("%Y%m%d"),
-        "ts": logical_date.isoformat(),
-        "ts_nodash": logical_date.strftime("%Y%m%dT%H%M%S"),
-        "params": {**run.dag.params, **record.conf},
-        "conf": dict(record.conf),
-    }

@@ -1,0 +1,69 @@
+"""How the executor changes a task instance's record when a try starts or is stopped.
+
+Pure functions of the record (and the time): the executor stores what they return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from asyncflow.engine.run_state import NodeState, RunState
+from asyncflow.sensor import Sensor
+from asyncflow.states import TaskState
+from asyncflow.storage.records import TaskInstanceRecord
+
+
+def running_record(
+    previous: TaskInstanceRecord, *, sensor: bool, owner: str, now: datetime
+) -> tuple[TaskInstanceRecord, bool]:
+    """The instance as running, and whether that starts a new try (to be stored first).
+
+    A reschedule-mode sensor's next poke continues its try: no new try, and
+    nothing to store until the poke ends.
+    """
+    if previous.state is TaskState.QUEUED and previous.next_poke_at is not None:
+        return replace(previous, state=TaskState.RUNNING, owner=owner), False
+    first_poke_at = previous.first_poke_at
+    if sensor and first_poke_at is None:
+        first_poke_at = now  # the timeout counts from here, across retries and restarts
+    record = replace(
+        previous,
+        state=TaskState.RUNNING,
+        try_number=previous.try_number + 1,
+        start_date=now,
+        end_date=None,
+        next_attempt_at=None,
+        first_poke_at=first_poke_at,
+        owner=owner,
+    )
+    return record, True
+
+
+def timed_out_record(
+    run: RunState, record: TaskInstanceRecord, now: datetime
+) -> TaskInstanceRecord:
+    """A try stopped because its run exceeded dagrun_timeout: it failed."""
+    return replace(
+        record,
+        state=TaskState.FAILED,
+        end_date=now,
+        owner=None,
+        error=f"run {run.record.run_id!r} exceeded its dagrun_timeout of "
+        f"{run.dag.dagrun_timeout}; this try was stopped",
+    )
+
+
+def interrupted_record(node: NodeState, record: TaskInstanceRecord) -> TaskInstanceRecord | None:
+    """A try stopped by a shutdown, as it is stored to run again (uncounted) on restart."""
+    if record.state is not TaskState.RUNNING:
+        return None
+    if record.next_poke_at is not None and isinstance(node.task, Sensor):
+        return replace(record, state=TaskState.UP_FOR_RESCHEDULE, owner=None)
+    return replace(
+        record,
+        state=None,
+        try_number=record.try_number - 1,
+        owner=None,
+        error=f"interrupted: the engine shut down during try {record.try_number}",
+    )
