@@ -3,8 +3,8 @@
 Run: ``.venv/bin/python benchmarks/http_sensors.py [--n 10000] [--interval 5]
 [--rounds 4] [--max-connections 100] [--budget 45] [--httpx-budget 10]
 [--store sqlite|memory] [--only asyncflow,aiohttp,...] [--profile]``. The
-default scenarios are the first five below; the last three locate costs (run
-them with ``--only aiohttp,aiohttp-wrapped,engine-only,sleep-floor``).
+default scenarios are the first five below; the other four locate costs (run
+them with ``--only aiohttp,aiohttp-wrapped,httpx-client,engine-only,sleep-floor``).
 
 A small aiohttp.web server runs in a separate process (its CPU is not counted,
 only reported) on 127.0.0.1 and answers ``GET /<scenario>/jobs/<i>`` with a tiny
@@ -21,11 +21,19 @@ memory nor warm caches carry over:
   (connector limit = ``max_connections``), each ``GET``, parse, sleep with the
   same jitter, until done;
 - ``sensor-path``: the same loop doing what a poke does without the engine: a
-  request built once by an httpx client and sent to httpx-aiohttp's transport;
-- ``httpx-aiohttp``: the same loop through ``client.get`` on one httpx client
-  over httpx-aiohttp's transport; ``httpx``: on one httpx client with its
-  default transport (httpcore), which stalls with thousands of queued
-  requests, so it gets ``--httpx-budget`` seconds;
+  request built once by an httpx client, prepared once for the sensors' pool
+  transport (``sensors._http_transport.PoolTransport``) and sent to it;
+- ``httpx``: the same loop through ``client.get`` on one httpx client with its
+  default transport (httpcore), which stalls with thousands of requests queued
+  for its pool, so it gets ``--httpx-budget`` seconds; ``httpx-bounded``: the
+  same with at most ``max_connections`` requests let into the client at once
+  (a semaphore in front), the cost of httpx's transport when its pool never
+  queues (it gets ``--httpx-budget`` too). ``--sniffio-absent`` takes out a
+  cost of httpcore 1.0.9 that is not the transport's own when ``sniffio`` is
+  not installed (anyio >= 4.11 no longer brings it): a failed ``import sniffio``,
+  a search of ``sys.path``, several times per request;
+- ``httpx-client``: ``client.get`` on one httpx client over the sensors'
+  transport: what a poke would cost through the client's full machinery;
 - ``aiohttp-wrapped``: the aiohttp floor plus an ``httpx.Response`` built from
   each answer (what a ``response_check`` receives): the least any design handing
   users httpx responses can cost;
@@ -37,7 +45,10 @@ CPU is the sensor process's user+sys time. "Steady" figures are taken between
 the ``n``-th and the ``n * (rounds - 1)``-th response, when every poller is in
 its loop (no start-up, no wind-down). A scenario still running after its budget
 is stopped (killed :data:`GRACE` seconds later if it does not stop); its
-per-poke figures stand on the pokes done. Prints a table and writes
+per-poke figures stand on the pokes done. One too busy to report anything
+before it is killed (httpx's default transport at 10,000 pollers) gets a
+whole-run figure from outside: its CPU time read from ``/proc`` over the
+requests the server answered it. Prints a table and writes
 ``benchmarks/results/http-sensors.json``. ``--profile`` instead runs the
 asyncflow, sensor-path and aiohttp scenarios under cProfile in this process and
 prints each component's own time per poke side by side.
@@ -48,6 +59,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import importlib.util
 import json
 import logging
 import os
@@ -59,6 +71,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -67,7 +80,6 @@ from typing import Any
 import aiohttp
 import httpx
 from aiohttp import web
-from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
 from asyncflow import DAG, Engine, task
 from asyncflow.log import configure
@@ -78,6 +90,8 @@ from asyncflow.settings import Settings
 _HERE = Path(__file__).resolve().parent
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 from sensors import HttpSensor  # noqa: E402 - after the sys.path fix above
+from sensors._http_client import request_timeout, ssl_context  # noqa: E402
+from sensors._http_transport import PoolTransport  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 SCENARIOS = (
@@ -85,12 +99,13 @@ SCENARIOS = (
     "aiohttp",
     "aiohttp-wrapped",
     "sensor-path",
-    "httpx-aiohttp",
+    "httpx-client",
+    "httpx-bounded",
     "httpx",
     "engine-only",
     "sleep-floor",
 )
-DEFAULT = ("asyncflow", "aiohttp", "sensor-path", "httpx-aiohttp", "httpx")
+DEFAULT = ("asyncflow", "aiohttp", "sensor-path", "httpx-bounded", "httpx")
 JITTER = Settings.from_env().poke_jitter  # the engine's spread of poke intervals
 GRACE = 5.0  # seconds a scenario may take beyond its budget before it is killed
 
@@ -100,14 +115,21 @@ def serve(rounds: int) -> None:
     """Answer not-done until a path's ``rounds``-th request; print the port, then serve."""
     counts: Counter[str] = Counter()
 
+    served: Counter[str] = Counter()  # requests answered per scenario
+
     async def job(request: web.Request) -> web.Response:
         counts[request.path] += 1
+        served[request.match_info["scenario"]] += 1
         body = b'{"done":true}' if counts[request.path] >= rounds else b'{"done":false}'
         return web.Response(body=body, content_type="application/json")
+
+    async def count(request: web.Request) -> web.Response:
+        return web.Response(text=str(served[request.match_info["scenario"]]))
 
     async def main() -> None:
         app = web.Application()
         app.router.add_get("/{scenario}/jobs/{i}", job)
+        app.router.add_get("/served/{scenario}", count)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0, backlog=4096).start()
@@ -246,19 +268,26 @@ async def run_aiohttp(args: argparse.Namespace, base: str) -> dict[str, Any]:
 
 
 async def run_httpx(args: argparse.Namespace, base: str) -> dict[str, Any]:
-    """The floors on one httpx client: httpx-aiohttp's transport, or httpx's default."""
+    """``client.get`` on one httpx client: over the sensors' transport, or httpx's default.
+
+    ``httpx-bounded`` lets at most ``max_connections`` requests into httpx's pool
+    at once (an ``asyncio.Semaphore`` in front), so its pool never queues.
+    """
     probe = Probe(args.n, args.rounds)
-    factory = HttpxAiohttpClient if args.scenario == "httpx-aiohttp" else httpx.AsyncClient
-    client = factory(
+    transport = pool_transport(args) if args.scenario == "httpx-client" else None
+    gate = asyncio.Semaphore(args.max_conn if args.scenario == "httpx-bounded" else args.n)
+    client = httpx.AsyncClient(
         limits=httpx.Limits(max_connections=args.max_conn),
-        timeout=httpx.Timeout(30, pool=None),  # 10,000 pokers queue for the pool at start
+        timeout=request_timeout(30),  # 10,000 pokers queue for the pool at start
+        transport=transport,
     )
     async with client:
 
         async def poller(i: int) -> None:
             url = f"{base}/{args.scenario}/jobs/{i}"
             while True:
-                response = await client.get(url)
+                async with gate:
+                    response = await client.get(url)
                 assert response.status_code == 200, response.status_code
                 probe.poked()
                 if response.json()["done"]:
@@ -295,22 +324,22 @@ async def run_aiohttp_wrapped(args: argparse.Namespace, base: str) -> dict[str, 
 
 
 async def run_sensor_path(args: argparse.Namespace, base: str) -> dict[str, Any]:
-    """The sensors' HTTP path without the engine: each request built once, sent to the transport.
+    """The sensors' HTTP path without the engine: each request prepared once, sent to the pool.
 
     This is what a poke does (``HttpCall.send``) minus asyncflow's poke loop, so
     ``asyncflow - sensor-path`` is the engine's share and ``sensor-path - aiohttp``
-    httpx's objects over the same aiohttp pool.
+    the cost of httpx's objects over the same aiohttp pool.
     """
     probe = Probe(args.n, args.rounds)
-    transport = AiohttpTransport(limits=httpx.Limits(max_connections=args.max_conn))
-    client = HttpxAiohttpClient(transport=transport, timeout=httpx.Timeout(30, pool=None))
+    transport = pool_transport(args)
+    client = httpx.AsyncClient(transport=transport, timeout=request_timeout(30))
     async with client:
 
         async def poller(i: int) -> None:
             request = client.build_request("GET", f"{base}/sensor-path/jobs/{i}")
+            wire = transport.prepare(request)
             while True:
-                response = await transport.handle_async_request(request)
-                await response.aread()
+                response = await transport.send(wire, request)
                 assert response.status_code == 200, response.status_code
                 probe.poked()
                 if response.json()["done"]:
@@ -319,6 +348,11 @@ async def run_sensor_path(args: argparse.Namespace, base: str) -> dict[str, Any]
 
         finished = await bounded(gather(poller, args.n), args)
     return probe.summary(args.n, args.interval, finished)
+
+
+def pool_transport(args: argparse.Namespace) -> PoolTransport:
+    """The sensors' transport, as a connection with ``max_connections`` opens it."""
+    return PoolTransport(ssl_context=ssl_context(True), max_connections=args.max_conn)
 
 
 async def run_engine_only(args: argparse.Namespace, base: str) -> dict[str, Any]:
@@ -371,7 +405,8 @@ RUNNERS = {
     "aiohttp": run_aiohttp,
     "aiohttp-wrapped": run_aiohttp_wrapped,
     "sensor-path": run_sensor_path,
-    "httpx-aiohttp": run_httpx,
+    "httpx-client": run_httpx,
+    "httpx-bounded": run_httpx,
     "httpx": run_httpx,
     "engine-only": run_engine_only,
     "sleep-floor": run_sleep_floor,
@@ -384,21 +419,33 @@ def in_subprocess(scenario: str, port: int, args: argparse.Namespace) -> dict[st
 
     The scenario prints its figures every second; one that overruns its budget by
     :data:`GRACE` seconds (httpx's default pool can take minutes to cancel ten
-    thousand queued requests) is killed and its last figures are used.
+    thousand queued requests) is killed and its last figures are used. One that
+    printed none gets whole-run figures from outside: the CPU it used after its
+    imports, over the requests the server answered it.
     """
     argv = [sys.executable, __file__, "--scenario", scenario, "--port", str(port)]
     argv += ["--n", str(args.n), "--interval", str(args.interval), "--rounds", str(args.rounds)]
-    budget = min(args.budget, args.httpx_budget) if scenario == "httpx" else args.budget
+    slow = scenario in ("httpx", "httpx-bounded")
+    budget = min(args.budget, args.httpx_budget) if slow else args.budget
     argv += ["--max-connections", str(args.max_conn), "--budget", str(budget)]
-    argv += ["--store", args.store]
+    argv += ["--store", args.store] + (["--sniffio-absent"] if args.sniffio_absent else [])
+    began, cpu = time.perf_counter(), None
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as process:
         try:
             out, _ = process.communicate(timeout=budget + GRACE)
         except subprocess.TimeoutExpired:
+            cpu = cpu_of(process.pid)
             process.kill()
             out, _ = process.communicate()
-    lines = [line for line in out.splitlines() if line.startswith("{")]
-    return dict(json.loads(lines[-1])) if lines else {"finished": False}
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    reports = [line for line in lines if "pokes" in line]
+    if reports or cpu is None or not lines:
+        return dict(reports[-1]) if reports else {"finished": False}
+    served = int(urllib.request.urlopen(f"http://127.0.0.1:{port}/served/{scenario}").read())
+    cpu -= lines[0]["cpu_at_start"]
+    figures = {"finished": False, "wall_s": time.perf_counter() - began, "cpu_s": cpu}
+    figures |= {"pokes": served, "counted_outside": True}
+    return figures | ({"cpu_per_poke_us": cpu / served * 1e6} if served else {})
 
 
 def cpu_of(pid: int) -> float:
@@ -462,6 +509,7 @@ ROWS: list[tuple[str, str]] = [
     ("steady CPU load (cores)", "steady_cpu_load"),
     ("peak RSS (MiB)", "peak_rss_mib"),
     ("server CPU per request (us, not counted)", "server_cpu_per_request_us"),
+    ("killed before reporting: CPU from /proc", "counted_outside"),
 ]
 
 
@@ -495,7 +543,14 @@ def print_table(args: argparse.Namespace, results: dict[str, dict[str, Any]]) ->
         print(f"{key}: {value:+.0f} us")
 
 
-HTTP_SCENARIOS = ("asyncflow", "aiohttp-wrapped", "sensor-path", "httpx-aiohttp", "httpx")
+HTTP_SCENARIOS = (
+    "asyncflow",
+    "aiohttp-wrapped",
+    "sensor-path",
+    "httpx-client",
+    "httpx-bounded",
+    "httpx",
+)
 PER_POKE = ("steady_cpu_per_poke_us", "cpu_per_poke_us")
 # (what, minuend, subtrahend): CPU per poke differences that locate asyncflow's cost
 PARTS = (
@@ -541,6 +596,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite")
     parser.add_argument(
+        "--sniffio-absent",
+        action="store_true",
+        help="record sniffio as not installed, so httpcore's import of it fails at once",
+    )
+    parser.add_argument(
         "--only", default=",".join(DEFAULT), help=f"comma-separated, of {', '.join(SCENARIOS)}"
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the asyncflow scenario")
@@ -558,6 +618,11 @@ def main() -> None:
         return
     configure(logging.WARNING)
     if args.scenario:
+        if args.sniffio_absent and importlib.util.find_spec("sniffio") is None:
+            # What httpcore's fix does (encode/httpcore#1103): without it, every lock
+            # and event httpcore sets up retries the failed import, searching sys.path.
+            sys.modules["sniffio"] = None  # type: ignore[assignment]
+        print(json.dumps({"cpu_at_start": time.process_time()}), flush=True)
         figures = asyncio.run(RUNNERS[args.scenario](args, f"http://127.0.0.1:{args.port}"))
         print(json.dumps(figures), flush=True)
         return

@@ -17,10 +17,11 @@ being ignored. Every problem fails the task with one line naming the connection,
 never echoing the URI (it may hold secrets).
 
 Each engine keeps one :class:`HttpSession` per connection for its lifetime
-(:func:`session_for`): an ``httpx.AsyncClient`` on ``httpx-aiohttp``'s aiohttp
-transport, whose connection pool every sensor and operator of that connection
-shares. The client keeps no cookies: it is shared by every task of the engine,
-so a cookie set for one must not reach the others.
+(:func:`session_for`): an ``httpx.AsyncClient`` on a
+:class:`~sensors._http_transport.PoolTransport`, one aiohttp connection pool
+that every sensor and operator of that connection shares. Neither keeps
+cookies: they are shared by every task of the engine, so a cookie set for one
+must not reach the others.
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
 import httpx
-from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
 from asyncflow import AsyncflowError, FailTask
 from asyncflow.connections import Connection, get_connection, shared
 
 # The engine's bounded worker threads: loading a CA bundle reads files.
 from asyncflow.runtime.threads import call
+from sensors._http_transport import PoolTransport
 
 DEFAULT_TIMEOUT = 30.0  # seconds, for connect, each read and each write
 DEFAULT_MAX_CONNECTIONS = 100
@@ -121,24 +122,23 @@ def http_config(connection: Connection, *, verify: Verify | None = None) -> Http
 class HttpSession:
     """One connection's pooled client, shared by every task of an engine.
 
-    ``transport`` is the client's aiohttp transport (its connection pool). When
-    ``direct`` is true (no proxy is configured in the environment), a sensor's
-    poke sends its prepared request straight to it, skipping the client's
-    per-request redirect, auth-flow and cookie machinery, which costs more CPU
-    than the request itself.
+    ``transport`` is the client's connection pool. A sensor's poke sends its
+    request, prepared once, straight to it (:meth:`PoolTransport.send`),
+    skipping the client's per-request redirect, auth-flow and cookie machinery,
+    which costs more CPU than the request itself; operators and redirects go
+    through ``client``.
     """
 
     config: HttpConfig
     client: httpx.AsyncClient
-    transport: AiohttpTransport
-    direct: bool
+    transport: PoolTransport
 
 
 async def session_for(conn_id: str, *, verify: Verify | None = None) -> HttpSession:
     """The running engine's session for connection ``conn_id``, opened on first use.
 
-    A ``verify`` that overrides the connection's gets a pool of its own (an
-    ``httpx`` client verifies TLS one way for all its requests).
+    A ``verify`` that overrides the connection's gets a pool of its own (a pool
+    verifies TLS one way for all its connections).
 
     Raises:
         FailTask: the connection is not defined or not a valid HTTP connection.
@@ -157,38 +157,39 @@ async def _open_session(conn_id: str, verify: Verify | None) -> AsyncIterator[Ht
     except AsyncflowError as error:  # not defined, or a URI that does not parse
         raise FailTask(str(error)) from None
     config = http_config(connection, verify=verify)
-    # building TLS contexts reads CA files: off the event loop
-    client, transport = await call(_build_client, config)
-    async with client:
-        yield HttpSession(
-            config=config,
-            client=client,
-            transport=transport,
-            direct=not urllib.request.getproxies(),
-        )
-
-
-def _build_client(config: HttpConfig) -> tuple[httpx.AsyncClient, AiohttpTransport]:
-    verify: ssl.SSLContext | bool = (
-        ssl.create_default_context(cafile=config.verify)
-        if isinstance(config.verify, str)
-        else config.verify
+    context = await call(ssl_context, config.verify)  # reads CA files: off the event loop
+    transport = PoolTransport(
+        ssl_context=context,
+        max_connections=config.max_connections,
+        keepalive_expiry=KEEPALIVE_SECONDS,
+        proxies=urllib.request.getproxies_environment(),
     )
-    limits = httpx.Limits(
-        max_connections=config.max_connections, keepalive_expiry=KEEPALIVE_SECONDS
-    )
-    transport = AiohttpTransport(verify=verify, limits=limits)
-    client = HttpxAiohttpClient(
+    client = httpx.AsyncClient(
         base_url=config.base_url,
         headers=list(config.headers),
         cookies=httpx.Cookies(CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))),
         timeout=request_timeout(config.timeout),
         follow_redirects=True,
-        verify=verify,  # for proxy transports, built when the environment names a proxy
-        limits=limits,
         transport=transport,
+        trust_env=False,  # the transport reads the environment's proxies itself
     )
-    return client, transport
+    async with client:  # closes the transport too
+        yield HttpSession(config=config, client=client, transport=transport)
+
+
+def ssl_context(verify: Verify) -> ssl.SSLContext:
+    """How a pool verifies TLS: a CA bundle's path, ``True`` (httpx's default CAs) or ``False``.
+
+    ``True`` trusts what httpx trusts: ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` when
+    set, else certifi's bundle. It reads files, so call it off the event loop.
+
+    Example:
+        >>> ssl_context(False).verify_mode is ssl.CERT_NONE
+        True
+    """
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return httpx.create_ssl_context(verify=verify)
 
 
 def request_timeout(seconds: float) -> httpx.Timeout:

@@ -1,11 +1,12 @@
 """What an HTTP sensor or operator sends, and how its response is judged and described.
 
 :class:`HttpCall` holds one task's request, checked when the DAG is defined and
-built once per engine session (an ``httpx.Request`` whose body is bytes can be
-sent again and again). :func:`classify` sorts a status into done, poke again,
-transient or fatal. Messages name the method, the endpoint without its query
-string and the connection; bodies are cut to one line with the connection's
-secrets masked, and request parameters are never shown.
+built once per engine session (an ``httpx.Request`` whose body is bytes, and
+its :class:`~sensors._http_transport.WireRequest`, can be sent again and
+again). :func:`classify` sorts a status into done, poke again, transient or
+fatal. Messages name the method, the endpoint without its query string and the
+connection; bodies are cut to one line with the connection's secrets masked,
+and request parameters are never shown.
 """
 
 from __future__ import annotations
@@ -18,17 +19,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import aiohttp
 import httpx
 
 from sensors._common import Context, definition_error, short
 from sensors._http_client import HttpSession, Verify, request_timeout
+from sensors._http_transport import WireRequest
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 BODY_START = 200  # characters of a response body quoted in an error
-# What a failed request raises: httpx's transport errors, and the few aiohttp
-# errors and timeouts that httpx-aiohttp passes through unmapped.
-TRANSPORT_ERRORS = (httpx.TransportError, aiohttp.ClientError, TimeoutError)
+# What a failed request raises: the pool transport maps every aiohttp error to one.
+TRANSPORT_ERRORS = (httpx.TransportError,)
 _OPTIONS = "timeout, verify, check_response, allow_redirects"
 _SECRET_NAME = re.compile(r"auth|token|key|secret|password|cookie|session", re.IGNORECASE)
 
@@ -113,6 +113,7 @@ class HttpCall:
 
     __slots__ = (
         "_prepared",
+        "_wire",
         "body",
         "conn_id",
         "endpoint",
@@ -158,6 +159,7 @@ class HttpCall:
         self.body: bytes | None = None
         self._set_body(data, json, task_id)
         self._prepared: tuple[HttpSession, httpx.Request] | None = None
+        self._wire: tuple[httpx.Request, WireRequest] | None = None
 
     def _set_body(self, data: object, json: Any, task_id: str) -> None:
         if data is not None and json is not None:
@@ -207,23 +209,19 @@ class HttpCall:
     async def send(self, session: HttpSession) -> httpx.Response:
         """Send the request once and read the whole response.
 
-        Without a proxy the prepared request goes straight to the pooled aiohttp
-        transport; a redirect (rare for a status endpoint) is then followed by the
-        full client.
+        The prepared request goes straight to the connection's pool; a redirect
+        (rare for a status endpoint) is then followed by the full client.
 
         Raises:
-            httpx.TransportError: and the other :data:`TRANSPORT_ERRORS`.
+            httpx.TransportError: the request failed (``httpx.UnsupportedProtocol``
+                when its URL is not http:// or https://).
         """
         request = self.prepare(session)
-        follow = self.options.follow_redirects
-        if not session.direct:
-            return await session.client.send(request, follow_redirects=follow)
-        response = await session.transport.handle_async_request(request)
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        if follow and response.has_redirect_location:
+        wired = self._wire
+        if wired is None or wired[0] is not request:
+            wired = self._wire = (request, session.transport.prepare(request))
+        response = await session.transport.send(wired[1], request)
+        if self.options.follow_redirects and response.has_redirect_location:
             return await session.client.send(request, follow_redirects=True)
         return response
 

@@ -14,10 +14,11 @@ the connection named by ``http_conn_id`` (default ``http_default``), an
 - ``max_connections``: requests in flight at once on the connection (default
   100); the others wait for a free connection.
 
-Any other extra fails the task, naming it. Every sensor and operator of a
-connection shares one pooled ``httpx.AsyncClient`` per engine, on
-``httpx-aiohttp``'s transport; none opens a client of its own. The client keeps
-no cookies (it serves every task of the engine).
+Any other extra fails the task, naming it. Proxies come from the environment
+(``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``). Every sensor and
+operator of a connection shares one ``httpx.AsyncClient`` per engine, over one
+aiohttp connection pool; none opens a client of its own. Neither keeps cookies
+(they serve every task of the engine).
 
 How a sensor's poke ends:
 

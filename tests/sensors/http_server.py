@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 Route = Callable[[int, web.Request], web.Response]
+BODY = web.RequestKey("body", bytes)  # the request's body, read for the routes
 
 
 class ApiServer:
@@ -34,11 +36,12 @@ class ApiServer:
         self.bodies: list[bytes] = []
         self.delay = 0.0  # seconds each answer takes, to make requests overlap
         self.port = 0
+        self.scheme = "http"  # https when served with a TLS context
 
     @property
     def url(self) -> str:
         """The base URL of the server."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Count the request, wait ``delay``, answer from the path's route (404 without one)."""
@@ -49,8 +52,8 @@ class ApiServer:
         if request.transport is not None:
             self.peers.add(request.transport.get_extra_info("peername"))
         self.headers.append(CIMultiDict(request.headers))
-        request["body"] = await request.read()  # for routes, which are not async
-        self.bodies.append(request["body"])
+        request[BODY] = await request.read()  # for routes, which are not async
+        self.bodies.append(request[BODY])
         try:
             if self.delay:
                 await asyncio.sleep(self.delay)
@@ -63,16 +66,19 @@ class ApiServer:
 
 
 @asynccontextmanager
-async def serving(api: ApiServer, port: int = 0) -> AsyncIterator[ApiServer]:
-    """Serve ``api`` on 127.0.0.1 (an ephemeral port unless given) for the block."""
+async def serving(
+    api: ApiServer, port: int = 0, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[ApiServer]:
+    """Serve ``api`` on 127.0.0.1 (an ephemeral port unless given; HTTPS with ``tls``)."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", api.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
+        site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True, ssl_context=tls)
         await site.start()
         api.port = runner.addresses[0][1]
+        api.scheme = "http" if tls is None else "https"
         yield api
     finally:
         await runner.cleanup()

@@ -249,6 +249,28 @@ async def test_request_carries_method_params_headers_and_json(api: ApiServer) ->
     assert api.bodies[0] == b'{"page":1}'
 
 
+async def test_an_endpoint_that_is_not_http_fails_at_once(api: ApiServer) -> None:
+    """An absolute endpoint of another scheme fails the task without retries, naming why."""
+    with DAG("ftp") as built:
+        HttpSensor("ftp://127.0.0.1/jobs/7", task_id="wait", retries=2, **FAST)
+    ti = (await run(built)).ti("wait")
+    assert (ti.state, ti.try_number) == (TaskState.FAILED, 1)
+    assert ti.error == (
+        "FailTask: cannot send GET ftp://127.0.0.1/jobs/7 (connection 'http_default'): "
+        "UnsupportedProtocol"
+    )
+
+
+async def test_a_redirect_is_followed_to_the_jobs_new_place(api: ApiServer) -> None:
+    """A 302 from the endpoint is followed (through the connection's client) to a 2xx."""
+    api.routes["/jobs/7"] = lambda n, _: web.Response(status=302, headers={"Location": "/v2/7"})
+    api.routes["/v2/7"] = job(done_from=1)
+    with DAG("moved") as built:
+        HttpSensor("jobs/7", task_id="wait", response_check=is_done, **FAST)
+    assert (await run(built)).state is DagRunState.SUCCESS
+    assert api.hits["/v2/7"] == 1
+
+
 @pytest.mark.parametrize(
     ("uri", "error"),
     [

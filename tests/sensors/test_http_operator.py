@@ -10,7 +10,7 @@ import anyio
 import httpx
 import pytest
 from aiohttp import web
-from http_server import ApiServer, free_port, serving
+from http_server import BODY, ApiServer, free_port, serving
 from sensor_helpers import LIMIT
 
 from asyncflow import DAG, DagRunResult, Engine, TaskState
@@ -36,7 +36,7 @@ async def run(built: DAG) -> DagRunResult:
 
 def echo(n: int, request: web.Request) -> web.Response:
     """Answer with what was asked: method, query and the JSON body."""
-    body = json.loads(request["body"] or b"null")
+    body = json.loads(request[BODY] or b"null")
     return web.json_response({"method": request.method, "query": dict(request.query), "body": body})
 
 
@@ -139,3 +139,15 @@ async def test_operators_on_one_connection_share_its_client(api: ApiServer) -> N
         with anyio.fail_after(LIMIT):
             await engine.run(built)
         assert engine.resources.opened == 1
+
+
+async def test_an_endpoint_that_is_not_http_fails_without_retries(api: ApiServer) -> None:
+    """An absolute endpoint of another scheme fails the task at once, naming why."""
+    with DAG("ftp") as built:
+        HttpOperator("ftp://127.0.0.1/exports", task_id="start", retries=2, retry_delay=0)
+    ti = (await run(built)).ti("start")
+    assert (ti.state, ti.try_number) == (TaskState.FAILED, 1)
+    assert ti.error == (
+        "FailTask: cannot send POST ftp://127.0.0.1/exports (connection 'http_default'): "
+        "UnsupportedProtocol"
+    )
