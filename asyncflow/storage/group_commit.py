@@ -2,13 +2,21 @@
 
 Every write call becomes a :class:`PendingWrite` in a FIFO queue and its caller
 waits for it. There is no background writer task. Instead the first caller whose
-write finds no flush in progress becomes the *leader*: it lets the event loop
-run once (so writers started together join the batch), takes every pending
-write, hands the batch to the backend's ``flush`` callable (which commits it in
-one transaction and settles each write), then wakes the first waiter still
-queued to lead the next batch. Writes queued while a batch commits therefore
-form the next batch, and a busy store commits in a few large transactions
-instead of one per call.
+write finds no leader becomes the *leader*: it lets the event loop run once (so
+writers started together join the batch), takes every pending write, hands the
+batch to the backend's ``flush`` callable (which commits it in one transaction
+and settles each write), then wakes the first waiter still queued to lead the
+next batch. Writes queued while a batch commits therefore form the next batch,
+and a busy store commits in a few large transactions instead of one per call.
+
+Linger. A write that nobody needs at once (a reschedule-mode sensor recording
+its poke) is submitted with ``linger=seconds``: its batch may start up to that
+long after it was queued, so writes arriving meanwhile share the transaction.
+A leader whose pending writes all linger waits until the earliest of their
+deadlines; a write submitted without linger, or :meth:`GroupCommit.drain`,
+ends that wait at once, and the lingering writes commit with it. So lingering
+writes never delay the others, and a lingering write waits at most its own
+linger plus the batch in flight.
 
 Why a leader rather than a writer task in a task group owned by the store: a
 task group must be entered and exited by the same task, which would tie
@@ -17,15 +25,17 @@ the leader needs neither, and an idle store holds no task at all.
 
 Cancellation. The leader flushes inside a shielded cancel scope, so a batch is
 never abandoned half way (its other writers are waiting on it); a cancelled
-leader sees its cancellation once the batch has committed. A waiter cancelled
-while queued leaves its write queued (it may still commit) and passes the
-leadership on if it had just been handed it, so no batch is left without a
-leader while a live writer waits. :meth:`GroupCommit.drain` flushes whatever is
-left, e.g. on close.
+leader sees its cancellation once the batch has committed. Lingering is not
+shielded: a leader cancelled while it lingers stops at once. A waiter cancelled
+while queued or lingering leaves its write queued (it may still commit) and
+passes the leadership on if it held it or had just been handed it, so no batch
+is left without a leader while a live writer waits. :meth:`GroupCommit.drain`
+flushes whatever is left, e.g. on close.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -86,14 +96,23 @@ class GroupCommit(Generic[T]):
         flush: commits a batch (in order) and settles every write in it with
             :meth:`PendingWrite.succeed` or :meth:`PendingWrite.fail`. A write
             it leaves unsettled fails with a ``StoreError``.
+
+    Example:
+        >>> commits = GroupCommit(flush)  # doctest: +SKIP
+        >>> await commits.submit(op)  # committed now, with whatever else is queued
+        >>> await commits.submit(op, linger=0.1)  # may wait 0.1 s for company
     """
 
     def __init__(self, flush: Flush[T]) -> None:
         self._flush = flush
         self._pending: deque[PendingWrite[T]] = deque()
-        self._flushing = False
-        # Created per flush, in the loop running it: nothing here is bound to a
-        # loop before the first write, so a store can be built outside one.
+        self._leading = False  # a leader is lingering or flushing
+        # The loop time by which the pending writes' batch must start: -inf when
+        # one of them does not linger, +inf when nothing is pending.
+        self._due = math.inf
+        # Events are created in the loop that waits on them: nothing here is
+        # bound to a loop before the first write, so a store can be built outside one.
+        self._hurry: anyio.Event | None = None  # set to end the leader's linger early
         self._idle: anyio.Event | None = None
 
     @property
@@ -101,17 +120,27 @@ class GroupCommit(Generic[T]):
         """How many writes wait for a batch."""
         return len(self._pending)
 
-    async def submit(self, payload: T) -> object:
+    async def submit(self, payload: T, *, linger: float = 0.0) -> object:
         """Queue a write and return its result once the batch holding it committed.
+
+        Args:
+            payload: the write, as the flush understands it.
+            linger: how many seconds the batch may wait for other writes to join
+                before it starts; 0 (the default) starts it as soon as possible.
 
         Raises:
             BaseException: whatever the flush settled this write with.
         """
         write = PendingWrite(payload)
         self._pending.append(write)
+        due = anyio.current_time() + linger if linger > 0 else -math.inf
+        if due < self._due:
+            self._due = due
+            if self._hurry is not None:
+                self._hurry.set()  # the lingering leader waits less, or not at all
         try:
             while not write.finished:
-                if self._flushing:
+                if self._leading:
                     if write._wake.is_set():  # woken to lead, but another leader came first
                         write._wake = anyio.Event()
                     await write._wake.wait()
@@ -125,28 +154,44 @@ class GroupCommit(Generic[T]):
 
     async def drain(self) -> None:
         """Return once every write queued so far is settled, flushing them if needed."""
-        while self._pending or self._flushing:
-            if self._flushing and self._idle is not None:
+        while self._pending or self._leading:
+            if self._pending:
+                self._due = -math.inf  # nothing lingers any more
+            if self._leading and self._idle is not None:
+                if self._hurry is not None:
+                    self._hurry.set()
                 await self._idle.wait()
             else:
                 await self._lead()
 
     async def _lead(self) -> None:
-        self._flushing = True
+        self._leading = True
         idle = self._idle = anyio.Event()
         try:
+            await self._linger()
             with anyio.CancelScope(shield=True):
                 await anyio.lowlevel.checkpoint()  # let writers started with us join
                 while self._pending:
                     batch = list(self._pending)
                     self._pending.clear()
+                    self._due = math.inf
                     await self._flush_batch(batch)
                     if self._live_waiter() is not None:
                         break  # a waiting caller leads the next batch
         finally:
-            self._flushing = False
+            self._leading = False
             idle.set()
             self._wake_next_leader()
+
+    async def _linger(self) -> None:
+        """Wait until the pending writes' batch is due (a later write may bring it forward)."""
+        while (due := self._due) > anyio.current_time():
+            hurry = self._hurry = anyio.Event()
+            try:
+                with anyio.CancelScope(deadline=due):
+                    await hurry.wait()
+            finally:
+                self._hurry = None
 
     async def _flush_batch(self, batch: list[PendingWrite[T]]) -> None:
         try:
@@ -161,7 +206,7 @@ class GroupCommit(Generic[T]):
         return next((write for write in self._pending if not write.abandoned), None)
 
     def _wake_next_leader(self) -> None:
-        if self._flushing:
+        if self._leading:
             return
         waiter = self._live_waiter()
         if waiter is not None:

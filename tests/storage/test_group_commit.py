@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import anyio
 import anyio.lowlevel
 import pytest
@@ -17,6 +19,7 @@ class ScriptedFlush:
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
+        self.started_at: list[float] = []  # the loop time each batch started
         self.gate: anyio.Event | None = None  # set() to let a held batch go on
         self.entered = anyio.Event()  # set when a held batch has started
 
@@ -28,6 +31,7 @@ class ScriptedFlush:
 
     async def __call__(self, batch: list[PendingWrite[int]]) -> None:
         self.batches.append([write.payload for write in batch])
+        self.started_at.append(anyio.current_time())
         if self.gate is not None:
             gate, self.gate = self.gate, None
             self.entered.set()
@@ -247,6 +251,113 @@ async def test_a_cancelled_leader_still_commits_its_batch() -> None:
                     gate.set()
     assert flush.batches == [[0, 1]]
     assert results[1] == 10
+
+
+# --- linger ---------------------------------------------------------------------------------
+
+
+async def test_a_burst_of_lingering_writes_lands_in_one_batch() -> None:
+    """Lingering writes queued over several loop turns commit together, once the linger is over."""
+    flush = ScriptedFlush()
+    commits: GroupCommit[int] = GroupCommit(flush)
+    results: dict[int, object] = {}
+
+    async def write(i: int) -> None:
+        results[i] = await commits.submit(i, linger=0.2)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            started = anyio.current_time()
+            for i in range(10):
+                tg.start_soon(write, i)
+                for _ in range(3):
+                    await anyio.lowlevel.checkpoint()  # each write arrives on a later loop turn
+            assert flush.batches == []  # still lingering
+    assert flush.batches == [list(range(10))]
+    assert flush.started_at[0] - started >= 0.2
+    assert results == {i: i * 10 for i in range(10)}
+
+
+async def test_a_write_without_linger_is_not_delayed_by_lingering_ones() -> None:
+    """A plain write ends the linger at once and takes the lingering writes with it."""
+    flush = ScriptedFlush()
+    commits: GroupCommit[int] = GroupCommit(flush)
+    with anyio.fail_after(5):  # far below the 60-s linger
+        async with anyio.create_task_group() as tg:
+            for i in range(3):
+                tg.start_soon(partial(commits.submit, i, linger=60))
+            await wait_until(lambda: commits.pending == 3)
+            assert await commits.submit(3) == 30
+    assert flush.batches == [[0, 1, 2, 3]]
+
+
+async def test_a_shorter_linger_brings_the_batch_forward() -> None:
+    """A batch starts at the earliest deadline of its writes, not the first writer's."""
+    flush = ScriptedFlush()
+    commits: GroupCommit[int] = GroupCommit(flush)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(commits.submit, 0, linger=60))
+            await wait_until(lambda: commits.pending == 1)
+            assert await commits.submit(1, linger=0.01) == 10
+    assert flush.batches == [[0, 1]]
+
+
+async def test_a_leader_cancelled_while_lingering_hands_on_its_deadline() -> None:
+    """A lingering leader stops at once when cancelled; the next writer keeps its deadline."""
+    flush = ScriptedFlush()
+    commits: GroupCommit[int] = GroupCommit(flush)
+    results: dict[int, object] = {}
+
+    async def write(i: int, linger: float) -> None:
+        results[i] = await commits.submit(i, linger=linger)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            with anyio.CancelScope() as leader_scope:
+                async with anyio.create_task_group() as leader:
+                    leader.start_soon(write, 0, 0.05)  # leads, lingering 50 ms
+                    await wait_until(lambda: commits.pending == 1)
+                    tg.start_soon(write, 1, 60)  # would linger a minute on its own
+                    await wait_until(lambda: commits.pending == 2)
+                    leader_scope.cancel()
+            assert flush.batches == []  # the cancelled leader did not flush on its way out
+    assert results == {1: 10}
+    assert flush.batches == [[0, 1]]  # the cancelled caller's write still commits
+
+
+async def test_drain_ends_a_linger_and_commits_writes_of_cancelled_callers() -> None:
+    """A lingering write whose caller was cancelled stays queued until drain flushes it."""
+    flush = ScriptedFlush()
+    commits: GroupCommit[int] = GroupCommit(flush)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(commits.submit, 0, linger=60))
+            await wait_until(lambda: commits.pending == 1)
+            tg.cancel_scope.cancel()
+        assert commits.pending == 1
+        await commits.drain()
+    assert commits.pending == 0
+    assert flush.batches == [[0]]
+
+
+async def test_drain_ends_the_linger_of_live_writers() -> None:
+    """Drain does not wait out a linger: lingering writers get their results at once."""
+    flush = ScriptedFlush()
+    commits: GroupCommit[int] = GroupCommit(flush)
+    results: dict[int, object] = {}
+
+    async def write(i: int) -> None:
+        results[i] = await commits.submit(i, linger=60)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for i in range(3):
+                tg.start_soon(write, i)
+            await wait_until(lambda: commits.pending == 3)
+            await commits.drain()
+    assert results == {0: 0, 1: 10, 2: 20}
+    assert flush.batches == [[0, 1, 2]]
 
 
 async def wait_until(condition: object) -> None:
