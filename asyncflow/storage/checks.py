@@ -3,7 +3,8 @@
 Both backends call these, so the in-memory store rejects exactly what the SQLite
 store rejects. They raise ``ValueError`` for a caller's mistake (a naive
 datetime, a conf that is not JSON, an instance handed to the wrong run or task);
-failures of the store itself are :class:`~asyncflow.exceptions.StoreError`.
+failures of the store itself are :class:`~asyncflow.exceptions.StoreError`, and
+:func:`missing_instance` words the one both backends raise alike.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from asyncflow.exceptions import StoreError
+from asyncflow.states import TaskState
 from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
 
 _RUN_DATETIMES = (
@@ -139,7 +142,30 @@ def check_expansion(
             raise ValueError(f"expand_task: {_describe(instance)} needs a map_index >= 0")
 
 
-def check_xcoms(instance: TaskInstanceRecord, xcoms: Sequence[XComRecord]) -> None:
+def check_reschedule(instance: TaskInstanceRecord) -> None:
+    """Check that ``instance`` is a sensor between pokes: up_for_reschedule with a next poke.
+
+    Raises:
+        ValueError: it is in another state or has no ``next_poke_at``.
+    """
+    if instance.state is not TaskState.UP_FOR_RESCHEDULE or instance.next_poke_at is None:
+        raise ValueError(
+            f"reschedule_task_instance: {_describe(instance)} must be up_for_reschedule "
+            f"with a next_poke_at, not {instance.state} with {instance.next_poke_at}"
+        )
+
+
+def missing_instance(operation: str, key: tuple[str, str, str, int]) -> StoreError:
+    """The error of a write to a task instance that is not stored."""
+    dag_id, run_id, task_id, map_index = key
+    return StoreError(f"{operation}: no task instance {dag_id}/{run_id}/{task_id}[{map_index}]")
+
+
+def check_xcoms(
+    instance: TaskInstanceRecord,
+    xcoms: Sequence[XComRecord],
+    operation: str = "finish_task_instance",
+) -> None:
     """Check that every XCom value was produced by ``instance``.
 
     Raises:
@@ -148,7 +174,7 @@ def check_xcoms(instance: TaskInstanceRecord, xcoms: Sequence[XComRecord]) -> No
     for xcom in xcoms:
         if (xcom.dag_id, xcom.run_id, xcom.task_id, xcom.map_index) != instance.key:
             raise ValueError(
-                f"finish_task_instance: XCom {xcom.key!r} of "
+                f"{operation}: XCom {xcom.key!r} of "
                 f"{xcom.dag_id}/{xcom.run_id}/{xcom.task_id}[{xcom.map_index}] "
                 f"was not produced by {_describe(instance)}"
             )

@@ -26,7 +26,7 @@ from operator import attrgetter
 import anyio.lowlevel
 
 from asyncflow.exceptions import DagRunNotFound, StoreError
-from asyncflow.states import DagRunState
+from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage import checks
 from asyncflow.storage.records import DagRunRecord, StoreStats, TaskInstanceRecord, XComRecord
 
@@ -176,6 +176,38 @@ class MemoryStore:
         self._begin()
         self._require_runs("finish_task_instance", [(instance.dag_id, instance.run_id)])
         self._put_instances([ready])
+        self._put_xcoms(xcoms)
+        self._commit()
+
+    async def reschedule_task_instance(
+        self, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
+    ) -> None:
+        """Record a reschedule-mode sensor's poke that did not finish, with its XCom.
+
+        Only what a poke changes is written; the try's own fields keep their
+        stored values, as the SQLite store's ``UPDATE`` keeps them.
+        """
+        await self._enter()
+        checks.check_reschedule(instance)
+        checks.check_xcoms(instance, xcoms, "reschedule_task_instance")
+        ready = checks.utc_instance(instance)
+        self._begin()
+        by_key = self._instances.get((ready.dag_id, ready.run_id), {})
+        slot = (ready.task_id, ready.map_index)
+        stored = by_key.get(slot)
+        if stored is None:
+            raise checks.missing_instance("reschedule_task_instance", ready.key)
+        by_key[slot] = replace(
+            stored,
+            state=TaskState.UP_FOR_RESCHEDULE,
+            end_date=ready.end_date,
+            next_poke_at=ready.next_poke_at,
+            first_poke_at=ready.first_poke_at,
+            poke_count=ready.poke_count,
+            owner=ready.owner,
+            lease_expires_at=ready.lease_expires_at,
+            error=ready.error,
+        )
         self._put_xcoms(xcoms)
         self._commit()
 

@@ -81,6 +81,26 @@ class Store(Protocol):
         """Record a try's outcome and the XCom it produced in one transaction."""
         ...
 
+    async def reschedule_task_instance(
+        self, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
+    ) -> None:
+        """Record a reschedule-mode sensor's poke that did not finish, with its XCom.
+
+        The instance becomes ``up_for_reschedule`` and only what a poke changes
+        is written: ``end_date``, ``next_poke_at``, ``first_poke_at``,
+        ``poke_count``, ``owner``, ``lease_expires_at`` and ``error``. The try's
+        own fields (``try_number``, ``start_date``, ``next_attempt_at``) keep
+        their stored values. Nobody needs this write at once, so a store may
+        hold it back briefly to commit it with others; it still returns only
+        once it is committed.
+
+        Raises:
+            ValueError: the instance is not ``up_for_reschedule`` with a
+                ``next_poke_at``, or an XCom value is another instance's.
+            StoreError: no such task instance is stored; nothing is written.
+        """
+        ...
+
     async def push_xcom(self, xcoms: Sequence[XComRecord]) -> None:
         """Upsert XCom values by ``(dag_id, run_id, task_id, map_index, key)``."""
         ...

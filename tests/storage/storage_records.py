@@ -69,3 +69,18 @@ def finished(
         start_date=T0,
         end_date=T0 + timedelta(seconds=1),
     )
+
+
+def rescheduled(instance: TaskInstanceRecord, poke_count: int = 1) -> TaskInstanceRecord:
+    """The instance after its ``poke_count``-th poke found the condition not met yet."""
+    return TaskInstanceRecord(
+        dag_id=instance.dag_id,
+        run_id=instance.run_id,
+        task_id=instance.task_id,
+        map_index=instance.map_index,
+        state=TaskState.UP_FOR_RESCHEDULE,
+        end_date=T0 + timedelta(seconds=poke_count),
+        next_poke_at=T0 + timedelta(seconds=poke_count + 60),
+        first_poke_at=T0,
+        poke_count=poke_count,
+    )

@@ -5,15 +5,18 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
-from storage_records import T0, a_run, an_instance, an_xcom, finished
+from storage_records import T0, a_run, an_instance, an_xcom, finished, rescheduled
 
 from asyncflow.exceptions import DagRunNotFound, StoreError
 from asyncflow.states import DagRunState, TaskState
-from asyncflow.storage.records import XComRecord
+from asyncflow.storage.records import TaskInstanceRecord, XComRecord
 from asyncflow.storage.sqlite import SqliteStore, schema
 from asyncflow.storage.sqlite.sqlfiles import MIGRATIONS
 
@@ -257,6 +260,101 @@ async def test_close_commits_writes_still_queued(tmp_path: Path) -> None:
         assert len(await store.get_task_instances("etl", "manual__1")) == 50
     finally:
         await store.close()
+
+
+# --- lingering reschedules ----------------------------------------------------------------
+
+
+async def reschedule_all(store: SqliteStore, sensors: list[TaskInstanceRecord]) -> None:
+    """Reschedule every sensor from its own task, one more joining on each loop turn."""
+    async with anyio.create_task_group() as tg:
+        for ti in sensors:
+            tg.start_soon(store.reschedule_task_instance, rescheduled(ti))
+            await anyio.lowlevel.checkpoint()
+
+
+async def test_reschedules_arriving_over_a_linger_share_one_transaction(tmp_path: Path) -> None:
+    """Sensors rescheduling one after another within the linger commit in one transaction."""
+    sensors = [an_instance("s", i, state=TaskState.RUNNING) for i in range(100)]
+    async with opened(SqliteStore(tmp_path / "af.db", linger=0.5)) as store:
+        await store.create_run(a_run(), sensors)
+        before = store.stats.transactions
+        with anyio.fail_after(10):
+            await reschedule_all(store, sensors)
+        assert store.stats.transactions - before == 1
+        stored = await store.get_task_instances("etl", "manual__1")
+        assert {ti.state for ti in stored} == {TaskState.UP_FOR_RESCHEDULE}
+
+
+async def test_a_task_start_is_not_held_back_by_lingering_reschedules(tmp_path: Path) -> None:
+    """A plain write commits at once, taking the reschedules lingering for a minute with it."""
+    sensors = [an_instance("s", i, state=TaskState.RUNNING) for i in range(10)]
+    async with opened(SqliteStore(tmp_path / "af.db", linger=60)) as store:
+        await store.create_run(a_run(), [*sensors, an_instance("t")])
+        before = store.stats.transactions
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(reschedule_all, store, sensors)
+                await wait_until(lambda: store._commits.pending == len(sensors))
+                await store.set_task_instances([an_instance("t", state=TaskState.RUNNING)])
+        assert store.stats.transactions - before == 1
+        stored = await store.get_task_instances("etl", "manual__1")
+        assert [ti.state for ti in stored] == [TaskState.UP_FOR_RESCHEDULE] * 10 + [
+            TaskState.RUNNING
+        ]
+
+
+async def test_a_reschedule_of_a_missing_instance_fails_alone(sqlite_store: SqliteStore) -> None:
+    """In a batch of reschedules, only the one naming an unknown instance fails."""
+    sensors = [an_instance("s", i, state=TaskState.RUNNING) for i in range(20)]
+    await sqlite_store.create_run(a_run(), sensors)
+    failures: list[str] = []
+
+    async def reschedule(ti: TaskInstanceRecord) -> None:
+        try:
+            await sqlite_store.reschedule_task_instance(rescheduled(ti))
+        except StoreError as exc:
+            failures.append(str(exc))
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for ti in [*sensors[:10], an_instance("s", 99), *sensors[10:]]:
+                tg.start_soon(reschedule, ti)
+    assert failures == ["reschedule_task_instance: no task instance etl/manual__1/s[99]"]
+    stored = await sqlite_store.get_task_instances("etl", "manual__1")
+    assert [ti.state for ti in stored] == [TaskState.UP_FOR_RESCHEDULE] * 20
+
+
+async def test_close_commits_lingering_reschedules_at_once(tmp_path: Path) -> None:
+    """Closing the store does not wait out the linger: queued reschedules commit right away."""
+    sensors = [an_instance("s", i, state=TaskState.RUNNING) for i in range(10)]
+    store = SqliteStore(tmp_path / "af.db", linger=60)
+    await store.open()
+    await store.create_run(a_run(), sensors)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reschedule_all, store, sensors)
+            await wait_until(lambda: store._commits.pending == len(sensors))
+            await store.close()
+    async with opened(SqliteStore(tmp_path / "af.db")) as reopened:
+        stored = await reopened.get_task_instances("etl", "manual__1")
+    assert [ti.state for ti in stored] == [TaskState.UP_FOR_RESCHEDULE] * 10
+
+
+@asynccontextmanager
+async def opened(store: SqliteStore) -> AsyncIterator[SqliteStore]:
+    """The store, opened for the block and closed after it."""
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    """Yield to the loop until ``condition()`` holds (bounded by the caller's fail_after)."""
+    while not condition():
+        await anyio.lowlevel.checkpoint()
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import anyio
 import pytest
-from storage_records import T0, a_run, an_instance, an_xcom, finished
+from storage_records import T0, a_run, an_instance, an_xcom, finished, rescheduled
 
 from asyncflow.exceptions import StoreError
 from asyncflow.states import TaskState
@@ -145,6 +145,77 @@ async def test_finish_task_instance_rejects_xcom_of_another_instance(store: Stor
     with pytest.raises(ValueError, match="not produced by"):
         await store.finish_task_instance(finished(an_instance("a")), [an_xcom("b")])
     assert await store.get_task_instances("etl", "manual__1") == [an_instance("a")]
+
+
+async def test_reschedule_task_instance_writes_only_what_a_poke_changes(store: Store) -> None:
+    """A reschedule updates the poke's fields and keeps the try's own (try_number, start_date)."""
+    running = an_instance(
+        "s", state=TaskState.RUNNING, try_number=2, start_date=T0, first_poke_at=T0, owner="h:1"
+    )
+    await store.create_run(a_run(), [running])
+    poked = dataclasses.replace(
+        running,
+        state=TaskState.UP_FOR_RESCHEDULE,
+        try_number=9,  # not the stored try's: ignored
+        start_date=T0 + timedelta(hours=1),  # ignored
+        next_attempt_at=T0 + timedelta(hours=2),  # ignored
+        end_date=T0 + timedelta(seconds=1),
+        next_poke_at=T0 + timedelta(seconds=30),
+        poke_count=3,
+        owner=None,
+        lease_expires_at=T0 + timedelta(seconds=90),
+        error="the first try failed",
+    )
+    await store.reschedule_task_instance(poked)
+    assert await store.get_task_instances("etl", "manual__1") == [
+        dataclasses.replace(poked, try_number=2, start_date=T0, next_attempt_at=None)
+    ]
+
+
+async def test_reschedule_task_instance_records_the_xcom_of_the_poke(store: Store) -> None:
+    """XCom values pushed during a poke are stored with the reschedule."""
+    await store.create_run(a_run(), [an_instance("s")])
+    await store.reschedule_task_instance(rescheduled(an_instance("s")), [an_xcom("s", '"p"')])
+    assert await store.get_xcoms("etl", "manual__1", "s", "return_value") == [an_xcom("s", '"p"')]
+    [stored] = await store.get_task_instances("etl", "manual__1")
+    assert stored.state == TaskState.UP_FOR_RESCHEDULE
+
+
+async def test_reschedule_of_an_instance_not_stored_fails_and_writes_nothing(store: Store) -> None:
+    """Rescheduling an unknown task instance (or run) raises StoreError; its XCom is not stored."""
+    await store.create_run(a_run(), [an_instance("a")])
+    with pytest.raises(StoreError, match=r"no task instance etl/manual__1/ghost\[-1\]"):
+        await store.reschedule_task_instance(rescheduled(an_instance("ghost")), [an_xcom("ghost")])
+    with pytest.raises(StoreError, match="no task instance etl/nope/a"):
+        await store.reschedule_task_instance(rescheduled(an_instance("a", run_id="nope")))
+    assert await store.get_run_xcoms("etl", "manual__1") == []
+    assert await store.get_task_instances("etl", "manual__1") == [an_instance("a")]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"state": TaskState.SUCCESS, "next_poke_at": T0},
+        {"state": TaskState.UP_FOR_RESCHEDULE, "next_poke_at": None},
+    ],
+    ids=["success", "no-next-poke"],
+)
+async def test_reschedule_needs_up_for_reschedule_with_a_next_poke(
+    store: Store, fields: dict[str, object]
+) -> None:
+    """A record that is not a sensor between pokes raises ValueError and changes nothing."""
+    await store.create_run(a_run(), [an_instance("s")])
+    with pytest.raises(ValueError, match="must be up_for_reschedule with a next_poke_at"):
+        await store.reschedule_task_instance(an_instance("s", **fields))
+    assert await store.get_task_instances("etl", "manual__1") == [an_instance("s")]
+
+
+async def test_reschedule_rejects_xcom_of_another_instance(store: Store) -> None:
+    """An XCom value produced by another instance raises ValueError naming the operation."""
+    await store.create_run(a_run(), [an_instance("s")])
+    with pytest.raises(ValueError, match=r"reschedule_task_instance: .* not produced by"):
+        await store.reschedule_task_instance(rescheduled(an_instance("s")), [an_xcom("b")])
+    assert await store.get_task_instances("etl", "manual__1") == [an_instance("s")]
 
 
 # --- XCom ---------------------------------------------------------------------------------

@@ -94,6 +94,24 @@ def instance_row(ti: TaskInstanceRecord) -> Row:
     )
 
 
+def reschedule_row(ti: TaskInstanceRecord) -> Row:
+    """The ``reschedule_task_instance`` parameters of a UTC-normalised task instance."""
+    end, poke, first, lease = ti.end_date, ti.next_poke_at, ti.first_poke_at, ti.lease_expires_at
+    return (
+        None if end is None else end.isoformat(timespec="microseconds"),
+        None if poke is None else poke.isoformat(timespec="microseconds"),
+        None if first is None else first.isoformat(timespec="microseconds"),
+        ti.poke_count,
+        ti.owner,
+        None if lease is None else lease.isoformat(timespec="microseconds"),
+        ti.error,
+        ti.dag_id,
+        ti.run_id,
+        ti.task_id,
+        ti.map_index,
+    )
+
+
 def instance_from_row(row: Row) -> TaskInstanceRecord:
     """The task instance stored in a ``task_instance`` row."""
     (dag_id, run_id, task_id, map_index, state, try_number, start, end, attempt, poke,

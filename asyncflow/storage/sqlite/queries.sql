@@ -75,6 +75,21 @@ ON CONFLICT (dag_id, run_id, task_id, map_index) DO UPDATE SET
     lease_expires_at = excluded.lease_expires_at,
     error = excluded.error;
 
+-- name: reschedule_task_instance
+-- A reschedule-mode sensor's poke that did not finish: only what a poke
+-- changes. The try's own columns (try_number, start_date, next_attempt_at)
+-- keep their values, so the row is updated in place, never re-inserted.
+UPDATE task_instance SET
+    state = 'up_for_reschedule',
+    end_date = ?,
+    next_poke_at = ?,
+    first_poke_at = ?,
+    poke_count = ?,
+    owner = ?,
+    lease_expires_at = ?,
+    error = ?
+WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?;
+
 -- name: delete_placeholder
 DELETE FROM task_instance
 WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = -1;

@@ -13,13 +13,17 @@ committed. The leader of a batch applies its operations in queue order inside a
 single ``BEGIN IMMEDIATE`` ... ``COMMIT``: consecutive operations of the same
 shape (e.g. 500 ``set_task_instances`` calls, or 1,000 ``finish_task_instance``
 calls) are merged into one ``executemany`` per statement, so a batch costs a few
-thread round trips however many callers it serves. ``stats.writes`` counts write
-calls, ``stats.transactions`` commits.
+thread round trips however many callers it serves. A sensor's reschedule write
+(``reschedule_task_instance``), which nobody waits on to act, lingers up to
+``linger`` seconds for company; any other write starts the batch at once and
+takes the lingering ones with it. ``stats.writes`` counts write calls,
+``stats.transactions`` commits.
 
 Failures. If applying a batch fails because of one operation (a constraint,
-an unknown run), the batch is rolled back and split in halves, each retried as
-its own transaction, until the failing operation stands alone: only its caller
-gets the error, everyone else's write commits, and the next batch starts clean.
+an unknown run or task instance), the batch is rolled back and split in halves,
+each retried as its own transaction, until the failing operation stands alone:
+only its caller gets the error, everyone else's write commits, and the next
+batch starts clean.
 A failure that is not any one operation's fault (the database is locked by
 another process, the disk is full) fails the whole batch without retrying.
 Driver errors reach callers as :class:`~asyncflow.exceptions.StoreError`, one
@@ -59,6 +63,7 @@ _LIST_RUNS_IN_STATES = QUERIES["list_runs_in_states"]
 _LIST_RUNS_OF_DAG_IN_STATES = QUERIES["list_runs_of_dag_in_states"]
 _INSERT_INSTANCE = QUERIES["insert_task_instance"]
 _UPSERT_INSTANCE = QUERIES["upsert_task_instance"]
+_RESCHEDULE_INSTANCE = QUERIES["reschedule_task_instance"]
 _DELETE_PLACEHOLDER = QUERIES["delete_placeholder"]
 _GET_INSTANCES = QUERIES["get_task_instances"]
 _UPSERT_XCOM = QUERIES["upsert_xcom"]
@@ -71,6 +76,15 @@ _GET_PAUSED_DAGS = QUERIES["get_paused_dags"]
 
 _Apply = Callable[[aiosqlite.Connection], Awaitable[object]]
 
+RESCHEDULE_LINGER_SECONDS = 0.05
+"""How long a sensor's reschedule write may wait for others to share its transaction.
+
+Its poke already happened and its next poke is set by time, so the wait delays
+nothing but the moment the poke is durable (a crash in between means one more
+poke after the restart), and it turns a transaction per handful of pokes into
+one per hundred or more at a few thousand pokes a second.
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class _Op:
@@ -80,6 +94,7 @@ class _Op:
     shape: tuple[str, ...] = ()  # the statements, in order; same shape -> mergeable
     rows: tuple[list[Row], ...] = ()  # the rows for each statement of the shape
     apply: _Apply | None = None  # an operation that needs its own result (rowcount)
+    exact: bool = False  # each row of the first statement must change one stored row
 
 
 class _OperationFailed(Exception):
@@ -92,13 +107,17 @@ class SqliteStore:
     Args:
         path: the database file; it and its parent directory are created on
             :meth:`open` when missing.
+        linger: how many seconds a reschedule write may wait for others to
+            share its transaction (:data:`RESCHEDULE_LINGER_SECONDS`); every
+            other write starts its transaction as soon as it can, taking the
+            lingering ones with it.
 
     Example:
         >>> store = SqliteStore("asyncflow.db")
         >>> # await store.open(); ...; await store.close()
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, linger: float = RESCHEDULE_LINGER_SECONDS) -> None:
         if str(path) == ":memory:" or str(path).startswith("file:"):
             raise StoreError(
                 f"SqliteStore needs a file path, not {str(path)!r}; use memory:// in memory"
@@ -107,6 +126,7 @@ class SqliteStore:
         self._stats = StoreStats()
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._linger = linger
         self._commits: GroupCommit[_Op] = GroupCommit(self._flush)
 
     def __repr__(self) -> str:
@@ -245,6 +265,31 @@ class SqliteStore:
             _Op("finish_task_instance", (_UPSERT_INSTANCE, _UPSERT_XCOM), ([row], xcom_rows))
         )
 
+    async def reschedule_task_instance(
+        self, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
+    ) -> None:
+        """Record a reschedule-mode sensor's poke that did not finish, with its XCom.
+
+        One ``UPDATE`` of the columns a poke changes; it lingers (see ``linger``)
+        so that the pokes of many sensors share a transaction.
+
+        Raises:
+            ValueError: the instance is not ``up_for_reschedule`` with a
+                ``next_poke_at``, or an XCom value is another instance's.
+            StoreError: no such task instance is stored; nothing is written.
+        """
+        checks.check_reschedule(instance)
+        checks.check_xcoms(instance, xcoms, "reschedule_task_instance")
+        row = codec.reschedule_row(checks.utc_instance(instance))
+        xcom_rows = [codec.xcom_row(xcom) for xcom in xcoms]
+        op = _Op(
+            "reschedule_task_instance",
+            (_RESCHEDULE_INSTANCE, _UPSERT_XCOM),
+            ([row], xcom_rows),
+            exact=True,
+        )
+        await self._write(op, linger=self._linger)
+
     async def push_xcom(self, xcoms: Sequence[XComRecord]) -> None:
         """Upsert XCom values by ``(dag_id, run_id, task_id, map_index, key)``."""
         rows = [codec.xcom_row(xcom) for xcom in xcoms]
@@ -295,11 +340,11 @@ class SqliteStore:
             raise self._error(operation, exc) from exc
         return cast("list[Row]", list(rows))  # no row_factory: rows are plain tuples
 
-    async def _write(self, op: _Op) -> object:
+    async def _write(self, op: _Op, *, linger: float = 0.0) -> object:
         if self._writer is None:
             raise self._not_open(op.name)
         self._stats.writes += 1
-        return await self._commits.submit(op)
+        return await self._commits.submit(op, linger=linger)
 
     async def _flush(self, batch: list[PendingWrite[_Op]]) -> None:
         """Commit a batch in one transaction, splitting it to isolate a failing write."""
@@ -372,10 +417,20 @@ async def _apply(writer: aiosqlite.Connection, ops: list[_Op]) -> list[object]:
         for index, sql in enumerate(op.shape):
             rows = [row for other in ops[start:end] for row in other.rows[index]]
             if rows:
-                await writer.executemany(sql, rows)
+                cursor = await writer.executemany(sql, rows)
+                if op.exact and index == 0 and cursor.rowcount != len(rows):
+                    raise _missing(ops[start:end])
         results.extend([None] * (end - start))
         start = end
     return results
+
+
+def _missing(ops: list[_Op]) -> StoreError:
+    """The error of ``exact`` operations of which at least one matched no stored row."""
+    if len(ops) > 1:  # the batch is split until the operation at fault stands alone
+        return StoreError(f"{ops[0].name}: one of {len(ops)} task instances is not stored")
+    [row] = ops[0].rows[0]
+    return checks.missing_instance(ops[0].name, row[-4:])
 
 
 async def _insert_run(run_row: Row, instance_rows: list[Row], writer: aiosqlite.Connection) -> bool:
