@@ -264,7 +264,10 @@ class InstanceExecutor:
             poke_count=ti.poke_count,
             owner=None,
         )
-        await self.store.finish_task_instance(ended, outcome.xcoms)
+        if outcome.state is TaskState.UP_FOR_RESCHEDULE:
+            await self.store.reschedule_task_instance(ended, outcome.xcoms)
+        else:
+            await self.store.finish_task_instance(ended, outcome.xcoms)
         node.instances[map_index] = ended
         if outcome.state is TaskState.UP_FOR_RESCHEDULE and wake.notified:
             self._poke_now(run, node, map_index)  # notified while the poke was being recorded
