@@ -48,6 +48,15 @@ async def test_opening_twice_applies_migrations_once(tmp_path: Path) -> None:
     assert tables == [("dag",), ("dag_run",), ("task_instance",), ("xcom",)]
 
 
+async def test_task_instances_carry_no_secondary_index(sqlite_store: SqliteStore) -> None:
+    """No query reads task_instance but by its key, so no index taxes every poke's write."""
+    indexes = raw(
+        sqlite_store.path,
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'task_instance'",
+    )
+    assert indexes == []
+
+
 async def test_migrations_record_the_schema_version(sqlite_store: SqliteStore) -> None:
     """A new database is migrated to the last migration's version in PRAGMA user_version."""
     assert raw(sqlite_store.path, "PRAGMA user_version") == [(MIGRATIONS[-1].version,)]
