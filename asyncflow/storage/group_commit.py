@@ -185,7 +185,7 @@ class GroupCommit(Generic[T]):
 
     async def _linger(self) -> None:
         """Wait until the pending writes' batch is due (a later write may bring it forward)."""
-        while (due := self._due) > anyio.current_time():
+        while self._pending and (due := self._due) > anyio.current_time():
             hurry = self._hurry = anyio.Event()
             try:
                 with anyio.CancelScope(deadline=due):
