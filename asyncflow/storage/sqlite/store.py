@@ -12,8 +12,9 @@ caller's task, then queues one operation with
 committed. The leader of a batch applies its operations in queue order inside a
 single ``BEGIN IMMEDIATE`` ... ``COMMIT``: consecutive operations of the same
 shape (e.g. 500 ``set_task_instances`` calls, or 1,000 ``finish_task_instance``
-calls) are merged into one ``executemany`` per statement, so a batch costs a few
-thread round trips however many callers it serves. A sensor's reschedule write
+calls) are merged into one ``executemany`` per statement
+(:mod:`asyncflow.storage.sqlite.ops`), so a batch costs a few thread round
+trips however many callers it serves. A sensor's reschedule write
 (``reschedule_task_instance``), which nobody waits on to act, lingers up to
 ``linger`` seconds for company; any other write starts the batch at once and
 takes the lingering ones with it. ``stats.writes`` counts write calls,
@@ -23,20 +24,19 @@ Failures. If applying a batch fails because of one operation (a constraint,
 an unknown run or task instance), the batch is rolled back and split in halves,
 each retried as its own transaction, until the failing operation stands alone:
 only its caller gets the error, everyone else's write commits, and the next
-batch starts clean.
-A failure that is not any one operation's fault (the database is locked by
-another process, the disk is full) fails the whole batch without retrying.
-Driver errors reach callers as :class:`~asyncflow.exceptions.StoreError`, one
-line naming the operation and the database file, chained to the original.
+batch starts clean. A failure that is not any one operation's fault (the
+database is locked by another process, the disk is full) fails the whole batch
+without retrying. Driver errors reach callers as
+:class:`~asyncflow.exceptions.StoreError`, one line naming the operation and the
+database file, chained to the original.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -44,24 +44,22 @@ from typing import cast
 
 import aiosqlite
 
-from asyncflow.exceptions import AsyncflowError, DagRunNotFound, StoreError
+from asyncflow.exceptions import AsyncflowError, StoreError
 from asyncflow.states import DagRunState
 from asyncflow.storage import checks
 from asyncflow.storage.group_commit import GroupCommit, PendingWrite
 from asyncflow.storage.records import DagRunRecord, StoreStats, TaskInstanceRecord, XComRecord
 from asyncflow.storage.sqlite import codec, schema
 from asyncflow.storage.sqlite.codec import Row
+from asyncflow.storage.sqlite.ops import Op, apply_ops, delete_run_xcoms, insert_run, update_run
 from asyncflow.storage.sqlite.sqlfiles import QUERIES
 
-_INSERT_RUN = QUERIES["insert_run"]
-_UPDATE_RUN = QUERIES["update_run"]
 _GET_RUN = QUERIES["get_run"]
 _FIND_RUNS = QUERIES["find_runs"]
 _LIST_RUNS = QUERIES["list_runs"]
 _LIST_RUNS_OF_DAG = QUERIES["list_runs_of_dag"]
 _LIST_RUNS_IN_STATES = QUERIES["list_runs_in_states"]
 _LIST_RUNS_OF_DAG_IN_STATES = QUERIES["list_runs_of_dag_in_states"]
-_INSERT_INSTANCE = QUERIES["insert_task_instance"]
 _UPSERT_INSTANCE = QUERIES["upsert_task_instance"]
 _RESCHEDULE_INSTANCE = QUERIES["reschedule_task_instance"]
 _DELETE_PLACEHOLDER = QUERIES["delete_placeholder"]
@@ -70,11 +68,8 @@ _UPSERT_XCOM = QUERIES["upsert_xcom"]
 _GET_XCOM = QUERIES["get_xcom"]
 _GET_XCOMS = QUERIES["get_xcoms"]
 _GET_RUN_XCOMS = QUERIES["get_run_xcoms"]
-_DELETE_RUN_XCOMS = QUERIES["delete_run_xcoms"]
 _SET_DAG_PAUSED = QUERIES["set_dag_paused"]
 _GET_PAUSED_DAGS = QUERIES["get_paused_dags"]
-
-_Apply = Callable[[aiosqlite.Connection], Awaitable[object]]
 
 RESCHEDULE_LINGER_SECONDS = 0.05
 """How long a sensor's reschedule write may wait for others to share its transaction.
@@ -84,17 +79,6 @@ nothing but the moment the poke is durable (a crash in between means one more
 poke after the restart), and it turns a transaction per handful of pokes into
 one per hundred or more at a few thousand pokes a second.
 """
-
-
-@dataclass(frozen=True, slots=True)
-class _Op:
-    """One write call, encoded: either statements to merge or a function to run."""
-
-    name: str  # the Store method, for error messages
-    shape: tuple[str, ...] = ()  # the statements, in order; same shape -> mergeable
-    rows: tuple[list[Row], ...] = ()  # the rows for each statement of the shape
-    apply: _Apply | None = None  # an operation that needs its own result (rowcount)
-    exact: bool = False  # each row of the first statement must change one stored row
 
 
 class _OperationFailed(Exception):
@@ -127,7 +111,7 @@ class SqliteStore:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._linger = linger
-        self._commits: GroupCommit[_Op] = GroupCommit(self._flush)
+        self._commits: GroupCommit[Op] = GroupCommit(self._flush)
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self._path)!r}, open={self._writer is not None})"
@@ -194,7 +178,7 @@ class SqliteStore:
         checks.check_run_instances(run, instances)
         run_row = codec.run_row(run, checks.conf_json(run))
         rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
-        return bool(await self._write(_Op("create_run", apply=partial(_insert_run, run_row, rows))))
+        return bool(await self._write(Op("create_run", apply=partial(insert_run, run_row, rows))))
 
     async def update_run(self, run: DagRunRecord) -> None:
         """Replace the state, start_date and end_date of an existing run.
@@ -203,7 +187,7 @@ class SqliteStore:
             DagRunNotFound: no run has this ``(dag_id, run_id)``.
         """
         row = codec.run_update_row(checks.utc_run(run))
-        await self._write(_Op("update_run", apply=partial(_update_run, row)))
+        await self._write(Op("update_run", apply=partial(update_run, row)))
 
     async def get_run(self, dag_id: str, run_id: str) -> DagRunRecord | None:
         """The run with this identity, or ``None``."""
@@ -241,7 +225,7 @@ class SqliteStore:
     async def set_task_instances(self, instances: Sequence[TaskInstanceRecord]) -> None:
         """Upsert task instances by their key, all in one transaction."""
         rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
-        await self._write(_Op("set_task_instances", (_UPSERT_INSTANCE,), (rows,)))
+        await self._write(Op("set_task_instances", (_UPSERT_INSTANCE,), (rows,)))
 
     async def expand_task(
         self, dag_id: str, run_id: str, task_id: str, instances: Sequence[TaskInstanceRecord]
@@ -251,7 +235,7 @@ class SqliteStore:
         rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
         placeholder = (dag_id, run_id, task_id)
         await self._write(
-            _Op("expand_task", (_DELETE_PLACEHOLDER, _UPSERT_INSTANCE), ([placeholder], rows))
+            Op("expand_task", (_DELETE_PLACEHOLDER, _UPSERT_INSTANCE), ([placeholder], rows))
         )
 
     async def finish_task_instance(
@@ -262,7 +246,7 @@ class SqliteStore:
         row = codec.instance_row(checks.utc_instance(instance))
         xcom_rows = [codec.xcom_row(xcom) for xcom in xcoms]
         await self._write(
-            _Op("finish_task_instance", (_UPSERT_INSTANCE, _UPSERT_XCOM), ([row], xcom_rows))
+            Op("finish_task_instance", (_UPSERT_INSTANCE, _UPSERT_XCOM), ([row], xcom_rows))
         )
 
     async def reschedule_task_instance(
@@ -282,7 +266,7 @@ class SqliteStore:
         checks.check_xcoms(instance, xcoms, "reschedule_task_instance")
         row = codec.reschedule_row(checks.utc_instance(instance))
         xcom_rows = [codec.xcom_row(xcom) for xcom in xcoms]
-        op = _Op(
+        op = Op(
             "reschedule_task_instance",
             (_RESCHEDULE_INSTANCE, _UPSERT_XCOM),
             ([row], xcom_rows),
@@ -293,7 +277,7 @@ class SqliteStore:
     async def push_xcom(self, xcoms: Sequence[XComRecord]) -> None:
         """Upsert XCom values by ``(dag_id, run_id, task_id, map_index, key)``."""
         rows = [codec.xcom_row(xcom) for xcom in xcoms]
-        await self._write(_Op("push_xcom", (_UPSERT_XCOM,), (rows,)))
+        await self._write(Op("push_xcom", (_UPSERT_XCOM,), (rows,)))
 
     async def get_xcom(
         self, dag_id: str, run_id: str, task_id: str, key: str, map_index: int
@@ -315,16 +299,14 @@ class SqliteStore:
     async def delete_run_xcoms(self, dag_id: str, run_id: str) -> int:
         """Delete every XCom value of a run; returns how many there were."""
         deleted = await self._write(
-            _Op("delete_run_xcoms", apply=partial(_delete_run_xcoms, (dag_id, run_id)))
+            Op("delete_run_xcoms", apply=partial(delete_run_xcoms, (dag_id, run_id)))
         )
         return cast(int, deleted)
 
     async def set_dag_paused(self, dag_id: str, paused: bool) -> None:
         """Remember whether a DAG is paused."""
         now = datetime.now(UTC).isoformat(timespec="microseconds")
-        await self._write(
-            _Op("set_dag_paused", (_SET_DAG_PAUSED,), ([(dag_id, int(paused), now)],))
-        )
+        await self._write(Op("set_dag_paused", (_SET_DAG_PAUSED,), ([(dag_id, int(paused), now)],)))
 
     async def get_paused_dag_ids(self) -> set[str]:
         """The ids of every paused DAG."""
@@ -340,13 +322,13 @@ class SqliteStore:
             raise self._error(operation, exc) from exc
         return cast("list[Row]", list(rows))  # no row_factory: rows are plain tuples
 
-    async def _write(self, op: _Op, *, linger: float = 0.0) -> object:
+    async def _write(self, op: Op, *, linger: float = 0.0) -> object:
         if self._writer is None:
             raise self._not_open(op.name)
         self._stats.writes += 1
         return await self._commits.submit(op, linger=linger)
 
-    async def _flush(self, batch: list[PendingWrite[_Op]]) -> None:
+    async def _flush(self, batch: list[PendingWrite[Op]]) -> None:
         """Commit a batch in one transaction, splitting it to isolate a failing write."""
         try:
             results = await self._transaction([write.payload for write in batch])
@@ -366,7 +348,7 @@ class SqliteStore:
             for write, result in zip(batch, results, strict=True):
                 write.succeed(result)
 
-    async def _transaction(self, ops: list[_Op]) -> list[object]:
+    async def _transaction(self, ops: list[Op]) -> list[object]:
         writer = self._writer
         if writer is None:
             raise self._not_open(ops[0].name)
@@ -375,7 +357,7 @@ class SqliteStore:
         await writer.execute("BEGIN IMMEDIATE")
         applied = False
         try:
-            results = await _apply(writer, ops)
+            results = await apply_ops(writer, ops)
             applied = True
             await writer.execute("COMMIT")
         except Exception as exc:
@@ -399,56 +381,3 @@ class SqliteStore:
 
     def _not_open(self, operation: str) -> StoreError:
         return StoreError(f"{operation}: the store on {self._path} is not open; await open() first")
-
-
-async def _apply(writer: aiosqlite.Connection, ops: list[_Op]) -> list[object]:
-    """Apply operations in order, merging runs of the same shape into executemany calls."""
-    results: list[object] = []
-    start = 0
-    while start < len(ops):
-        op = ops[start]
-        if op.apply is not None:
-            results.append(await op.apply(writer))
-            start += 1
-            continue
-        end = start + 1
-        while end < len(ops) and ops[end].apply is None and ops[end].shape == op.shape:
-            end += 1
-        for index, sql in enumerate(op.shape):
-            rows = [row for other in ops[start:end] for row in other.rows[index]]
-            if rows:
-                cursor = await writer.executemany(sql, rows)
-                if op.exact and index == 0 and cursor.rowcount != len(rows):
-                    raise _missing(ops[start:end])
-        results.extend([None] * (end - start))
-        start = end
-    return results
-
-
-def _missing(ops: list[_Op]) -> StoreError:
-    """The error of ``exact`` operations of which at least one matched no stored row."""
-    if len(ops) > 1:  # the batch is split until the operation at fault stands alone
-        return StoreError(f"{ops[0].name}: one of {len(ops)} task instances is not stored")
-    [row] = ops[0].rows[0]
-    return checks.missing_instance(ops[0].name, row[-4:])
-
-
-async def _insert_run(run_row: Row, instance_rows: list[Row], writer: aiosqlite.Connection) -> bool:
-    cursor = await writer.execute(_INSERT_RUN, run_row)
-    if cursor.rowcount == 0:
-        return False
-    if instance_rows:
-        await writer.executemany(_INSERT_INSTANCE, instance_rows)
-    return True
-
-
-async def _delete_run_xcoms(key: Row, writer: aiosqlite.Connection) -> int:
-    cursor = await writer.execute(_DELETE_RUN_XCOMS, key)
-    return cursor.rowcount
-
-
-async def _update_run(row: Row, writer: aiosqlite.Connection) -> None:
-    cursor = await writer.execute(_UPDATE_RUN, row)
-    if cursor.rowcount == 0:
-        dag_id, run_id = row[-2:]
-        raise DagRunNotFound(f"update_run: no run {dag_id}/{run_id}")
