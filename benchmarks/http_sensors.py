@@ -168,7 +168,7 @@ class Probe:
             "pokes": self.pokes,
             "cpu_per_poke_us": cpu / max(self.pokes, 1) * 1e6,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "demanded_poke_rate": n / interval,
+            "demanded_poke_rate": n / interval if interval else None,  # None: back to back
         }
         if len(self.marks) == 2:
             (w0, c0, p0), (w1, c1, p1) = self.marks
@@ -526,7 +526,8 @@ def print_table(args: argparse.Namespace, results: dict[str, dict[str, Any]]) ->
     """The figures side by side, and asyncflow's ratios to the aiohttp floor."""
     print(
         f"HTTP sensors: n={args.n:,}, interval={args.interval:g}s (demanded "
-        f"{args.n / args.interval:,.0f} pokes/s), rounds={args.rounds}, "
+        f"{args.n / args.interval if args.interval else float('inf'):,.0f} pokes/s), "
+        f"rounds={args.rounds}, "
         f"max_connections={args.max_conn}, store={args.store}, "
         f"python {platform.python_version()}, {os.cpu_count()} cpus"
     )

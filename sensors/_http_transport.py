@@ -7,7 +7,8 @@ fraction of httpx's own transport in CPU per request (see benchmarks/README.md,
 
 - a request is translated once into a :class:`WireRequest` (aiohttp's URL,
   headers as a multidict that keeps repeated names, the body bytes, the timeouts,
-  the proxy); a sensor keeps it and sends it again on every poke;
+  the proxy; credentials in the URL become its ``Authorization``, as httpx's
+  client makes them); a sensor keeps it and sends it again on every poke;
 - a response's body is read in one piece and handed to ``httpx.Response``,
   which decodes it (gzip, deflate) as httpx would;
 - aiohttp's failures become httpx's, so callers catch ``httpx.TransportError``::
@@ -143,6 +144,10 @@ class PoolTransport(httpx.AsyncBaseTransport):
             for name, value in request.headers.raw
             if name.lower() != b"transfer-encoding"  # the body is sent whole, with its length
         )
+        wire_url = URL(str(url), encoded=True)
+        if url.userinfo:  # as httpx's client does: the URL's credentials are the request's
+            headers["Authorization"] = _basic(url.username, url.password)
+            wire_url = wire_url.with_user(None)
         proxy, credentials = self._proxy_for(url)
         proxy_headers = None
         if credentials is not None and url.scheme == "http":
@@ -151,7 +156,7 @@ class PoolTransport(httpx.AsyncBaseTransport):
             proxy_headers = CIMultiDict({"Proxy-Authorization": credentials})  # with its CONNECT
         return WireRequest(
             method=request.method,
-            url=URL(str(url), encoded=True),
+            url=wire_url,
             headers=headers,
             body=request.content or None,
             timeout=_timeout(request.extensions.get("timeout")),
@@ -218,8 +223,7 @@ class PoolTransport(httpx.AsyncBaseTransport):
         parsed = URL(proxy if "://" in proxy else f"http://{proxy}")
         if parsed.user is None:
             return parsed, None
-        token = f"{parsed.user}:{parsed.password or ''}".encode()
-        return parsed.with_user(None), f"Basic {base64.b64encode(token).decode('ascii')}"
+        return parsed.with_user(None), _basic(parsed.user, parsed.password)
 
 
 def bypasses_proxy(host: str, port: int | None, no_proxy: str) -> bool:
@@ -255,6 +259,11 @@ def transport_error(error: BaseException, request: httpx.Request) -> httpx.Trans
         (mapped for raised, mapped in _ERRORS if isinstance(error, raised)), httpx.TransportError
     )
     return kind(str(error) or type(error).__name__, request=request)
+
+
+def _basic(user: str | None, password: str | None) -> str:
+    token = f"{user or ''}:{password or ''}".encode()
+    return f"Basic {base64.b64encode(token).decode('ascii')}"
 
 
 def _timeout(given: Mapping[str, float | None] | None) -> aiohttp.ClientTimeout:

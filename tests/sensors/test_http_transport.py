@@ -83,6 +83,17 @@ async def test_repeated_header_names_are_kept_both_ways(
     assert response.headers.get_list("x-part") == ["1", "2"]
 
 
+async def test_credentials_in_the_url_become_basic_auth(
+    api: ApiServer, transport: PoolTransport
+) -> None:
+    """A URL's user and password replace any Authorization header, as httpx's client does."""
+    request = httpx.Request(
+        "GET", f"http://ada:p%40ss@127.0.0.1:{api.port}/me", headers={"Authorization": "Bearer x"}
+    )
+    await transport.handle_async_request(request)
+    assert api.headers[0]["Authorization"] == "Basic " + base64.b64encode(b"ada:p@ss").decode()
+
+
 async def test_a_request_body_is_sent_and_a_large_body_read_whole(
     api: ApiServer, transport: PoolTransport
 ) -> None:
