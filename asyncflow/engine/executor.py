@@ -113,26 +113,30 @@ class InstanceExecutor:
 
     async def _start_tries(self) -> None:
         tickets, self._starting = self._starting, []
-        attempts: list[Attempt] = []
-        writes: list[TaskInstanceRecord] = []
+        # tasks start as soon as their try is stored; sensors, which nobody waits
+        # on to the millisecond, let their start share a transaction with others
+        attempts: dict[bool, list[Attempt]] = {False: [], True: []}
+        writes: dict[bool, list[TaskInstanceRecord]] = {False: [], True: []}
         for ticket in tickets:
             run, node, map_index = ticket.payload
             if run.completing:  # the run ended (e.g. timed out) while this waited for a slot
                 self._release(ticket)
                 continue
+            patient = isinstance(node.task, Sensor)
             record, new_try = self._mark_running(node, map_index)
             if new_try:
-                writes.append(record)
+                writes[patient].append(record)
             attempt = Attempt(ticket)
             self._held.add(attempt)
-            attempts.append(attempt)
+            attempts[patient].append(attempt)
             keys = _wake_keys(node)
             if keys:  # registered from the start of the try until it ends or is parked
                 self.wakeups.add(keys, record.key, attempt.wake.set)
-        if writes:  # if this is cancelled, stop_holding records them as interrupted
-            await self.store.set_task_instances(writes)
-        for attempt in attempts:
-            self.tries.start(self._attempt(attempt))
+        for patient in (False, True):
+            if writes[patient]:  # if cancelled, stop_holding records them as interrupted
+                await self.store.set_task_instances(writes[patient], patient=patient)
+            for attempt in attempts[patient]:
+                self.tries.start(self._attempt(attempt))
 
     async def _attempt(self, attempt: Attempt) -> None:
         if not self._held.take(attempt):
@@ -140,7 +144,7 @@ class InstanceExecutor:
         run, node, map_index = attempt.payload
         record = node.instances[map_index]
         scope = anyio.CancelScope()
-        holding = ran = False
+        holding = ran = rescheduled = False
         try:
             with scope:
                 if isinstance(node.task, Sensor) and node.task.mode is SensorMode.POKE:
@@ -149,6 +153,9 @@ class InstanceExecutor:
                 outcome, ti = await self._execute(run, node, record, attempt)
             ran = True
             holding = not scope.cancelled_caught and _keeps_slot(ti.task, outcome)
+            rescheduled = not (scope.cancelled_caught or holding) and (
+                outcome.state is TaskState.UP_FOR_RESCHEDULE
+            )
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._interrupted(node, record)
@@ -156,14 +163,17 @@ class InstanceExecutor:
         finally:
             self._waiting_sensors.discard(scope)
             self._forget(run.key, scope)
-            if not holding:
+            if not (holding or rescheduled):  # a reschedule keeps them until it is parked
                 self._forget_keys(attempt)
-            if not ran:
+            if not ran or rescheduled:  # a reschedule's write lingers; its slot need not
                 self._release(attempt.ticket)
         if holding:
             assert outcome.next_poke_at is not None
             attempt.ti = ti
             self._hold(attempt, outcome.next_poke_at)
+            return
+        if rescheduled:
+            await self._record(run, node, record, outcome, ti, attempt.wake)
             return
         try:  # the slot is free once the outcome is stored: a drain waits for that
             if not scope.cancelled_caught:
@@ -266,8 +276,9 @@ class InstanceExecutor:
         )
         if outcome.state is TaskState.UP_FOR_RESCHEDULE:
             await self.store.reschedule_task_instance(ended, outcome.xcoms)
-        else:
-            await self.store.finish_task_instance(ended, outcome.xcoms)
+        else:  # a sensor's end may share a transaction: its downstream can wait 50 ms
+            patient = isinstance(ti.task, Sensor)
+            await self.store.finish_task_instance(ended, outcome.xcoms, patient=patient)
         node.instances[map_index] = ended
         if outcome.state is TaskState.UP_FOR_RESCHEDULE and wake.notified:
             self._poke_now(run, node, map_index)  # notified while the poke was being recorded

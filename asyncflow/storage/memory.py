@@ -142,8 +142,10 @@ class MemoryStore:
         await self._enter()
         return sorted(self._instances.get((dag_id, run_id), {}).values(), key=_by_task_and_index)
 
-    async def set_task_instances(self, instances: Sequence[TaskInstanceRecord]) -> None:
-        """Upsert task instances by their key, all or none."""
+    async def set_task_instances(
+        self, instances: Sequence[TaskInstanceRecord], *, patient: bool = False
+    ) -> None:
+        """Upsert task instances by their key, all or none (at once, ``patient`` or not)."""
         await self._enter()
         ready = checks.utc_instances(instances)
         self._begin()
@@ -167,9 +169,13 @@ class MemoryStore:
         self._commit()
 
     async def finish_task_instance(
-        self, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
+        self,
+        instance: TaskInstanceRecord,
+        xcoms: Sequence[XComRecord] = (),
+        *,
+        patient: bool = False,
     ) -> None:
-        """Record a try's outcome and the XCom it produced, together."""
+        """Record a try's outcome and the XCom it produced, together (at once)."""
         await self._enter()
         checks.check_xcoms(instance, xcoms)
         ready = checks.utc_instance(instance)

@@ -65,8 +65,15 @@ class Store(Protocol):
         """Every task instance of a run, ordered by task_id then map_index."""
         ...
 
-    async def set_task_instances(self, instances: Sequence[TaskInstanceRecord]) -> None:
-        """Upsert task instances by their key, all in one transaction."""
+    async def set_task_instances(
+        self, instances: Sequence[TaskInstanceRecord], *, patient: bool = False
+    ) -> None:
+        """Upsert task instances by their key, all in one transaction.
+
+        ``patient=True`` says nobody acts on the write at once (a sensor's try
+        starting or ending): a store may hold it back briefly to commit it with
+        others, as it does a reschedule. It still returns only once committed.
+        """
         ...
 
     async def expand_task(
@@ -76,9 +83,18 @@ class Store(Protocol):
         ...
 
     async def finish_task_instance(
-        self, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
+        self,
+        instance: TaskInstanceRecord,
+        xcoms: Sequence[XComRecord] = (),
+        *,
+        patient: bool = False,
     ) -> None:
-        """Record a try's outcome and the XCom it produced in one transaction."""
+        """Record a try's outcome and the XCom it produced in one transaction.
+
+        ``patient=True`` says nobody acts on the write at once (a sensor's try
+        starting or ending): a store may hold it back briefly to commit it with
+        others, as a reschedule. It still returns only once committed.
+        """
         ...
 
     async def reschedule_task_instance(

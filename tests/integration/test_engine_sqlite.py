@@ -85,3 +85,58 @@ async def test_a_run_id_shared_by_two_dags_needs_the_dag_id(tmp_path: Path) -> N
         with pytest.raises(DagRunNotFound, match="exists in several DAGs"):
             await engine.get_run(one.run_id)
         assert (await engine.get_run(one.run_id, dag_id="second")).dag_id == "second"
+
+
+async def test_a_lingering_reschedule_write_holds_no_slot(tmp_path: Path) -> None:
+    """With one slot, a task starts while a reschedule sensor's poke is still being stored."""
+    from asyncflow.storage.sqlite import SqliteStore
+
+    poked, started = anyio.Event(), anyio.Event()
+
+    @dag()
+    def one_slot() -> None:
+        @task.sensor(poke_interval=60, mode="reschedule", priority_weight=10)
+        async def wait() -> bool:
+            poked.set()
+            return False
+
+        @task
+        async def other() -> None:
+            started.set()
+
+        wait()
+        other()
+
+    store = SqliteStore(tmp_path / "af.db", linger=3)  # a lone patient write waits 3 s
+    async with Engine(store, dags=[one_slot()], max_active_tasks=1) as engine:
+        await engine.trigger("one_slot")
+        with anyio.fail_after(10):  # the sensor's own start lingers too
+            await poked.wait()
+        with anyio.fail_after(1.5):  # not the 3 s of the poke's write
+            await started.wait()
+
+
+async def test_a_notify_while_a_reschedule_is_stored_is_not_lost(tmp_path: Path) -> None:
+    """notify() during the write of a not-done poke makes the sensor poke again at once."""
+    from asyncflow.storage.sqlite import SqliteStore
+
+    poked = anyio.Event()
+
+    @dag()
+    def notified() -> None:
+        @task.sensor(poke_interval=60, mode="reschedule", wake_on=["go"])
+        async def wait(ti: Any) -> bool:
+            poked.set()
+            return ti.poke_count >= 1
+
+        wait()
+
+    store = SqliteStore(tmp_path / "af.db", linger=0.5)
+    async with Engine(store, dags=[notified()]) as engine:
+        run = await engine.trigger("notified")
+        with anyio.fail_after(5):
+            await poked.wait()
+        assert await engine.notify("go") == 1
+        with anyio.fail_after(5):
+            result = await engine.wait(run.run_id)
+    assert result.ti("wait").state is TaskState.SUCCESS

@@ -7,6 +7,8 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -293,6 +295,28 @@ async def test_reschedules_arriving_over_a_linger_share_one_transaction(tmp_path
         assert store.stats.transactions - before == 1
         stored = await store.get_task_instances("etl", "manual__1")
         assert {ti.state for ti in stored} == {TaskState.UP_FOR_RESCHEDULE}
+
+
+async def test_patient_starts_and_ends_linger_like_reschedules(tmp_path: Path) -> None:
+    """Sensors' try starts and ends (patient=True) arriving over a linger share a transaction."""
+    sensors = [an_instance("s", i) for i in range(40)]
+    async with opened(SqliteStore(tmp_path / "af.db", linger=0.5)) as store:
+        await store.create_run(a_run(), sensors)
+        before = store.stats.transactions
+        running = [replace(ti, state=TaskState.RUNNING, try_number=1) for ti in sensors]
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for ti in running[:20]:
+                    tg.start_soon(partial(store.set_task_instances, [ti], patient=True))
+                    await anyio.lowlevel.checkpoint()
+                for ti in running[20:]:
+                    done = replace(ti, state=TaskState.SUCCESS)
+                    tg.start_soon(partial(store.finish_task_instance, done, patient=True))
+                    await anyio.lowlevel.checkpoint()
+        assert store.stats.transactions - before == 1
+        stored = await store.get_task_instances("etl", "manual__1")
+        states = sorted(ti.state for ti in stored if ti.state is not None)
+        assert states == sorted([TaskState.RUNNING] * 20 + [TaskState.SUCCESS] * 20)
 
 
 async def test_a_task_start_is_not_held_back_by_lingering_reschedules(tmp_path: Path) -> None:

@@ -91,10 +91,10 @@ class SqliteStore:
     Args:
         path: the database file; it and its parent directory are created on
             :meth:`open` when missing.
-        linger: how many seconds a reschedule write may wait for others to
-            share its transaction (:data:`RESCHEDULE_LINGER_SECONDS`); every
-            other write starts its transaction as soon as it can, taking the
-            lingering ones with it.
+        linger: how many seconds a reschedule write (or another write marked
+            ``patient``) may wait for others to share its transaction
+            (:data:`RESCHEDULE_LINGER_SECONDS`); every other write starts its
+            transaction as soon as it can, taking the lingering ones with it.
 
     Example:
         >>> store = SqliteStore("asyncflow.db")
@@ -222,10 +222,15 @@ class SqliteStore:
         rows = await self._read("get_task_instances", _GET_INSTANCES, (dag_id, run_id))
         return [codec.instance_from_row(row) for row in rows]
 
-    async def set_task_instances(self, instances: Sequence[TaskInstanceRecord]) -> None:
-        """Upsert task instances by their key, all in one transaction."""
+    async def set_task_instances(
+        self, instances: Sequence[TaskInstanceRecord], *, patient: bool = False
+    ) -> None:
+        """Upsert task instances by their key, all in one transaction (``patient``: lingers)."""
         rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
-        await self._write(Op("set_task_instances", (_UPSERT_INSTANCE,), (rows,)))
+        await self._write(
+            Op("set_task_instances", (_UPSERT_INSTANCE,), (rows,)),
+            linger=self._linger if patient else 0.0,
+        )
 
     async def expand_task(
         self, dag_id: str, run_id: str, task_id: str, instances: Sequence[TaskInstanceRecord]
@@ -239,14 +244,19 @@ class SqliteStore:
         )
 
     async def finish_task_instance(
-        self, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
+        self,
+        instance: TaskInstanceRecord,
+        xcoms: Sequence[XComRecord] = (),
+        *,
+        patient: bool = False,
     ) -> None:
-        """Record a try's outcome and the XCom it produced in one transaction."""
+        """Record a try's outcome and its XCom in one transaction (``patient``: lingers)."""
         checks.check_xcoms(instance, xcoms)
         row = codec.instance_row(checks.utc_instance(instance))
         xcom_rows = [codec.xcom_row(xcom) for xcom in xcoms]
         await self._write(
-            Op("finish_task_instance", (_UPSERT_INSTANCE, _UPSERT_XCOM), ([row], xcom_rows))
+            Op("finish_task_instance", (_UPSERT_INSTANCE, _UPSERT_XCOM), ([row], xcom_rows)),
+            linger=self._linger if patient else 0.0,
         )
 
     async def reschedule_task_instance(
