@@ -144,7 +144,7 @@ class InstanceExecutor:
         run, node, map_index = attempt.payload
         record = node.instances[map_index]
         scope = anyio.CancelScope()
-        holding = ran = rescheduled = False
+        holding = ran = patient = False
         try:
             with scope:
                 if isinstance(node.task, Sensor) and node.task.mode is SensorMode.POKE:
@@ -153,9 +153,9 @@ class InstanceExecutor:
                 outcome, ti = await self._execute(run, node, record, attempt)
             ran = True
             holding = not scope.cancelled_caught and _keeps_slot(ti.task, outcome)
-            rescheduled = not (scope.cancelled_caught or holding) and (
-                outcome.state is TaskState.UP_FOR_RESCHEDULE
-            )
+            # a sensor's outcome is a patient write (it lingers for company): its
+            # slot is free before it, and store.close() commits it on the way out
+            patient = not (scope.cancelled_caught or holding) and isinstance(ti.task, Sensor)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._interrupted(node, record)
@@ -163,16 +163,17 @@ class InstanceExecutor:
         finally:
             self._waiting_sensors.discard(scope)
             self._forget(run.key, scope)
+            rescheduled = patient and outcome.state is TaskState.UP_FOR_RESCHEDULE
             if not (holding or rescheduled):  # a reschedule keeps them until it is parked
                 self._forget_keys(attempt)
-            if not ran or rescheduled:  # a reschedule's write lingers; its slot need not
+            if not ran or patient:
                 self._release(attempt.ticket)
         if holding:
             assert outcome.next_poke_at is not None
             attempt.ti = ti
             self._hold(attempt, outcome.next_poke_at)
             return
-        if rescheduled:
+        if patient:
             await self._record(run, node, record, outcome, ti, attempt.wake)
             return
         try:  # the slot is free once the outcome is stored: a drain waits for that
