@@ -15,7 +15,15 @@ shutdown_grace_seconds            ASYNCFLOW_SHUTDOWN_GRACE        30
 task_logs_folder                  ASYNCFLOW_LOGS_FOLDER           <home>/logs
 xcom_object_store                 ASYNCFLOW_XCOM_OBJECT_STORE     unset (s3://bucket/prefix)
 xcom_object_threshold             ASYNCFLOW_XCOM_OBJECT_THRESHOLD 49152 (bytes)
+gc_threshold                      ASYNCFLOW_GC_THRESHOLD          20000 (0: leave it alone)
 ================================  ==============================  =====================
+
+``gc_threshold``: while an engine is open, the cyclic garbage collector's
+thresholds are ``(gc_threshold, 50, 100)`` (restored when it closes). Python's
+default, ``(700, 10, 10)``, makes the collector walk every waiting sensor's
+objects again and again: with 100,000 poke-mode sensors it took a third of the
+CPU (benchmarks/README.md, "Sensors"). 0 leaves the interpreter's thresholds
+as they are, for a service that tunes them itself.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ class Settings:
     shutdown_grace_seconds: float = 30.0
     xcom_object_store: str | None = None
     xcom_object_threshold: int = 48 * 1024
+    gc_threshold: int = 20_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -75,6 +84,9 @@ class Settings:
             shutdown_grace_seconds=_positive_float(env, "ASYNCFLOW_SHUTDOWN_GRACE", 30.0),
             xcom_object_store=env.get("ASYNCFLOW_XCOM_OBJECT_STORE") or None,
             xcom_object_threshold=_positive_int(env, "ASYNCFLOW_XCOM_OBJECT_THRESHOLD", 48 * 1024),
+            gc_threshold=_setting(
+                env, "ASYNCFLOW_GC_THRESHOLD", 20_000, int, lambda v: v >= 0, "0 or more"
+            ),
         )
         return replace(settings, **overrides) if overrides else settings
 

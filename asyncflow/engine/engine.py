@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import uuid
@@ -146,6 +147,9 @@ class Engine:
         self.resources = SharedResources()  # one client per connection, closed last
         stack.push_async_callback(_shielded, self.resources.aclose)
         stack.callback(current_resources.reset, current_resources.set(self.resources))
+        if self.settings.gc_threshold:
+            stack.callback(gc.set_threshold, *gc.get_threshold())
+            gc.set_threshold(self.settings.gc_threshold, 50, 100)
         tg = await stack.enter_async_context(anyio.create_task_group())
         self._driver.attach(tg)
         limiter = anyio.CapacityLimiter(self.settings.worker_threads)

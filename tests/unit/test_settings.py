@@ -42,3 +42,24 @@ def test_bad_values_name_the_variable(name: str, raw: str, message: str) -> None
     with pytest.raises(SettingsError) as info:
         Settings.from_env({name: raw})
     assert str(info.value) == f"{name} {message}"
+
+
+@pytest.mark.anyio
+async def test_an_open_engine_raises_the_gc_threshold_and_restores_it() -> None:
+    """While an engine is open the collector runs less often; closing restores the old setting."""
+    import gc
+
+    from asyncflow import Engine
+
+    before = gc.get_threshold()
+    async with Engine("memory://", settings=Settings.from_env(gc_threshold=12_345)):
+        assert gc.get_threshold() == (12_345, 50, 100)
+    assert gc.get_threshold() == before
+    async with Engine("memory://", settings=Settings.from_env({"ASYNCFLOW_GC_THRESHOLD": "0"})):
+        assert gc.get_threshold() == before
+
+
+def test_a_negative_gc_threshold_is_refused() -> None:
+    """ASYNCFLOW_GC_THRESHOLD must be 0 or more; the error names the variable."""
+    with pytest.raises(SettingsError, match="ASYNCFLOW_GC_THRESHOLD must be 0 or more, got '-1'"):
+        Settings.from_env({"ASYNCFLOW_GC_THRESHOLD": "-1"})
