@@ -96,14 +96,13 @@ def instance_row(ti: TaskInstanceRecord) -> Row:
 
 def reschedule_row(ti: TaskInstanceRecord) -> Row:
     """The ``reschedule_task_instance`` parameters of a UTC-normalised task instance."""
-    end, poke, first, lease = ti.end_date, ti.next_poke_at, ti.first_poke_at, ti.lease_expires_at
     return (
-        None if end is None else end.isoformat(timespec="microseconds"),
-        None if poke is None else poke.isoformat(timespec="microseconds"),
-        None if first is None else first.isoformat(timespec="microseconds"),
+        _text(ti.end_date),
+        _text(ti.next_poke_at),
+        _text(ti.first_poke_at),
         ti.poke_count,
         ti.owner,
-        None if lease is None else lease.isoformat(timespec="microseconds"),
+        _text(ti.lease_expires_at),
         ti.error,
         ti.dag_id,
         ti.run_id,
