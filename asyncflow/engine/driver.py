@@ -72,6 +72,7 @@ class RunDriver:
             submit=self._submit,
             ended=self._instance_ended,
             release=self.dispatcher.release,
+            spawn=self.spawn,
         )
         self.past = PastGate(store)
         self._on_run_finished = on_run_finished

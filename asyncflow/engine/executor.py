@@ -73,6 +73,7 @@ class InstanceExecutor:
         submit: Submit,
         ended: Ended,
         release: Callable[[Ticket], None],
+        spawn: Callable[..., None],
     ) -> None:
         self.store = store
         self.clock = clock
@@ -92,10 +93,11 @@ class InstanceExecutor:
         self._submit = submit
         self._ended = ended
         self._release = release
+        self._spawn = spawn
 
     @property
     def held(self) -> int:
-        """Tries holding a slot with no coroutine (a poke-mode sensor between pokes)."""
+        """Tries holding a slot with no coroutine: poke-mode sensors between pokes."""
         return len(self._held)
 
     def launch(self, ticket: Ticket) -> None:
@@ -319,7 +321,7 @@ class InstanceExecutor:
             scope.cancel()
         held = self.held
         if held:
-            self.tries.start(self.stop_holding())
+            self._spawn(self.stop_holding)
         return len(scopes) + held
 
     async def _interrupted(self, node: NodeState, record: TaskInstanceRecord) -> None:

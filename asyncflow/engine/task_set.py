@@ -6,7 +6,9 @@ handle, its own cancel scope and bookkeeping per task). A :class:`TaskSet`
 starts each as a bare asyncio task instead, while keeping the structure anyio
 gives: the set's :meth:`supervise` coroutine runs in the engine's task group,
 and no task of the set outlives it. When it is cancelled it cancels its tasks
-and waits for them (they record their interruption as they end); when a task
+through anyio cancel scopes, so a task inside a shielded scope (a group-commit
+flush, the write recording its interruption) finishes that part first, as it
+would in a task group, and waits for them; when a task
 fails with an unexpected error, the error is raised from :meth:`supervise`, so
 it fails the engine's task group exactly as a failing task-group child would.
 """
@@ -25,6 +27,8 @@ class TaskSet:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._scopes: dict[asyncio.Task[Any], anyio.CancelScope] = {}
+        self._unstarted: dict[asyncio.Task[Any], Coroutine[Any, Any, Any]] = {}
         self._error: BaseException | None = None
         self._failed: anyio.Event | None = None
 
@@ -33,12 +37,24 @@ class TaskSet:
 
     def start(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run ``coro`` as a task of this set, starting on the next loop iteration."""
-        task = asyncio.get_running_loop().create_task(coro)
+        task = asyncio.get_running_loop().create_task(self._run(coro))
         self._tasks.add(task)
+        self._unstarted[task] = coro
         task.add_done_callback(self._ended)
+
+    async def _run(self, coro: Coroutine[Any, Any, Any]) -> None:
+        # a native task.cancel() would break through anyio's shields; a scope does not
+        task = asyncio.current_task()
+        assert task is not None
+        del self._unstarted[task]
+        with anyio.CancelScope() as scope:
+            self._scopes[task] = scope
+            await coro
 
     def _ended(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        self._scopes.pop(task, None)
+        self._unstarted.pop(task, None)
         if task.cancelled():
             return
         error = task.exception()
@@ -64,5 +80,12 @@ class TaskSet:
         while self._tasks:
             tasks = list(self._tasks)
             for task in tasks:
-                task.cancel()
+                scope = self._scopes.get(task)
+                if scope is not None:
+                    scope.cancel()
+                else:  # not begun: none of it will run
+                    unstarted = self._unstarted.pop(task, None)
+                    if unstarted is not None:
+                        unstarted.close()
+                    task.cancel()
             await asyncio.wait(tasks)

@@ -78,3 +78,25 @@ async def test_tasks_that_end_leave_the_set() -> None:
             while len(tasks):  # done callbacks run one loop iteration after a task ends
                 await anyio.lowlevel.checkpoint()
             tg.cancel_scope.cancel()
+
+
+async def test_cancelling_respects_a_shield_a_task_is_inside() -> None:
+    """A task inside a shielded scope (a group-commit flush) finishes it before it is cancelled."""
+    tasks = TaskSet()
+    inside = anyio.Event()
+    log: list[str] = []
+
+    async def flushing() -> None:
+        with anyio.CancelScope(shield=True):
+            inside.set()
+            await anyio.sleep(0.05)
+            log.append("flushed")
+        await anyio.sleep_forever()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tasks.supervise)
+            tasks.start(flushing())
+            await inside.wait()
+            tg.cancel_scope.cancel()
+    assert log == ["flushed"]
