@@ -12,7 +12,8 @@
     ├── XComError                 a value cannot be stored as XCom (type or size)
     ├── MappingError              dynamic mapping got something it cannot expand
     ├── StoreError                the store failed (driver errors are wrapped here)
-    │   └── MissingExtraError     the store URL needs an extra that is not installed
+    │   ├── MissingExtraError     the store URL needs an extra that is not installed
+    │   └── StoreInUse            another engine owns the store (a SQLite store has one)
     ├── EngineError               the engine is used wrongly (closed, wrong loop)
     ├── TaskControl               raised by a task to control its own outcome
     │   ├── SkipTask              mark the task skipped
@@ -65,6 +66,10 @@ class StoreError(AsyncflowError):
 
 class MissingExtraError(StoreError, ImportError):
     """The store URL needs an optional dependency that is not installed."""
+
+
+class StoreInUse(StoreError):
+    """Another engine owns the store; the message names it (pid, host, since when)."""
 
 
 class EngineError(AsyncflowError, RuntimeError):

@@ -1,23 +1,22 @@
-"""How commands reach the store: reading it, writing through a client engine, or owning it.
+"""How commands reach the store: reading it, asking its owner, or owning it.
 
 Three ways, by what a command does to runs:
 
 - *read* (``runs list``, ``tasks states``, ``logs``): the store's own reads; the
-  database must exist already;
-- *client* (``dags trigger``, ``dags pause``, ``dags test``): an
-  :class:`~asyncflow.Engine` that knew no DAG when it opened, so it resumed
-  none of the runs that the serving process (``asyncflow run``) is driving
-  (:func:`open_engine`);
-- *own* (``asyncflow run``, ``dags backfill``, ``db reset``): the process holds
-  an exclusive lock on ``<database file>.lock`` while it runs, because an engine
-  opening a store resumes (takes over) every run left running in it. A second
-  owner is refused with one line naming the first.
+  database must exist already (:func:`reading_store`);
+- *ask* (``dags trigger``, ``dags pause``/``unpause``): a request the owning
+  engine picks up (a queued run, a pause flag), written through the store
+  without owning it, so it works while ``asyncflow run`` serves the store
+  (:func:`reading_store` too);
+- *own* (``asyncflow run``, ``dags test``, ``dags backfill``, ``db reset``): an
+  :class:`~asyncflow.Engine` (:func:`open_engine`) or the reset owns the store
+  while it runs, because an engine opening a store resumes (takes over) every
+  run left running in it. A SQLite store has one owner: a second is refused
+  with one line naming the first (:class:`~asyncflow.exceptions.StoreInUse`).
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -26,8 +25,10 @@ from asyncflow.cli.common import BadInput, drop_log_events
 from asyncflow.dag import DAG
 from asyncflow.engine import Engine
 from asyncflow.settings import Settings
-from asyncflow.storage import mask_url, open_store
+from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
+from asyncflow.storage.records import EngineIdentity
+from asyncflow.storage.sqlite.owner_lock import OwnerLock
 
 
 def database_file(settings: Settings) -> Path | None:
@@ -81,16 +82,19 @@ async def paused_dag_ids(settings: Settings) -> set[str]:
 async def open_engine(
     settings: Settings, *, resume: Sequence[DAG] = (), create: bool = False
 ) -> AsyncIterator[Engine]:
-    """An engine that resumes the runs of ``resume`` only; add other DAGs once it is open.
+    """An engine owning the store that resumes the runs of ``resume`` only.
 
     Opening an engine takes over the runs left running in the store for the DAGs
-    it knows, so a client (``dags trigger``) passes none, leaving them to
-    ``asyncflow run``, and a backfill passes its one DAG.
+    it knows: ``dags test`` passes none (another DAG's runs are left for the
+    next ``asyncflow run``), a backfill its one DAG. Add other DAGs once it is open.
 
     Args:
         settings: Where the store is.
         resume: The DAGs whose running runs this engine drives on.
         create: Create the database when missing (else a missing one is a user mistake).
+
+    Raises:
+        StoreInUse: another engine owns the store.
     """
     if not create:
         require_database(settings)
@@ -100,34 +104,19 @@ async def open_engine(
 
 
 @contextmanager
-def owning_store(settings: Settings, command: str) -> Iterator[None]:
-    """Hold ``<database file>.lock`` for the block, or fail when another process holds it.
-
-    The lock file names its holder (command and pid) for the error of the next
-    one. A store that is not a SQLite file needs no lock.
+def owning_store(settings: Settings) -> Iterator[None]:
+    """Own the SQLite store for the block without an engine (a reset); others need nothing.
 
     Raises:
-        BadInput: another process owns the store.
+        StoreInUse: another engine owns the store; the message names it.
     """
     path = database_file(settings)
     if path is None:
         yield
         return
-    lock = path.with_name(f"{path.name}.lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    lock = OwnerLock(path)
+    lock.acquire(EngineIdentity.of_this_process())
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
-            raise BadInput(
-                f"the store {mask_url(settings.database_url)} is in use by {holder}, which "
-                f"holds {lock}; one process owns a SQLite store at a time: stop it first "
-                "(PostgreSQL, coming later, lets many processes share a store)"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{command} (pid {os.getpid()})\n".encode(), 0)
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        lock.release()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import anyio
 import click
 
-from asyncflow.cli.access import open_engine, owning_store
+from asyncflow.cli.access import open_engine
 from asyncflow.cli.common import (
     BadInput,
     common_options,
@@ -92,7 +92,7 @@ def backfill(
             f"DAG {dag_id!r} has no schedule (schedule=None): a backfill runs the data "
             "intervals of a schedule; use `asyncflow dags trigger` for a manual run"
         )
-    with owning_store(settings, f"asyncflow dags backfill {dag_id}"), _progress(dag_id) as report:
+    with _progress(dag_id) as report:
         runs = anyio.run(_backfill, settings, dag, start, end, rerun_failed, report)
     if output == "json":
         print_json([_as_json(run) for run in runs])

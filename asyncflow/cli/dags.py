@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 import click
 
-from asyncflow.cli.access import open_engine, paused_dag_ids
+from asyncflow.cli.access import open_engine, paused_dag_ids, reading_store
 from asyncflow.cli.backfill import backfill
 from asyncflow.cli.common import (
     BadInput,
@@ -25,12 +25,11 @@ from asyncflow.cli.common import (
 from asyncflow.cli.output import in_flow_order, output_option, print_json, print_table, ti_row
 from asyncflow.dag import DAG
 from asyncflow.dag_loader import DagBag
-from asyncflow.engine import Engine
-from asyncflow.engine.new_runs import manual_run
-from asyncflow.exceptions import DagRunNotFound
+from asyncflow.engine.new_runs import manual_run, queue_manual_run
 from asyncflow.results import DagRunResult
 from asyncflow.schedule import CronSchedule, DeltaSchedule, OnceSchedule, Schedule
 from asyncflow.states import DagRunState
+from asyncflow.storage.protocol import Store
 
 _CONF_HELP = "Run configuration, a JSON object: '{\"day\": 3}'."
 
@@ -97,8 +96,9 @@ def test_dag(ctx: click.Context, dag_id: str, conf: str | None, logical_date: st
     """Run one run of DAG_ID to the end, in this process, recorded in the database.
 
     Prints one line per task instance, then the run's state. Exits 0 when the
-    run succeeded, 1 when it failed, 2 on a bad argument. It leaves alone the
-    runs that `asyncflow run` drives, so it works while one serves the store.
+    run succeeded, 1 when it failed, 2 on a bad argument. It owns the store
+    while it runs, so it is refused while `asyncflow run` serves a SQLite store
+    (queue the run there with `asyncflow dags trigger` instead).
 
     \b
     Example:
@@ -112,7 +112,7 @@ def test_dag(ctx: click.Context, dag_id: str, conf: str | None, logical_date: st
     async def run() -> DagRunResult:
         async with open_engine(settings, create=True) as engine:
             engine.add_dag(dag)
-            await _refuse_existing_run(engine, dag, when)
+            await _refuse_existing_run(engine.store, dag, when)
             return await engine.run(dag.dag_id, conf=run_conf, logical_date=when)
 
     result = anyio.run(run)
@@ -145,10 +145,12 @@ def trigger_dag(
     dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
 
     async def queue() -> DagRunResult:
-        async with open_engine(settings) as engine:
-            engine.add_dag(dag)
-            await _refuse_existing_run(engine, dag, when)
-            return await engine.queue(dag.dag_id, conf=run_conf, logical_date=when)
+        async with reading_store(settings) as store:
+            await _refuse_existing_run(store, dag, when)
+            now = datetime.now(UTC)
+            queued = await queue_manual_run(store, dag, run_conf, when, now)
+            assert queued is not None  # refused above when it existed
+            return queued
 
     result = anyio.run(queue)
     click.echo(
@@ -183,9 +185,9 @@ def _set_paused(ctx: click.Context, dag_id: str, *, paused: bool) -> None:
     dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
 
     async def apply() -> bool:
-        async with open_engine(settings) as engine:
-            was = dag.dag_id in await engine.store.get_paused_dag_ids()
-            await (engine.pause if paused else engine.unpause)(dag.dag_id)
+        async with reading_store(settings) as store:
+            was = dag.dag_id in await store.get_paused_dag_ids()
+            await store.set_dag_paused(dag.dag_id, paused)
             return was
 
     was_paused = anyio.run(apply)
@@ -207,14 +209,12 @@ def describe_schedule(schedule: Schedule) -> str:
     return "None"
 
 
-async def _refuse_existing_run(engine: Engine, dag: DAG, when: datetime | None) -> None:
+async def _refuse_existing_run(store: Store, dag: DAG, when: datetime | None) -> None:
     """Fail when the manual run at ``when`` exists: creating it again would only return it."""
     if when is None:
         return
     run_id = manual_run(dag, None, when, now=when).run_id
-    try:
-        await engine.get_run(run_id, dag_id=dag.dag_id)
-    except DagRunNotFound:
+    if await store.get_run(dag.dag_id, run_id) is None:
         return
     raise BadInput(
         f"DAG {dag.dag_id!r} already has run {run_id!r} in the database; "

@@ -57,7 +57,7 @@ def reset_db(ctx: click.Context, yes: bool) -> int:
         if not click.confirm(f"Delete everything in {shown}?", default=False):
             click.echo("Nothing deleted.", err=True)
             return 1
-    with owning_store(settings, "asyncflow db reset"):
+    with owning_store(settings):
         path = database_file(settings)
         if path is not None:
             _delete_sqlite(path)

@@ -22,7 +22,6 @@ import click
 import structlog
 from anyio.abc import TaskStatus
 
-from asyncflow.cli.access import owning_store
 from asyncflow.cli.common import common_options, load_bag, settings_for
 from asyncflow.cli.output import print_table
 from asyncflow.dag_loader import DagBag
@@ -70,11 +69,11 @@ def serve(settings: Settings, command: str) -> None:
     """Own the store, load the DAG folder and serve until a signal stops it.
 
     Raises:
-        BadInput: another process owns the store, or the DAG folder is missing.
+        BadInput: the DAG folder is missing.
+        StoreInUse: another engine owns the store.
     """
-    with owning_store(settings, command):
-        bag = load_bag(settings)
-        anyio.run(_serve, settings, bag, command)
+    bag = load_bag(settings)
+    anyio.run(_serve, settings, bag, command)
     _leave_stuck_threads()
 
 
@@ -85,10 +84,10 @@ async def _serve(settings: Settings, bag: DagBag, command: str) -> None:
     stop = anyio.Event()
     async with anyio.create_task_group() as outer:
         await outer.start(_wait_for_signals, stop, settings.shutdown_grace_seconds)
-        _print_locations(settings, bag, command)
         async with Engine(
             settings.database_url, dags=bag.dags.values(), settings=settings
         ) as engine:
+            _print_locations(settings, bag, command)  # once it owns the store
             watch = DagFolderWatch(engine, settings.dags_folder.absolute(), bag)
             async with anyio.create_task_group() as work:
                 work.start_soon(engine.serve, name="asyncflow-scheduler")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from asyncflow.engine.dispatcher import Ticket
 from asyncflow.engine.run_state import NodeState, RunState
+from asyncflow.engine.try_phase import TryEvent, TryPhase, next_phase
 from asyncflow.runtime.sensor_runner import Wake
 from asyncflow.runtime.task_instance import TaskInstance
 
@@ -22,14 +23,19 @@ RunKey = tuple[str, str]
 class Attempt:
     """One try of one instance while the executor has it: its slot and its notify hook."""
 
-    __slots__ = ("log_failed", "ti", "ticket", "wait_id", "wake")
+    __slots__ = ("log_failed", "phase", "ti", "ticket", "wait_id", "wake")
 
     def __init__(self, ticket: Ticket) -> None:
         self.ticket = ticket
+        self.phase = TryPhase.STARTING
         self.wake = Wake()
         self.ti: TaskInstance | None = None  # set once the first poke has run
         self.wait_id = 0  # which wait a timer entry belongs to (notify may end one early)
         self.log_failed = False  # warned once that its try log cannot be written
+
+    def move(self, event: TryEvent) -> None:
+        """Move the try to its next phase (see :func:`~.try_phase.next_phase`)."""
+        self.phase = next_phase(self.phase, event)
 
     @property
     def payload(self) -> tuple[RunState, NodeState, int]:

@@ -24,6 +24,7 @@ from asyncflow.engine.executor import InstanceExecutor
 from asyncflow.engine.past import PastGate
 from asyncflow.engine.run_state import Expansion, NodeState, RunState
 from asyncflow.engine.timers import Timers
+from asyncflow.engine.transitions import log_stale, timeout_error
 from asyncflow.exceptions import MappingError
 from asyncflow.runtime.task_runner import SKIPPED_KEY, TryOutcome
 from asyncflow.settings import Settings
@@ -99,8 +100,8 @@ class RunDriver:
         settled, settled_runnable = run.settle(at=at)
         writes += settled
         runnable += settled_runnable
-        if writes:
-            await self.store.set_task_instances(writes)
+        if not await self._decide(writes):
+            return
         now = self.clock.now()
         for node in run.nodes.values():
             if node.decision is not Decision.RUN or node in runnable:
@@ -156,10 +157,25 @@ class RunDriver:
         self, run: RunState, finished: list[tuple[str, TaskState]], forced_skips: Sequence[str] = ()
     ) -> None:
         writes, runnable = run.propagate(finished, forced_skips, at=self.clock.now())
-        if writes:
-            await self.store.set_task_instances(writes)
+        if not await self._decide(writes):
+            return
         await self._submit_all(run, runnable)
         await self._maybe_complete(run)
+
+    async def _decide(self, records: list[TaskInstanceRecord]) -> bool:
+        """Store the instances trigger rules ended unrun; ``False`` when the run has ended.
+
+        An instance that never ran is undecided in the store until this write,
+        so a decision that does not apply means the run is no longer running
+        (it timed out, or another process ended it): nothing more is done for it.
+        """
+        if not records:
+            return True
+        applied = await self.store.decide_instances(records)
+        stale = [record for record, ok in zip(records, applied, strict=True) if not ok]
+        for record in stale:
+            log_stale("decide_instance", record, "the instance was decided or its run has ended")
+        return not stale
 
     async def _submit_all(self, run: RunState, nodes: list[NodeState]) -> None:
         for node in nodes:
@@ -194,7 +210,8 @@ class RunDriver:
             expansion = await self._resolve_expansion(run, node)
         except MappingError as error:
             record = run.end_placeholder(node, TaskState.FAILED, now, str(error))
-            await self.store.set_task_instances([record])
+            if not await self._decide([record]):
+                return
             log.error(
                 "task_failed",
                 dag_id=run.dag.dag_id,
@@ -206,11 +223,15 @@ class RunDriver:
             return
         if expansion.length == 0:
             record = run.end_placeholder(node, TaskState.SKIPPED, now, None)
-            await self.store.set_task_instances([record])
+            if not await self._decide([record]):
+                return
             await self._advance(run, [(node.task.task_id, TaskState.SKIPPED)])
             return
         records = run.expand(node, expansion)
-        await self.store.expand_task(run.dag.dag_id, run.record.run_id, node.task.task_id, records)
+        dag_id, run_id = run.key
+        if not await self.store.expand_task(dag_id, run_id, node.task.task_id, records):
+            log_stale("expand_task", node.instances[0], "its run has ended")
+            return
         for record in records:
             self._submit(run, node, record.map_index)
 
@@ -289,7 +310,8 @@ class RunDriver:
             task_id=node.task.task_id,
             error=error,
         )
-        await self.store.finish_task_instance(ended)
+        if not await self._decide([ended]):
+            return
         run.instance_ended(node, ended)
         await self._advance(run, [(node.task.task_id, TaskState.FAILED)])
 
@@ -301,25 +323,18 @@ class RunDriver:
             self.timers.call_at(started + timeout, self.spawn, self.time_out, run)
 
     async def time_out(self, run: RunState) -> None:
-        """Fail a run past its dagrun_timeout: stop its running tries, skip the rest."""
+        """Fail a run past its dagrun_timeout: stop its running tries, skip the rest.
+
+        The store ends the run and its unfinished instances in one transaction;
+        a try that reports afterwards finds its write refused (stale).
+        """
         if run.completing:
             return
         run.timed_out = True
         run.completing = True
-        now = self.clock.now()
-        await self.executor.stop_run(run.key)
-        skipped = [
-            replace(ti, state=TaskState.SKIPPED, end_date=now, start_date=ti.start_date or now)
-            for node in run.nodes.values()
-            for ti in node.instances.values()
-            if ti.state not in FINISHED_TASK_STATES and ti.state is not TaskState.RUNNING
-        ]
-        for record in skipped:
-            run.nodes[record.task_id].instances[record.map_index] = record
-        if skipped:
-            await self.store.set_task_instances(skipped)
         log.warning("dag_run_timed_out", dag_id=run.dag.dag_id, run_id=run.record.run_id)
-        await self._finish(run, DagRunState.FAILED)
+        await self._finish(run, DagRunState.FAILED, stop_error=timeout_error(run))
+        await self.executor.stop_run(run.key)
 
     # --- finishing -----------------------------------------------------------------
     async def _maybe_complete(self, run: RunState) -> None:
@@ -328,9 +343,22 @@ class RunDriver:
         run.completing = True
         await self._finish(run, run.final_state())
 
-    async def _finish(self, run: RunState, state: DagRunState) -> None:
+    async def _finish(
+        self, run: RunState, state: DagRunState, stop_error: str | None = None
+    ) -> None:
         run.record = replace(run.record, state=state, end_date=self.clock.now())
-        await self.store.update_run(run.record)
+        dag_id, run_id = run.key
+        assert run.record.end_date is not None
+        if not await self.store.finish_run(
+            dag_id, run_id, state, run.record.end_date, stop_error=stop_error
+        ):
+            log.info(
+                "stale_write_ignored",
+                write="finish_run",
+                dag_id=dag_id,
+                run_id=run_id,
+                reason="the run is no longer running",
+            )
         log.info(
             "dag_run_finished", dag_id=run.dag.dag_id, run_id=run.record.run_id, state=str(state)
         )

@@ -10,13 +10,10 @@ Example:
 from __future__ import annotations
 
 import gc
-import os
-import socket
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,13 @@ from asyncflow.clock import Clock, SystemClock
 from asyncflow.connections import SharedResources, current_resources
 from asyncflow.dag import DAG, as_utc
 from asyncflow.engine.driver import RunDriver
-from asyncflow.engine.new_runs import checked_pools, interval_run, manual_run, run_id_for
+from asyncflow.engine.new_runs import (
+    checked_pools,
+    interval_run,
+    manual_run,
+    queue_manual_run,
+    run_id_for,
+)
 from asyncflow.engine.runs import RunBook
 from asyncflow.engine.scheduler import Scheduler, timing_of
 from asyncflow.engine.timers import Timers
@@ -40,7 +43,7 @@ from asyncflow.settings import Settings
 from asyncflow.states import DagRunState
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import TaskInstanceRecord
+from asyncflow.storage.records import EngineIdentity
 from asyncflow.timetable import DataInterval, intervals_between
 from asyncflow.xcom_objects import open_objects
 
@@ -93,7 +96,8 @@ class Engine:
         self.dags: dict[str, DAG] = {}
         self.dags_folder = Path(dags_folder) if dags_folder is not None else None
         self.import_errors: dict[str, str] = {}
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.identity = EngineIdentity.of_this_process()
+        self.owner = self.identity.id
         self.xcom_objects = open_objects(
             self.settings.xcom_object_store, self.settings.xcom_object_threshold
         )
@@ -141,6 +145,12 @@ class Engine:
         stack = AsyncExitStack()
         await self.store.open()
         stack.push_async_callback(_shielded, self.store.close)
+        try:
+            await self.store.acquire(self.identity)  # refused while another engine owns it
+        except BaseException:
+            await stack.aclose()
+            raise
+        stack.push_async_callback(_shielded, partial(self.store.release, self.identity))
         # after the task group has ended: poke-mode sensors waiting between pokes
         # have no coroutine to record their interruption, so it is recorded here
         stack.push_async_callback(_shielded, self._driver.executor.stop_holding)
@@ -260,15 +270,11 @@ class Engine:
         """
         dag = self._dag(dag_id)
         self._require_open()
-        record = manual_run(dag, conf, logical_date, self.clock.now())
-        record = replace(record, state=DagRunState.QUEUED, start_date=None)
-        instances = [
-            TaskInstanceRecord(dag_id=dag.dag_id, run_id=record.run_id, task_id=task_id)
-            for task_id in dag.task_dict
-        ]
-        if not await self.store.create_run(record, instances):
-            return await self.get_run(record.run_id, dag_id=dag_id)
-        return DagRunResult.build(record, instances)
+        created = await queue_manual_run(self.store, dag, conf, logical_date, self.clock.now())
+        if created is None:
+            run_id = manual_run(dag, conf, logical_date, self.clock.now()).run_id
+            return await self.get_run(run_id, dag_id=dag_id)
+        return created
 
     async def wait(
         self,

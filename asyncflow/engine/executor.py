@@ -30,8 +30,14 @@ from asyncflow.engine.dispatcher import Ticket
 from asyncflow.engine.run_state import NodeState, RunState
 from asyncflow.engine.task_set import TaskSet
 from asyncflow.engine.timers import Timers
-from asyncflow.engine.transitions import interrupted_record, running_record, timed_out_record
+from asyncflow.engine.transitions import (
+    interrupted_record,
+    log_stale,
+    running_record,
+    timed_out_record,
+)
 from asyncflow.engine.try_context import build_context
+from asyncflow.engine.try_phase import TryEvent, TryPhase
 from asyncflow.engine.wakeups import WakeRegistry
 from asyncflow.mapped_operator import unmap
 from asyncflow.operator import Operator
@@ -133,58 +139,99 @@ class InstanceExecutor:
             if keys:  # registered from the start of the try until it ends or is parked
                 self.wakeups.add(keys, record.key, attempt.wake.set)
         for patient in (False, True):
+            stale: set[tuple[str, str, str, int]] = set()
             if writes[patient]:  # if cancelled, stop_holding records them as interrupted
-                await self.store.set_task_instances(writes[patient], patient=patient)
+                applied = await self.store.start_tries(self.owner, writes[patient], patient=patient)
+                stale = {r.key for r, ok in zip(writes[patient], applied, strict=True) if not ok}
             for attempt in attempts[patient]:
-                self.tries.start(self._attempt(attempt))
+                if stale and self._drop_stale_start(attempt, stale):
+                    continue
+                if attempt.phase is TryPhase.STARTING:  # not stopped while its start was stored
+                    attempt.move(TryEvent.STORED)
+                    self.tries.start(self._attempt(attempt))
+
+    def _drop_stale_start(self, attempt: Attempt, stale: set[tuple[str, str, str, int]]) -> bool:
+        """Let go of a try the store refused to start (its run ended meanwhile)."""
+        _, node, map_index = attempt.payload
+        record = node.instances[map_index]
+        if record.key not in stale or not self._held.take(attempt):
+            return False
+        attempt.move(TryEvent.STALE)
+        self._let_go(attempt)
+        log_stale("start_try", record, "the instance no longer waits for this try")
+        return True
 
     async def _attempt(self, attempt: Attempt) -> None:
+        """Run the try (a sensor: one poke), then hold, record or stop it by its phase."""
         if not self._held.take(attempt):
             return  # stopped (a shutdown, the run's timeout) before it began
         run, node, map_index = attempt.payload
         record = node.instances[map_index]
         scope = anyio.CancelScope()
-        holding = ran = patient = False
         try:
             with scope:
                 if isinstance(node.task, Sensor) and node.task.mode is SensorMode.POKE:
                     self._waiting_sensors.add(scope)  # a shutdown interrupts these at once
                 self._by_run.setdefault(run.key, set()).add(scope)
                 outcome, ti = await self._execute(run, node, record, attempt)
-            ran = True
-            holding = not scope.cancelled_caught and _keeps_slot(ti.task, outcome)
-            # a sensor's outcome is a patient write (it lingers for company): its
-            # slot is free before it, and store.close() commits it on the way out
-            patient = not (scope.cancelled_caught or holding) and isinstance(ti.task, Sensor)
         except anyio.get_cancelled_exc_class():
+            attempt.move(TryEvent.STOPPED)
+            self._let_go(attempt)
             with anyio.CancelScope(shield=True):
                 await self._interrupted(node, record)
             raise
         finally:
             self._waiting_sensors.discard(scope)
             self._forget(run.key, scope)
-            rescheduled = patient and outcome.state is TaskState.UP_FOR_RESCHEDULE
-            if not (holding or rescheduled):  # a reschedule keeps them until it is parked
-                self._forget_keys(attempt)
-            if not ran or patient:
-                self._release(attempt.ticket)
-        if holding:
+        if scope.cancelled_caught:
+            await self._stopped(attempt, run, node, record)
+        elif _keeps_slot(ti.task, outcome):
+            attempt.move(TryEvent.NOT_DONE)
             assert outcome.next_poke_at is not None
             attempt.ti = ti
             self._hold(attempt, outcome.next_poke_at)
-            return
-        if patient:
-            await self._record(run, node, record, outcome, ti, attempt.wake)
-            return
-        try:  # the slot is free once the outcome is stored: a drain waits for that
-            if not scope.cancelled_caught:
-                await self._record(run, node, record, outcome, ti, attempt.wake)
-            elif run.timed_out:
-                await self._timed_out(node, record, run)
+        else:
+            attempt.move(TryEvent.RETURNED)
+            await self._returned(attempt, run, node, record, outcome, ti)
+
+    async def _stopped(
+        self, attempt: Attempt, run: RunState, node: NodeState, record: TaskInstanceRecord
+    ) -> None:
+        """A try cancelled by its run's timeout or a shutdown: record how, then free its slot."""
+        attempt.move(TryEvent.STOPPED)
+        try:  # the slot is free once the interruption is stored: a drain waits for that
+            if run.timed_out:
+                self._timed_out(node, record, run)
             else:
                 await self._interrupted(node, record)
         finally:
+            self._let_go(attempt)
+
+    async def _returned(
+        self,
+        attempt: Attempt,
+        run: RunState,
+        node: NodeState,
+        record: TaskInstanceRecord,
+        outcome: TryOutcome,
+        ti: TaskInstance,
+    ) -> None:
+        """Store a try's outcome; a task keeps its slot until then, a sensor frees it first.
+
+        A sensor's outcome is a patient write (it lingers for company), so its
+        slot is free before it, and ``store.close()`` commits it on the way out.
+        A reschedule keeps its notify keys until it is parked.
+        """
+        patient = isinstance(ti.task, Sensor)
+        if outcome.state is not TaskState.UP_FOR_RESCHEDULE:
+            self._forget_keys(attempt)
+        if patient:
             self._release(attempt.ticket)
+        try:
+            await self._record(attempt, run, node, record, outcome, ti)
+        finally:
+            if not patient:
+                self._release(attempt.ticket)
 
     def _let_go(self, attempt: Attempt) -> None:
         """The try is over for this process: free its slot and its notify keys."""
@@ -216,6 +263,7 @@ class InstanceExecutor:
     def _resume(self, attempt: Attempt) -> None:
         """Start the held sensor's next poke (its time came, or it was notified)."""
         self._end_wait(attempt)
+        attempt.move(TryEvent.DUE)
         self.tries.start(self._attempt(attempt))
 
     @staticmethod
@@ -231,31 +279,39 @@ class InstanceExecutor:
         timeout intact).
         """
         records: list[TaskInstanceRecord] = []
+        now = self.clock.now()
         for attempt in self._held.snapshot(run_key):
             self._held.take(attempt)
             self._end_wait(attempt)
+            attempt.move(TryEvent.STOPPED)
             self._let_go(attempt)
             run, node, map_index = attempt.payload
             record = node.instances[map_index]
-            stopped = (
-                timed_out_record(run, record, self.clock.now())
-                if run.timed_out
-                else interrupted_record(node, record)
-            )
+            if run.timed_out:  # the store ended it with the run (finish_run)
+                node.instances[map_index] = timed_out_record(run, record, now)
+                continue
+            stopped = interrupted_record(node, record, now)
             if stopped is not None:
                 node.instances[map_index] = stopped
                 records.append(stopped)
-        if records:
-            await self.store.set_task_instances(records)
+        await self._store_interruptions(records)
+
+    async def _store_interruptions(self, records: list[TaskInstanceRecord]) -> None:
+        if not records:
+            return
+        applied = await self.store.interrupt_tries(self.owner, records)
+        for record, ok in zip(records, applied, strict=True):
+            if not ok:
+                log_stale("interrupt_try", record, "the try had ended or its run had")
 
     async def _record(
         self,
+        attempt: Attempt,
         run: RunState,
         node: NodeState,
         record: TaskInstanceRecord,
         outcome: TryOutcome,
         ti: TaskInstance,
-        wake: Wake,
     ) -> None:
         """Commit a try's outcome, then retry, park or report it."""
         map_index = record.map_index
@@ -276,12 +332,19 @@ class InstanceExecutor:
             owner=None,
         )
         if outcome.state is TaskState.UP_FOR_RESCHEDULE:
-            await self.store.reschedule_task_instance(ended, outcome.xcoms)
+            write = "record_reschedule"
+            applied = await self.store.record_reschedule(self.owner, ended, outcome.xcoms)
         else:  # a sensor's end may share a transaction: its downstream can wait 50 ms
-            patient = isinstance(ti.task, Sensor)
-            await self.store.finish_task_instance(ended, outcome.xcoms, patient=patient)
+            write, patient = "finish_try", isinstance(ti.task, Sensor)
+            applied = await self.store.finish_try(self.owner, ended, outcome.xcoms, patient=patient)
+        if not applied:  # e.g. its run timed out meanwhile: the store has its end already
+            attempt.move(TryEvent.STALE)
+            self.wakeups.remove(_wake_keys(node), record.key)
+            log_stale(write, ended, "the try is no longer current or its run has ended")
+            return
+        attempt.move(TryEvent.RECORDED)
         node.instances[map_index] = ended
-        if outcome.state is TaskState.UP_FOR_RESCHEDULE and wake.notified:
+        if outcome.state is TaskState.UP_FOR_RESCHEDULE and attempt.wake.notified:
             self._poke_now(run, node, map_index)  # notified while the poke was being recorded
         elif outcome.state is TaskState.UP_FOR_RETRY:
             assert outcome.next_attempt_at is not None
@@ -308,11 +371,9 @@ class InstanceExecutor:
             if not scopes:
                 del self._by_run[key]
 
-    async def _timed_out(self, node: NodeState, record: TaskInstanceRecord, run: RunState) -> None:
-        """Record a try cancelled because its run exceeded dagrun_timeout: it failed."""
-        ended = timed_out_record(run, record, self.clock.now())
-        node.instances[record.map_index] = ended
-        await self.store.finish_task_instance(ended)
+    def _timed_out(self, node: NodeState, record: TaskInstanceRecord, run: RunState) -> None:
+        """A try cancelled because its run exceeded dagrun_timeout failed (the store has it)."""
+        node.instances[record.map_index] = timed_out_record(run, record, self.clock.now())
 
     def interrupt_waiting_sensors(self) -> int:
         """Stop every poke-mode sensor's wait (they resume, timeout intact, on restart)."""
@@ -325,11 +386,11 @@ class InstanceExecutor:
         return len(scopes) + held
 
     async def _interrupted(self, node: NodeState, record: TaskInstanceRecord) -> None:
-        """Record a try stopped by a shutdown; it runs again, not counted, on restart."""
-        back = interrupted_record(node, record)
+        """Record a try stopped by a shutdown; the next try runs, uncounted, on restart."""
+        back = interrupted_record(node, record, self.clock.now())
         if back is not None:
             node.instances[record.map_index] = back
-            await self.store.set_task_instances([back])
+            await self._store_interruptions([back])
 
     def park(self, run: RunState, node: NodeState, record: TaskInstanceRecord) -> None:
         """Hold a reschedule-mode sensor as a timer entry until its next poke (or a notify)."""
@@ -379,6 +440,7 @@ class InstanceExecutor:
             mapped_kwargs=node.expansion.kwargs_for(record.map_index) if node.expansion else {},
             first_poke_at=record.first_poke_at,
             poke_count=record.poke_count,
+            interrupted_tries=record.interrupted_tries,
             objects=self.objects,
         )
         current = asyncio.current_task()

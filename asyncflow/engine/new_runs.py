@@ -8,14 +8,40 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from asyncflow.dag import DAG, as_utc
 from asyncflow.exceptions import EngineError
+from asyncflow.results import DagRunResult
 from asyncflow.states import DagRunState
-from asyncflow.storage.records import DagRunRecord
+from asyncflow.storage.protocol import Store
+from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.timetable import DataInterval
+
+
+async def queue_manual_run(
+    store: Store,
+    dag: DAG,
+    conf: Mapping[str, Any] | None,
+    logical_date: datetime | None,
+    now: datetime,
+) -> DagRunResult | None:
+    """Store a manual run as ``queued`` for the engine owning the store to run.
+
+    Needs no ownership of the store: it is a request the owner picks up. Returns
+    the new run, or ``None`` when its run_id exists already (nothing changed).
+    """
+    record = replace(manual_run(dag, conf, logical_date, now), state=DagRunState.QUEUED)
+    record = replace(record, start_date=None)
+    instances = [
+        TaskInstanceRecord(dag_id=dag.dag_id, run_id=record.run_id, task_id=task_id)
+        for task_id in dag.task_dict
+    ]
+    if not await store.create_run(record, instances):
+        return None
+    return DagRunResult.build(record, instances)
 
 
 def manual_run(

@@ -21,20 +21,22 @@ _IN_FLIGHT = frozenset({TaskState.RUNNING, TaskState.QUEUED, TaskState.SCHEDULED
 
 def interrupt_orphans(
     dag: DAG, instances: list[TaskInstanceRecord], *, now: datetime
-) -> tuple[list[TaskInstanceRecord], list[TaskInstanceRecord]]:
+) -> tuple[list[TaskInstanceRecord], list[tuple[TaskInstanceRecord, TaskInstanceRecord]]]:
     """Record the tries that a stopped process left running as interrupted.
 
-    Returns every instance (with the orphans changed) and just the changed ones,
-    to be written before anything acts on them.
+    Returns every instance (with the orphans changed) and the changes as
+    ``(as read, as recovered)`` pairs, to be written (``Store.recover_tries``)
+    before anything acts on them.
     """
-    changed: list[TaskInstanceRecord] = []
+    changes: list[tuple[TaskInstanceRecord, TaskInstanceRecord]] = []
     result: list[TaskInstanceRecord] = []
     for ti in instances:
         if ti.state in _IN_FLIGHT and dag.has_task(ti.task_id):
-            ti = _interrupted(ti, dag.get_task(ti.task_id).retries, now)
-            changed.append(ti)
+            recovered = _interrupted(ti, dag.get_task(ti.task_id).retries, now)
+            changes.append((ti, recovered))
+            ti = recovered
         result.append(ti)
-    return result, changed
+    return result, changes
 
 
 def _interrupted(ti: TaskInstanceRecord, retries: int, now: datetime) -> TaskInstanceRecord:
@@ -42,7 +44,7 @@ def _interrupted(ti: TaskInstanceRecord, retries: int, now: datetime) -> TaskIns
         f"interrupted: the engine running try {ti.try_number} stopped without recording "
         f"its outcome (owner {ti.owner or 'unknown'})"
     )
-    if ti.try_number <= retries:
+    if ti.try_number - ti.interrupted_tries <= retries:
         return replace(
             ti,
             state=TaskState.UP_FOR_RETRY,

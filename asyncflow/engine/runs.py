@@ -22,7 +22,7 @@ from asyncflow.engine.recovery import interrupt_orphans
 from asyncflow.engine.run_state import RunState
 from asyncflow.exceptions import DagRunNotFound
 from asyncflow.results import DagRunResult
-from asyncflow.states import DagRunState, TaskState
+from asyncflow.states import DagRunState
 from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.xcom import ObjectRef, decode
@@ -106,24 +106,25 @@ class RunBook:
         waiting = self.queued.get(dag_id, [])
         while dag is not None and waiting and self.running_count(dag_id) < dag.max_active_runs:
             record = replace(waiting.pop(0), state=DagRunState.RUNNING, start_date=self.clock.now())
-            await self.store.update_run(record)
+            assert record.start_date is not None
+            if not await self.store.start_run(dag_id, record.run_id, record.start_date):
+                log.info(
+                    "stale_write_ignored",
+                    write="start_run",
+                    dag_id=dag_id,
+                    run_id=record.run_id,
+                    reason="the run is no longer queued",
+                )
+                continue
             instances = await self.store.get_task_instances(dag_id, record.run_id)
             await self._start(dag, record, instances)
 
     async def rerun(self, dag: DAG, record: DagRunRecord) -> None:
         """Run a finished run again: its failed, upstream_failed and skipped tasks restart."""
-        stored = await self.store.get_task_instances(record.dag_id, record.run_id)
-        again = {TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.SKIPPED}
-        reset = [
-            replace(ti, state=None, next_attempt_at=None, next_poke_at=None, end_date=None)
-            for ti in stored
-            if ti.state in again
-        ]
-        await self.store.set_task_instances(reset)
+        if not await self.store.reopen_run(record.dag_id, record.run_id):
+            raise DagRunNotFound(f"run {record.dag_id}/{record.run_id} is not finished")
         record = replace(record, state=DagRunState.RUNNING, end_date=None)
-        await self.store.update_run(record)
-        fresh = {ti.key: ti for ti in reset}
-        await self._resume_running(dag, record, [fresh.get(ti.key, ti) for ti in stored])
+        await self._resume_running(dag, record)
 
     async def adopt_queued(self, paused: set[str]) -> None:
         """Take up runs another process queued in the store (``dags trigger``).
@@ -171,9 +172,10 @@ class RunBook:
     ) -> None:
         if stored is None:
             stored = await self.store.get_task_instances(record.dag_id, record.run_id)
-        instances, interrupted = interrupt_orphans(dag, stored, now=self.clock.now())
-        if interrupted:
-            await self.store.set_task_instances(interrupted)
+        instances, changes = interrupt_orphans(dag, stored, now=self.clock.now())
+        if changes:
+            await self.store.recover_tries(changes)
+        interrupted = changes
         run = RunState.restore(dag, record, instances)
         self.active[run.key] = run
         self._announce_start()

@@ -1,6 +1,8 @@
 """How the executor changes a task instance's record when a try starts or is stopped.
 
-Pure functions of the record (and the time): the executor stores what they return.
+Pure functions of the record (and the time): the executor stores what they
+return, through the store's guarded transitions; :func:`log_stale` reports a
+transition the store no longer expected (a write that arrived late).
 """
 
 from __future__ import annotations
@@ -8,10 +10,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+import structlog
+
 from asyncflow.engine.run_state import NodeState, RunState
 from asyncflow.sensor import Sensor
 from asyncflow.states import TaskState
 from asyncflow.storage.records import TaskInstanceRecord
+
+log = structlog.get_logger("asyncflow.engine")
 
 
 def running_record(
@@ -40,22 +46,33 @@ def running_record(
     return record, True
 
 
-def timed_out_record(
-    run: RunState, record: TaskInstanceRecord, now: datetime
-) -> TaskInstanceRecord:
-    """A try stopped because its run exceeded dagrun_timeout: it failed."""
-    return replace(
-        record,
-        state=TaskState.FAILED,
-        end_date=now,
-        owner=None,
-        error=f"run {run.record.run_id!r} exceeded its dagrun_timeout of "
-        f"{run.dag.dagrun_timeout}; this try was stopped",
+def timeout_error(run: RunState) -> str:
+    """The error of a try stopped because its run exceeded dagrun_timeout."""
+    return (
+        f"run {run.record.run_id!r} exceeded its dagrun_timeout of "
+        f"{run.dag.dagrun_timeout}; this try was stopped"
     )
 
 
-def interrupted_record(node: NodeState, record: TaskInstanceRecord) -> TaskInstanceRecord | None:
-    """A try stopped by a shutdown, as it is stored to run again (uncounted) on restart."""
+def timed_out_record(
+    run: RunState, record: TaskInstanceRecord, now: datetime
+) -> TaskInstanceRecord:
+    """A try stopped because its run exceeded dagrun_timeout: it failed (as the store has it)."""
+    return replace(
+        record, state=TaskState.FAILED, end_date=now, owner=None, error=timeout_error(run)
+    )
+
+
+def interrupted_record(
+    node: NodeState, record: TaskInstanceRecord, now: datetime
+) -> TaskInstanceRecord | None:
+    """A try stopped by a shutdown, as it is stored to run again after a restart.
+
+    The try keeps its number (the next execution is the next try, with its own
+    log) and counts in ``interrupted_tries``, not against retries. A
+    reschedule-mode sensor stopped during a poke is only back between pokes: its
+    try goes on.
+    """
     if record.state is not TaskState.RUNNING:
         return None
     if record.next_poke_at is not None and isinstance(node.task, Sensor):
@@ -63,7 +80,22 @@ def interrupted_record(node: NodeState, record: TaskInstanceRecord) -> TaskInsta
     return replace(
         record,
         state=None,
-        try_number=record.try_number - 1,
+        end_date=now,
         owner=None,
+        interrupted_tries=record.interrupted_tries + 1,
         error=f"interrupted: the engine shut down during try {record.try_number}",
+    )
+
+
+def log_stale(write: str, record: TaskInstanceRecord, reason: str) -> None:
+    """Say that a transition was dropped because the store no longer expected it."""
+    log.info(
+        "stale_write_ignored",
+        write=write,
+        dag_id=record.dag_id,
+        run_id=record.run_id,
+        task_id=record.task_id,
+        map_index=record.map_index,
+        try_number=record.try_number,
+        reason=reason,
     )

@@ -58,9 +58,15 @@ class TaskInstance:
     objects: XComObjects | None = None  # where values too large for the store go
     first_poke_at: datetime | None = None  # a sensor's first poke, across tries
     poke_count: int = 0  # a sensor's pokes so far, across tries and reschedules
+    interrupted_tries: int = 0  # earlier tries a shutdown cut short: not counted as retries
     loop_thread: int = field(default_factory=threading.get_ident)
     pushed: dict[str, XComRecord] = field(default_factory=dict)
     skipped_task_ids: frozenset[str] = frozenset()
+
+    @property
+    def counted_tries(self) -> int:
+        """Tries that count against ``retries``: this one and those before it that ran out."""
+        return self.try_number - self.interrupted_tries
 
     def __repr__(self) -> str:
         index = f"[{self.map_index}]" if self.map_index >= 0 else ""

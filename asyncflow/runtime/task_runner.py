@@ -160,10 +160,10 @@ def failed_try(task: Operator, ti: TaskInstance, error: BaseException, at: datet
 def _failed_try(task: Operator, ti: TaskInstance, error: BaseException, at: datetime) -> TryOutcome:
     message = one_line(error)
     xcoms = tuple(ti.pushed.values())
-    if ti.try_number > task.retries:
+    if ti.counted_tries > task.retries:
         return TryOutcome(state=TaskState.FAILED, error=message, xcoms=xcoms)
     delay = retry_delay(
-        try_number=ti.try_number,
+        try_number=ti.counted_tries,
         base=task.retry_delay,
         exponential=task.retry_exponential_backoff,
         max_delay=task.max_retry_delay,

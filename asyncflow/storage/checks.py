@@ -3,8 +3,7 @@
 Both backends call these, so the in-memory store rejects exactly what the SQLite
 store rejects. They raise ``ValueError`` for a caller's mistake (a naive
 datetime, a conf that is not JSON, an instance handed to the wrong run or task);
-failures of the store itself are :class:`~asyncflow.exceptions.StoreError`, and
-:func:`missing_instance` words the one both backends raise alike.
+failures of the store itself are :class:`~asyncflow.exceptions.StoreError`.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from asyncflow.exceptions import StoreError
 from asyncflow.states import TaskState
 from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
 
@@ -75,6 +73,40 @@ def utc_instance(instance: TaskInstanceRecord) -> TaskInstanceRecord:
             changes = _to_utc(instance, _INSTANCE_DATETIMES, _describe(instance))
             return replace(instance, **changes)
     return instance
+
+
+def utc_time(value: datetime, operation: str) -> datetime:
+    """``value`` in UTC.
+
+    Raises:
+        ValueError: it is naive.
+    """
+    if value.tzinfo is UTC:
+        return value
+    if value.utcoffset() is None:
+        raise ValueError(f"{operation}: a naive datetime; records hold timezone-aware UTC")
+    return value.astimezone(UTC)
+
+
+def stopped(instance: TaskInstanceRecord, at: datetime, error: str) -> TaskInstanceRecord:
+    """An unfinished instance of a run stopped early: a running try fails, the rest skip."""
+    if instance.state is TaskState.RUNNING:
+        return replace(
+            instance,
+            state=TaskState.FAILED,
+            end_date=at,
+            owner=None,
+            lease_expires_at=None,
+            error=error,
+        )
+    return replace(
+        instance,
+        state=TaskState.SKIPPED,
+        start_date=instance.start_date or at,
+        end_date=at,
+        owner=None,
+        lease_expires_at=None,
+    )
 
 
 def utc_instances(instances: Sequence[TaskInstanceRecord]) -> list[TaskInstanceRecord]:
@@ -150,15 +182,9 @@ def check_reschedule(instance: TaskInstanceRecord) -> None:
     """
     if instance.state is not TaskState.UP_FOR_RESCHEDULE or instance.next_poke_at is None:
         raise ValueError(
-            f"reschedule_task_instance: {_describe(instance)} must be up_for_reschedule "
+            f"record_reschedule: {_describe(instance)} must be up_for_reschedule "
             f"with a next_poke_at, not {instance.state} with {instance.next_poke_at}"
         )
-
-
-def missing_instance(operation: str, key: tuple[str, str, str, int]) -> StoreError:
-    """The error of a write to a task instance that is not stored."""
-    dag_id, run_id, task_id, map_index = key
-    return StoreError(f"{operation}: no task instance {dag_id}/{run_id}/{task_id}[{map_index}]")
 
 
 def check_xcoms(

@@ -21,14 +21,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from operator import attrgetter
 
 import anyio.lowlevel
 
-from asyncflow.exceptions import DagRunNotFound, StoreError
-from asyncflow.states import DagRunState, TaskState
-from asyncflow.storage import checks
-from asyncflow.storage.records import DagRunRecord, StoreStats, TaskInstanceRecord, XComRecord
+from asyncflow.exceptions import StoreError, StoreInUse
+from asyncflow.states import FINISHED_TASK_STATES, DagRunState, TaskState
+from asyncflow.storage import checks, guards
+from asyncflow.storage.protocol import RERUN_STATES
+from asyncflow.storage.records import (
+    DagRunRecord,
+    EngineIdentity,
+    StoreStats,
+    TaskInstanceRecord,
+    XComRecord,
+)
 
 _RunKey = tuple[str, str]  # (dag_id, run_id)
 _XComSlot = tuple[str, str]  # (task_id, key) within a run
@@ -55,6 +63,7 @@ class MemoryStore:
         self._instances: dict[_RunKey, dict[tuple[str, int], TaskInstanceRecord]] = {}
         self._xcoms: dict[_RunKey, dict[_XComSlot, dict[int, XComRecord]]] = {}
         self._paused: set[str] = set()
+        self._owner: EngineIdentity | None = None
 
     def __repr__(self) -> str:
         return f"MemoryStore(runs={len(self._runs)}, open={self._is_open})"
@@ -71,6 +80,22 @@ class MemoryStore:
     async def close(self) -> None:
         """Refuse further calls until the next :meth:`open`; the data is kept."""
         self._is_open = False
+        self._owner = None
+
+    async def acquire(self, owner: EngineIdentity) -> None:
+        """Become the store's one owner; another engine holding it is refused."""
+        await self._enter()
+        if self._owner is not None and self._owner.id != owner.id:
+            raise StoreInUse(
+                f"the memory store is in use by the engine {self._owner.id} "
+                f"({self._owner.describe()}); one engine owns a store at a time"
+            )
+        self._owner = owner
+
+    async def release(self, owner: EngineIdentity) -> None:
+        """Stop owning the store (when ``owner`` holds it)."""
+        if self._owner is not None and self._owner.id == owner.id:
+            self._owner = None
 
     async def create_run(self, run: DagRunRecord, instances: Sequence[TaskInstanceRecord]) -> bool:
         """Insert a run and its task instances; ``False`` when the run exists."""
@@ -93,21 +118,71 @@ class MemoryStore:
         self._commit()
         return True
 
-    async def update_run(self, run: DagRunRecord) -> None:
-        """Replace the state, start_date and end_date of an existing run."""
+    async def start_run(self, dag_id: str, run_id: str, at: datetime) -> bool:
+        """A queued run starts running at ``at``; ``False`` when it is not queued."""
         await self._enter()
-        run = checks.utc_run(run)
+        at = checks.utc_time(at, "start_run")
         self._begin()
-        run_key = (run.dag_id, run.run_id)
-        stored = self._runs.get(run_key)
-        if stored is None:
-            raise DagRunNotFound(f"update_run: no run {run.dag_id}/{run.run_id}")
-        record, conf = stored
-        self._runs[run_key] = (
-            replace(record, state=run.state, start_date=run.start_date, end_date=run.end_date),
-            conf,
-        )
+        stored = self._runs.get((dag_id, run_id))
+        applied = stored is not None and stored[0].state is DagRunState.QUEUED
+        if stored is not None and applied:
+            record, conf = stored
+            self._runs[(dag_id, run_id)] = (
+                replace(record, state=DagRunState.RUNNING, start_date=at),
+                conf,
+            )
         self._commit()
+        return applied
+
+    async def finish_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        state: DagRunState,
+        at: datetime,
+        *,
+        stop_error: str | None = None,
+    ) -> bool:
+        """A running run ends in ``state``; with ``stop_error`` its unfinished instances end too."""
+        await self._enter()
+        at = checks.utc_time(at, "finish_run")
+        self._begin()
+        run_key = (dag_id, run_id)
+        if not self._running(run_key):
+            self._commit()
+            return False
+        record, conf = self._runs[run_key]
+        self._runs[run_key] = (replace(record, state=state, end_date=at), conf)
+        if stop_error is not None:
+            by_key = self._instances[run_key]
+            for slot, ti in by_key.items():
+                if ti.state not in FINISHED_TASK_STATES:
+                    by_key[slot] = checks.stopped(ti, at, stop_error)
+        self._commit()
+        return True
+
+    async def reopen_run(
+        self, dag_id: str, run_id: str, states: Sequence[TaskState] = RERUN_STATES
+    ) -> bool:
+        """A finished run runs again, with its instances in ``states`` cleared."""
+        await self._enter()
+        self._begin()
+        run_key = (dag_id, run_id)
+        stored = self._runs.get(run_key)
+        if stored is None or stored[0].state not in (DagRunState.SUCCESS, DagRunState.FAILED):
+            self._commit()
+            return False
+        record, conf = stored
+        self._runs[run_key] = (replace(record, state=DagRunState.RUNNING, end_date=None), conf)
+        by_key = self._instances[run_key]
+        again = frozenset(states)
+        for slot, ti in by_key.items():
+            if ti.state in again:
+                by_key[slot] = replace(
+                    ti, state=None, end_date=None, next_attempt_at=None, next_poke_at=None
+                )
+        self._commit()
+        return True
 
     async def get_run(self, dag_id: str, run_id: str) -> DagRunRecord | None:
         """The run with this identity, or ``None``."""
@@ -142,80 +217,194 @@ class MemoryStore:
         await self._enter()
         return sorted(self._instances.get((dag_id, run_id), {}).values(), key=_by_task_and_index)
 
-    async def set_task_instances(
-        self, instances: Sequence[TaskInstanceRecord], *, patient: bool = False
-    ) -> None:
-        """Upsert task instances by their key, all or none (at once, ``patient`` or not)."""
+    async def start_tries(
+        self, owner: str, instances: Sequence[TaskInstanceRecord], *, patient: bool = False
+    ) -> list[bool]:
+        """Start a try of each instance whose guard holds (at once, ``patient`` or not)."""
         await self._enter()
         ready = checks.utc_instances(instances)
         self._begin()
-        self._require_runs("set_task_instances", ((i.dag_id, i.run_id) for i in ready))
-        self._put_instances(ready)
+        applied = []
+        for new in ready:
+            stored = self._stored(new)
+            ok = self._running(_run_key(new)) and guards.may_start(stored, new)
+            if ok and stored is not None:
+                self._put(
+                    replace(
+                        stored,
+                        state=TaskState.RUNNING,
+                        try_number=new.try_number,
+                        start_date=new.start_date,
+                        end_date=None,
+                        next_attempt_at=None,
+                        first_poke_at=new.first_poke_at,
+                        owner=owner,
+                        lease_expires_at=new.lease_expires_at,
+                    )
+                )
+            applied.append(ok)
         self._commit()
+        return applied
 
-    async def expand_task(
-        self, dag_id: str, run_id: str, task_id: str, instances: Sequence[TaskInstanceRecord]
-    ) -> None:
-        """Replace a mapped task's placeholder (map_index -1) by its mapped instances."""
+    async def record_reschedule(
+        self, owner: str, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
+    ) -> bool:
+        """Record a reschedule-mode sensor's unfinished poke and its XCom, if still its try.
+
+        Only what a poke changes is written, as the SQLite store's ``UPDATE`` does.
+        """
         await self._enter()
-        checks.check_expansion(dag_id, run_id, task_id, instances)
-        ready = checks.utc_instances(instances)
+        checks.check_reschedule(instance)
+        checks.check_xcoms(instance, xcoms, "record_reschedule")
+        new = checks.utc_instance(instance)
         self._begin()
-        # Like a foreign key: writing an instance needs its run; removing a
-        # placeholder that is not there is a no-op.
-        self._require_runs("expand_task", [(dag_id, run_id)] if ready else [])
-        self._instances.get((dag_id, run_id), {}).pop((task_id, -1), None)
-        self._put_instances(ready)
+        stored = self._stored(new)
+        applied = self._running(_run_key(new)) and guards.in_try(stored, new, owner)
+        if applied and stored is not None:
+            self._put(
+                replace(
+                    stored,
+                    state=TaskState.UP_FOR_RESCHEDULE,
+                    end_date=new.end_date,
+                    next_poke_at=new.next_poke_at,
+                    first_poke_at=new.first_poke_at,
+                    poke_count=new.poke_count,
+                    owner=None,
+                    lease_expires_at=None,
+                    error=new.error,
+                )
+            )
+            self._put_xcoms(xcoms)
         self._commit()
+        return applied
 
-    async def finish_task_instance(
+    async def finish_try(
         self,
+        owner: str,
         instance: TaskInstanceRecord,
         xcoms: Sequence[XComRecord] = (),
         *,
         patient: bool = False,
-    ) -> None:
-        """Record a try's outcome and the XCom it produced, together (at once)."""
+    ) -> bool:
+        """Record a try's outcome and its XCom together, if it is still the current try."""
         await self._enter()
         checks.check_xcoms(instance, xcoms)
-        ready = checks.utc_instance(instance)
+        new = checks.utc_instance(instance)
         self._begin()
-        self._require_runs("finish_task_instance", [(instance.dag_id, instance.run_id)])
-        self._put_instances([ready])
-        self._put_xcoms(xcoms)
+        stored = self._stored(new)
+        applied = self._running(_run_key(new)) and guards.in_try(stored, new, owner)
+        if applied and stored is not None:
+            self._put(
+                replace(
+                    stored,
+                    state=new.state,
+                    end_date=new.end_date,
+                    next_attempt_at=new.next_attempt_at,
+                    next_poke_at=new.next_poke_at,
+                    first_poke_at=new.first_poke_at,
+                    poke_count=new.poke_count,
+                    owner=None,
+                    lease_expires_at=None,
+                    error=new.error,
+                )
+            )
+            self._put_xcoms(xcoms)
         self._commit()
+        return applied
 
-    async def reschedule_task_instance(
-        self, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
-    ) -> None:
-        """Record a reschedule-mode sensor's poke that did not finish, with its XCom.
-
-        Only what a poke changes is written; the try's own fields keep their
-        stored values, as the SQLite store's ``UPDATE`` keeps them.
-        """
+    async def interrupt_tries(
+        self, owner: str, instances: Sequence[TaskInstanceRecord]
+    ) -> list[bool]:
+        """Record tries a shutdown stopped (each only while it is still the current try)."""
         await self._enter()
-        checks.check_reschedule(instance)
-        checks.check_xcoms(instance, xcoms, "reschedule_task_instance")
-        ready = checks.utc_instance(instance)
+        ready = checks.utc_instances(instances)
         self._begin()
-        by_key = self._instances.get((ready.dag_id, ready.run_id), {})
-        slot = (ready.task_id, ready.map_index)
-        stored = by_key.get(slot)
-        if stored is None:
-            raise checks.missing_instance("reschedule_task_instance", ready.key)
-        by_key[slot] = replace(
-            stored,
-            state=TaskState.UP_FOR_RESCHEDULE,
-            end_date=ready.end_date,
-            next_poke_at=ready.next_poke_at,
-            first_poke_at=ready.first_poke_at,
-            poke_count=ready.poke_count,
-            owner=ready.owner,
-            lease_expires_at=ready.lease_expires_at,
-            error=ready.error,
-        )
-        self._put_xcoms(xcoms)
+        applied = []
+        for new in ready:
+            stored = self._stored(new)
+            ok = self._running(_run_key(new)) and guards.in_try(stored, new, owner)
+            if ok and stored is not None:
+                self._put(
+                    replace(
+                        stored,
+                        state=new.state,
+                        end_date=new.end_date,
+                        owner=None,
+                        lease_expires_at=None,
+                        error=new.error,
+                        interrupted_tries=new.interrupted_tries,
+                    )
+                )
+            applied.append(ok)
         self._commit()
+        return applied
+
+    async def decide_instances(self, instances: Sequence[TaskInstanceRecord]) -> list[bool]:
+        """End instances that never ran (each only while it has no state)."""
+        await self._enter()
+        ready = checks.utc_instances(instances)
+        self._begin()
+        applied = []
+        for new in ready:
+            stored = self._stored(new)
+            ok = self._running(_run_key(new)) and guards.undecided(stored)
+            if ok and stored is not None:
+                self._put(
+                    replace(
+                        stored,
+                        state=new.state,
+                        start_date=new.start_date,
+                        end_date=new.end_date,
+                        error=new.error,
+                    )
+                )
+            applied.append(ok)
+        self._commit()
+        return applied
+
+    async def recover_tries(
+        self, changes: Sequence[tuple[TaskInstanceRecord, TaskInstanceRecord]]
+    ) -> list[bool]:
+        """End tries a stopped engine left in flight (each only while still as read)."""
+        await self._enter()
+        ready = [(read, checks.utc_instance(new)) for read, new in changes]
+        self._begin()
+        applied = []
+        for read, new in ready:
+            stored = self._stored(new)
+            ok = self._running(_run_key(new)) and guards.unchanged(stored, read)
+            if ok and stored is not None:
+                self._put(
+                    replace(
+                        stored,
+                        state=new.state,
+                        end_date=new.end_date,
+                        next_attempt_at=new.next_attempt_at,
+                        owner=None,
+                        lease_expires_at=None,
+                        error=new.error,
+                    )
+                )
+            applied.append(ok)
+        self._commit()
+        return applied
+
+    async def expand_task(
+        self, dag_id: str, run_id: str, task_id: str, instances: Sequence[TaskInstanceRecord]
+    ) -> bool:
+        """Replace an undecided placeholder (map_index -1) by the mapped instances."""
+        await self._enter()
+        checks.check_expansion(dag_id, run_id, task_id, instances)
+        ready = checks.utc_instances(instances)
+        self._begin()
+        by_key = self._instances.get((dag_id, run_id), {})
+        applied = self._running((dag_id, run_id)) and guards.undecided(by_key.get((task_id, -1)))
+        if applied:
+            del by_key[(task_id, -1)]
+            for new in ready:
+                self._put(new)
+        self._commit()
+        return applied
 
     async def push_xcom(self, xcoms: Sequence[XComRecord]) -> None:
         """Upsert XCom values by ``(dag_id, run_id, task_id, map_index, key)``."""
@@ -288,19 +477,25 @@ class MemoryStore:
             if run_key not in self._runs:
                 raise StoreError(f"{operation}: no run {run_key[0]}/{run_key[1]}")
 
-    def _put_instances(self, instances: Iterable[TaskInstanceRecord]) -> None:
-        run_key: _RunKey | None = None
-        by_key: dict[tuple[str, int], TaskInstanceRecord] = {}
-        for instance in instances:
-            if (instance.dag_id, instance.run_id) != run_key:  # usually one run per call
-                run_key = (instance.dag_id, instance.run_id)
-                by_key = self._instances[run_key]
-            by_key[(instance.task_id, instance.map_index)] = instance
+    def _running(self, run_key: _RunKey) -> bool:
+        stored = self._runs.get(run_key)
+        return stored is not None and stored[0].state is DagRunState.RUNNING
+
+    def _stored(self, instance: TaskInstanceRecord) -> TaskInstanceRecord | None:
+        by_key = self._instances.get((instance.dag_id, instance.run_id))
+        return None if by_key is None else by_key.get((instance.task_id, instance.map_index))
+
+    def _put(self, instance: TaskInstanceRecord) -> None:
+        self._instances[_run_key(instance)][(instance.task_id, instance.map_index)] = instance
 
     def _put_xcoms(self, xcoms: Iterable[XComRecord]) -> None:
         for xcom in xcoms:
             slots = self._xcoms.setdefault((xcom.dag_id, xcom.run_id), {})
             slots.setdefault((xcom.task_id, xcom.key), {})[xcom.map_index] = xcom
+
+
+def _run_key(instance: TaskInstanceRecord) -> _RunKey:
+    return (instance.dag_id, instance.run_id)
 
 
 def _thaw(stored: tuple[DagRunRecord, str]) -> DagRunRecord:

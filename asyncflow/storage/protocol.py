@@ -5,19 +5,57 @@ method returns once its change is durable; a store may batch the writes of many
 concurrent callers into one transaction (group commit), but a caller never sees
 its write acknowledged before it is committed.
 
-The methods are shaped for a multi-process backend too: a task instance is
-claimed by an ``owner`` with a lease (``TaskInstanceRecord.owner`` and
-``lease_expires_at``), so a PostgreSQL store can implement ``set_task_instances``
-under ``SELECT ... FOR UPDATE SKIP LOCKED`` without the runtime changing.
+Writes are guarded transitions. Each change of a run or a task instance says
+what it expects to find: a try starts only from a state that waits for one and
+after the try before it; a try's outcome lands only while that try is still the
+instance's current one, owned by the engine reporting it, on a run that is
+still running. A transition whose precondition no longer holds changes nothing
+and returns ``False`` (the caller logs ``stale_write_ignored`` and acts on
+nothing), so a late write (a sensor's success after its run timed out, a poke
+recorded after a shutdown) can never land on a finished run.
+
+Ownership. An engine that drives runs first :meth:`Store.acquire` s the store
+with its :class:`~asyncflow.storage.records.EngineIdentity`; task instances
+record that identity's ``id`` as their ``owner`` while a try runs. A SQLite or
+memory store has one owner at a time (a second is refused with
+:class:`~asyncflow.exceptions.StoreInUse` naming the first); a PostgreSQL store
+admits many, each renewing a lease. Reading needs no ownership.
+
+The guards, state by state (``run running`` = the run's state is ``running``):
+
+=====================  ============================================================
+transition             applies when the stored instance ...
+=====================  ============================================================
+``start_tries``        waits for a try (no state, scheduled, queued, up_for_retry,
+                       up_for_reschedule) and has ``try_number`` one below the new
+                       try's; run running
+``record_reschedule``  is in the same try (same ``try_number``), running or
+``finish_try``         up_for_reschedule, owned by ``owner`` or by nobody;
+``interrupt_tries``    run running
+``decide_instances``   has no state yet (never ran); run running
+``recover_tries``      is exactly as the caller read it (state, owner, try_number);
+                       run running
+``expand_task``        (its placeholder, map_index -1) has no state yet; run running
+=====================  ============================================================
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
-from asyncflow.states import DagRunState
-from asyncflow.storage.records import DagRunRecord, StoreStats, TaskInstanceRecord, XComRecord
+from asyncflow.states import DagRunState, TaskState
+from asyncflow.storage.records import (
+    DagRunRecord,
+    EngineIdentity,
+    StoreStats,
+    TaskInstanceRecord,
+    XComRecord,
+)
+
+RERUN_STATES = (TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.SKIPPED)
+"""The states :meth:`Store.reopen_run` clears by default, as ``rerun_failed`` wants."""
 
 
 class Store(Protocol):
@@ -29,13 +67,29 @@ class Store(Protocol):
         ...
 
     async def open(self) -> None:
-        """Connect and bring the schema up to date (idempotent)."""
+        """Connect and bring the schema up to date (idempotent); reads need no more."""
         ...
 
     async def close(self) -> None:
-        """Flush pending writes and release every connection."""
+        """Flush pending writes, release ownership, and release every connection."""
         ...
 
+    async def acquire(self, owner: EngineIdentity) -> None:
+        """Become an owner of the store: the engine that drives its runs.
+
+        Acquiring again with the same identity is a no-op.
+
+        Raises:
+            StoreInUse: another engine owns a store that has one owner at a
+                time; the message names it (pid, host, since when).
+        """
+        ...
+
+    async def release(self, owner: EngineIdentity) -> None:
+        """Stop owning the store (idempotent); another engine may acquire it."""
+        ...
+
+    # --- runs ------------------------------------------------------------------------
     async def create_run(self, run: DagRunRecord, instances: Sequence[TaskInstanceRecord]) -> bool:
         """Insert a run and its task instances in one transaction.
 
@@ -43,8 +97,38 @@ class Store(Protocol):
         """
         ...
 
-    async def update_run(self, run: DagRunRecord) -> None:
-        """Replace the state, start_date and end_date of an existing run."""
+    async def start_run(self, dag_id: str, run_id: str, at: datetime) -> bool:
+        """A queued run starts running at ``at``; ``False`` when it is not queued."""
+        ...
+
+    async def finish_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        state: DagRunState,
+        at: datetime,
+        *,
+        stop_error: str | None = None,
+    ) -> bool:
+        """A running run ends in ``state`` at ``at``; ``False`` when it is not running.
+
+        With ``stop_error`` (a run stopped early, e.g. past its dagrun_timeout),
+        its unfinished instances end in the same transaction: a running try
+        fails with ``stop_error`` as its error, every other unfinished instance
+        is skipped.
+        """
+        ...
+
+    async def reopen_run(
+        self, dag_id: str, run_id: str, states: Sequence[TaskState] = RERUN_STATES
+    ) -> bool:
+        """A finished run runs again, with its instances in ``states`` cleared.
+
+        The run is ``running`` again; the cleared instances have no state, end
+        or next time (their try numbers are kept).
+
+        Returns ``False``, changing nothing, when the run is not finished.
+        """
         ...
 
     async def get_run(self, dag_id: str, run_id: str) -> DagRunRecord | None:
@@ -61,62 +145,106 @@ class Store(Protocol):
         """Runs, newest logical_date first, optionally filtered by DAG and state."""
         ...
 
+    # --- task instances ----------------------------------------------------------------
     async def get_task_instances(self, dag_id: str, run_id: str) -> list[TaskInstanceRecord]:
         """Every task instance of a run, ordered by task_id then map_index."""
         ...
 
-    async def set_task_instances(
-        self, instances: Sequence[TaskInstanceRecord], *, patient: bool = False
-    ) -> None:
-        """Upsert task instances by their key, all in one transaction.
+    async def start_tries(
+        self, owner: str, instances: Sequence[TaskInstanceRecord], *, patient: bool = False
+    ) -> list[bool]:
+        """Start a try of each instance: it is ``running``, owned by ``owner``.
 
-        ``patient=True`` says nobody acts on the write at once (a sensor's try
-        starting or ending): a store may hold it back briefly to commit it with
-        others, as it does a reschedule. It still returns only once committed.
+        Each record is the instance as its new try starts (``try_number``,
+        ``start_date``, ``first_poke_at``). ``patient=True`` says nobody acts on
+        the write at once (a sensor's try starting): a store may hold it back
+        briefly to commit it with others. Returns, per instance, whether it
+        started (see the guards above).
+        """
+        ...
+
+    async def record_reschedule(
+        self, owner: str, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
+    ) -> bool:
+        """Record a reschedule-mode sensor's poke that did not finish, with its XCom.
+
+        The instance becomes ``up_for_reschedule`` and only what a poke changes
+        is written: ``end_date``, ``next_poke_at``, ``first_poke_at``,
+        ``poke_count`` and ``error``; the owner is cleared. Nobody needs this
+        write at once, so a store may hold it back briefly to commit it with
+        others. Returns whether it applied; the XCom is written only if it did.
+
+        Raises:
+            ValueError: the instance is not ``up_for_reschedule`` with a
+                ``next_poke_at``, or an XCom value is another instance's.
+        """
+        ...
+
+    async def finish_try(
+        self,
+        owner: str,
+        instance: TaskInstanceRecord,
+        xcoms: Sequence[XComRecord] = (),
+        *,
+        patient: bool = False,
+    ) -> bool:
+        """Record a try's outcome and the XCom it produced in one transaction.
+
+        Written: ``state``, ``end_date``, ``next_attempt_at``, ``next_poke_at``,
+        ``first_poke_at``, ``poke_count`` and ``error``; the owner is cleared.
+        ``patient=True``: a store may hold the write back briefly to commit it
+        with others. Returns whether it applied; the XCom is written only if it did.
+
+        Raises:
+            ValueError: an XCom value is another instance's.
+        """
+        ...
+
+    async def interrupt_tries(
+        self, owner: str, instances: Sequence[TaskInstanceRecord]
+    ) -> list[bool]:
+        """Record tries a graceful shutdown stopped, to run again after a restart.
+
+        Written: ``state`` (none, or ``up_for_reschedule`` for a sensor between
+        pokes), ``end_date``, ``error`` and ``interrupted_tries``; the try keeps
+        its number, so the next execution is the next try. Returns, per
+        instance, whether it applied.
+        """
+        ...
+
+    async def decide_instances(self, instances: Sequence[TaskInstanceRecord]) -> list[bool]:
+        """End instances that never ran, as their upstream decided.
+
+        Written: ``state`` (skipped, upstream_failed, or failed before a try),
+        ``start_date``, ``end_date`` and ``error``. Returns, per instance,
+        whether it applied.
+        """
+        ...
+
+    async def recover_tries(
+        self, changes: Sequence[tuple[TaskInstanceRecord, TaskInstanceRecord]]
+    ) -> list[bool]:
+        """End tries a stopped engine left in flight: ``(as read, as recovered)`` pairs.
+
+        Written: ``state``, ``end_date``, ``next_attempt_at`` and ``error``; the
+        owner is cleared. Each applies only while the instance is still as read.
         """
         ...
 
     async def expand_task(
         self, dag_id: str, run_id: str, task_id: str, instances: Sequence[TaskInstanceRecord]
-    ) -> None:
-        """Replace a mapped task's placeholder (map_index -1) by its mapped instances."""
-        ...
+    ) -> bool:
+        """Replace a mapped task's placeholder (map_index -1) by its mapped instances.
 
-    async def finish_task_instance(
-        self,
-        instance: TaskInstanceRecord,
-        xcoms: Sequence[XComRecord] = (),
-        *,
-        patient: bool = False,
-    ) -> None:
-        """Record a try's outcome and the XCom it produced in one transaction.
-
-        ``patient=True`` says nobody acts on the write at once (a sensor's try
-        starting or ending): a store may hold it back briefly to commit it with
-        others, as a reschedule. It still returns only once committed.
-        """
-        ...
-
-    async def reschedule_task_instance(
-        self, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
-    ) -> None:
-        """Record a reschedule-mode sensor's poke that did not finish, with its XCom.
-
-        The instance becomes ``up_for_reschedule`` and only what a poke changes
-        is written: ``end_date``, ``next_poke_at``, ``first_poke_at``,
-        ``poke_count``, ``owner``, ``lease_expires_at`` and ``error``. The try's
-        own fields (``try_number``, ``start_date``, ``next_attempt_at``) keep
-        their stored values. Nobody needs this write at once, so a store may
-        hold it back briefly to commit it with others; it still returns only
-        once it is committed.
+        Returns ``False``, changing nothing, when the placeholder is gone or
+        decided, or the run is not running.
 
         Raises:
-            ValueError: the instance is not ``up_for_reschedule`` with a
-                ``next_poke_at``, or an XCom value is another instance's.
-            StoreError: no such task instance is stored; nothing is written.
+            ValueError: an instance is not a mapped instance (map_index >= 0) of the task.
         """
         ...
 
+    # --- XCom --------------------------------------------------------------------------
     async def push_xcom(self, xcoms: Sequence[XComRecord]) -> None:
         """Upsert XCom values by ``(dag_id, run_id, task_id, map_index, key)``."""
         ...
@@ -139,6 +267,7 @@ class Store(Protocol):
         """Delete every XCom value of a run; returns how many there were."""
         ...
 
+    # --- DAGs --------------------------------------------------------------------------
     async def set_dag_paused(self, dag_id: str, paused: bool) -> None:
         """Remember whether a DAG is paused (its schedule creates no runs while it is)."""
         ...

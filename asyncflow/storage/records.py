@@ -7,8 +7,11 @@ decoding happen in :mod:`asyncflow.xcom`, never in a store.
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from asyncflow.states import DagRunState, TaskState
@@ -47,9 +50,10 @@ class TaskInstanceRecord:
     next_poke_at: datetime | None = None  # when an up_for_reschedule sensor pokes again
     first_poke_at: datetime | None = None  # a sensor's timeout counts from here
     poke_count: int = 0
-    owner: str | None = None  # the engine process that runs it now
+    owner: str | None = None  # the engine (its EngineIdentity.id) that runs it now
     lease_expires_at: datetime | None = None  # the owner's claim ends here unless renewed
     error: str | None = None  # the one-line error of the last failed try
+    interrupted_tries: int = 0  # tries a graceful shutdown cut short: not counted as retries
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -67,6 +71,36 @@ class XComRecord:
     map_index: int = -1
     key: str = "return_value"
     value: str  # JSON text produced by asyncflow.xcom.encode
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineIdentity:
+    """The engine process that writes to a store: who it is and since when.
+
+    ``id`` is what task instances record as their ``owner``; ``host``, ``pid``
+    and ``started_at`` name the holder when another engine is refused the store.
+    """
+
+    id: str  # "<host>:<pid>:<8 hex digits>", unique per engine
+    host: str
+    pid: int
+    started_at: datetime
+
+    @classmethod
+    def of_this_process(cls) -> EngineIdentity:
+        """A fresh identity for an engine of this process: host, pid, now and a nonce."""
+        host, pid = socket.gethostname(), os.getpid()
+        return cls(
+            id=f"{host}:{pid}:{uuid.uuid4().hex[:8]}",
+            host=host,
+            pid=pid,
+            started_at=datetime.now(UTC),
+        )
+
+    def describe(self) -> str:
+        """One phrase naming the engine for people: pid, host and since when."""
+        since = self.started_at.isoformat(timespec="seconds")
+        return f"pid {self.pid} on {self.host}, since {since}"
 
 
 @dataclass(slots=True, kw_only=True)

@@ -62,11 +62,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("runs") / "home"
     write(home / "dags", "retried.py", RETRIED)
     write(home / "dags", "failing.py", FAILING)
-    ok, failed = asyncflow_each(
-        home,
-        ["dags", "test", "retried", "--logical-date", "2026-02-01"],
-        ["dags", "test", "failing", "--logical-date", "2026-02-02"],
-    )
+    # one after the other: each `dags test` owns the store while it runs
+    ok = asyncflow(home, "dags", "test", "retried", "--logical-date", "2026-02-01")
+    failed = asyncflow(home, "dags", "test", "failing", "--logical-date", "2026-02-02")
     assert (ok.returncode, failed.returncode) == (0, 1), ok.stderr + failed.stderr
     return home
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import textwrap
 import time
 from collections.abc import Iterator
@@ -20,6 +21,9 @@ from cli_helpers import (
     wait_until,
     write,
 )
+
+from asyncflow import Engine
+from asyncflow.exceptions import StoreInUse
 
 MANUAL = """\
 from asyncflow import dag, task
@@ -92,14 +96,40 @@ def test_run_prints_where_home_store_dags_and_logs_are(served: Served) -> None:
 
 
 def test_a_second_owner_of_the_store_is_refused(served: Served) -> None:
-    """A second `run`, a backfill or a reset of the served store exit 2; `dags test` still runs."""
-    second, reset, test = asyncflow_each(
-        served.home, ["run"], ["db", "reset", "--yes"], ["dags", "test", "manual"]
+    """A second `run`, a `dags test` or a reset of the served store exit 2 naming the server.
+
+    Reads and requests to the server (`runs list`, `dags unpause`) still work beside it.
+    """
+    second, reset, test, listed, paused = asyncflow_each(
+        served.home,
+        ["run"],
+        ["db", "reset", "--yes"],
+        ["dags", "test", "manual"],
+        ["runs", "list"],
+        ["dags", "unpause", "manual"],
     )
-    pid = served.process.pid
-    assert_one_line_error(second, f"is in use by asyncflow run (pid {pid})", "PostgreSQL")
-    assert_one_line_error(reset, f"is in use by asyncflow run (pid {pid})")
-    assert test.returncode == 0, test.stderr
+    holder = f"is in use by the engine pid {served.process.pid} on {socket.gethostname()}, since "
+    for refused in (second, reset, test):
+        assert_one_line_error(refused, holder, "asyncflow dags trigger")
+    assert listed.returncode == 0, listed.stderr
+    assert paused.returncode == 0, paused.stderr
+    assert (served.home / "asyncflow.db").is_file()  # the refused reset deleted nothing
+
+
+@pytest.mark.anyio
+async def test_an_engine_embedded_elsewhere_is_refused_the_served_store(
+    served: Served, tmp_path: Path
+) -> None:
+    """An Engine in another service, on the served file or a symlink to it, is refused.
+
+    The refusal names the server's pid, so the server's runs are never taken over.
+    """
+    link = tmp_path / "link.db"
+    link.symlink_to(served.home / "asyncflow.db")
+    for path in (served.home / "asyncflow.db", link):
+        with pytest.raises(StoreInUse, match=f"in use by the engine pid {served.process.pid} on"):
+            async with Engine(f"sqlite:///{path}"):
+                pytest.fail("a second engine opened the served store")
 
 
 def test_a_triggered_run_is_run_by_the_server(served: Served) -> None:
@@ -187,7 +217,7 @@ def test_sigterm_exits_0_after_the_grace_period_when_a_task_will_not_end(tmp_pat
     assert server.stop() == 0, server.err.read_text()
     assert time.monotonic() - started < 15
     (ti,) = stored_instances(home, "stuck", run_id)
-    assert (ti.state, ti.try_number) == (None, 0)
+    assert (ti.state, ti.try_number, ti.interrupted_tries) == (None, 1, 1)
     assert ti.error == "interrupted: the engine shut down during try 1"
     assert server.events("threads_left_running")
 

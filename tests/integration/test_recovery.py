@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 
 from asyncflow import DAG, DagRunState, Engine, Sensor, TaskState, task
 from asyncflow.settings import Settings
+from asyncflow.task_logs import try_log_path
 
 pytestmark = pytest.mark.anyio
 
@@ -21,11 +22,12 @@ def settings(grace: float) -> Settings:
 
 
 def slow_dag(started: anyio.Event, seconds: float, retries: int = 0) -> DAG:
-    """One task that sets ``started`` then sleeps ``seconds``."""
+    """One task that prints its try, sets ``started`` then sleeps ``seconds``."""
     with DAG("slow", default_args={"retries": retries, "retry_delay": 0}) as built:
 
         @task
-        async def work() -> str:
+        async def work(ti: Any) -> str:
+            print(f"work runs as try {ti.try_number}")
             started.set()
             await anyio.sleep(seconds)
             return "done"
@@ -49,9 +51,14 @@ async def test_graceful_exit_lets_a_running_task_finish(tmp_path: Path) -> None:
 
 
 async def test_a_try_past_the_grace_period_is_interrupted_and_runs_again(tmp_path: Path) -> None:
-    """A task still running after the grace period is recorded interrupted and re-run on restart."""
+    """A try cut off by a shutdown keeps its number; the restart runs try 2 in its own log file.
+
+    The interrupted try does not count against retries: with ``retries=0`` the
+    task still gets its second try.
+    """
     url = f"sqlite:///{tmp_path / 'af.db'}"
     started = anyio.Event()
+    logs = Settings.from_env().task_logs_folder
     with anyio.fail_after(10):
         async with Engine(url, dags=[slow_dag(started, 60)], settings=settings(0.05)) as engine:
             run = await engine.trigger("slow")
@@ -60,7 +67,7 @@ async def test_a_try_past_the_grace_period_is_interrupted_and_runs_again(tmp_pat
         stopped = await reader.get_run(run.run_id)
     ti = stopped.ti("work")
     assert ti.state is None
-    assert ti.try_number == 0
+    assert ti.try_number == 1
     assert ti.error == "interrupted: the engine shut down during try 1"
     assert stopped.state is DagRunState.RUNNING
 
@@ -69,7 +76,12 @@ async def test_a_try_past_the_grace_period_is_interrupted_and_runs_again(tmp_pat
         with anyio.fail_after(10):
             finished = await engine.wait(run.run_id)
     assert finished.state is DagRunState.SUCCESS
-    assert (finished.ti("work").state, finished.ti("work").try_number) == (TaskState.SUCCESS, 1)
+    assert (finished.ti("work").state, finished.ti("work").try_number) == (TaskState.SUCCESS, 2)
+    first, second = (try_log_path(logs, "slow", run.run_id, "work", -1, n) for n in (1, 2))
+    assert "work runs as try 1" in first.read_text()
+    assert "try 2" not in first.read_text()
+    assert "work runs as try 2" in second.read_text()
+    assert "try 1" not in second.read_text()
 
 
 async def crash_leftover(url: str, retries: int) -> str:
@@ -79,10 +91,13 @@ async def crash_leftover(url: str, retries: int) -> str:
         async with Engine(url, dags=[slow_dag(started, 60)], settings=settings(0.01)) as engine:
             run = await engine.trigger("slow")
             await started.wait()
-    async with Engine(url) as engine:
-        records = await engine.store.get_task_instances("slow", run.run_id)
-        dead = replace(records[0], state=TaskState.RUNNING, try_number=1, owner="deadhost:1:x")
-        await engine.store.set_task_instances([dead])
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:  # what a SIGKILL leaves
+        db.execute(
+            "UPDATE task_instance SET state = 'running', try_number = 1, owner = 'deadhost:1:x', "
+            "interrupted_tries = 0 "
+            "WHERE dag_id = 'slow' AND run_id = ?",
+            (run.run_id,),
+        )
     return run.run_id
 
 
@@ -171,7 +186,7 @@ async def test_poke_sensors_waiting_between_pokes_stop_at_once_and_resume(tmp_pa
                 await anyio.sleep(0.01)
     async with Engine(url) as reader:
         stopped = await reader.store.get_task_instances("held", run.run_id)
-    assert [(r.state, r.try_number) for r in stopped] == [(None, 0)] * 3
+    assert [(r.state, r.try_number, r.interrupted_tries) for r in stopped] == [(None, 1, 1)] * 3
     assert all(r.first_poke_at is not None for r in stopped)
     flag.touch()
     async with Engine(url, dags=[build()]) as engine:
@@ -179,7 +194,7 @@ async def test_poke_sensors_waiting_between_pokes_stop_at_once_and_resume(tmp_pa
             result = await engine.wait(run.run_id)
         resumed = await engine.store.get_task_instances("held", run.run_id)
     assert result.state is DagRunState.SUCCESS
-    assert [r.try_number for r in resumed] == [1, 1, 1]
+    assert [r.try_number for r in resumed] == [2, 2, 2]  # the interrupted try kept its number
     assert [r.first_poke_at for r in resumed] == [r.first_poke_at for r in stopped]
 
 
@@ -205,7 +220,7 @@ async def test_an_error_in_the_body_records_waiting_poke_sensors_as_interrupted(
     run_id = str(failed.value).rsplit(" ", 1)[1]
     async with Engine(url) as reader:
         (record,) = await reader.store.get_task_instances("held_error", run_id)
-    assert (record.state, record.try_number) == (None, 0)
+    assert (record.state, record.try_number, record.interrupted_tries) == (None, 1, 1)
     assert record.error == "interrupted: the engine shut down during try 1"
 
 
@@ -236,19 +251,17 @@ async def test_a_branch_still_skips_after_a_restart_that_lost_its_skips(tmp_path
         with anyio.fail_after(10):
             first = await engine.run("branchy")
     assert ran == ["left"]
-    async with Engine(url) as reader:  # the store as a stop right after the branch left it
-        store = reader.store
-        stored = await store.get_task_instances("branchy", first.run_id)
-        await store.set_task_instances(
-            [
-                replace(ti, state=None, try_number=0, start_date=None, end_date=None)
-                for ti in stored
-                if ti.task_id != "choose"
-            ]
+    # the store as a stop right after the branch left it
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        db.execute(
+            "UPDATE task_instance SET state = NULL, try_number = 0, start_date = NULL, "
+            "end_date = NULL WHERE run_id = ? AND task_id != 'choose'",
+            (first.run_id,),
         )
-        record = await store.get_run("branchy", first.run_id)
-        assert record is not None
-        await store.update_run(replace(record, state=DagRunState.RUNNING, end_date=None))
+        db.execute(
+            "UPDATE dag_run SET state = 'running', end_date = NULL WHERE run_id = ?",
+            (first.run_id,),
+        )
     ran.clear()
     async with Engine(url, dags=[build()]) as engine:
         with anyio.fail_after(10):

@@ -12,7 +12,9 @@ import anyio
 import pytest
 
 from asyncflow import DAG, DagRunState, EmptyOperator, Engine, task
+from asyncflow.engine.new_runs import queue_manual_run
 from asyncflow.engine.scheduler import MAX_SLEEP
+from asyncflow.storage import Store, open_store
 from asyncflow.testing import FakeClock, MemoryStore
 
 pytestmark = pytest.mark.anyio
@@ -39,6 +41,17 @@ async def serving(engine: Engine) -> AsyncIterator[None]:
         tg.start_soon(engine.serve)
         yield
         tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def asking(url: str) -> AsyncIterator[Store]:
+    """The store as another process's CLI reaches it: opened, not owned."""
+    store = open_store(url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 async def settle(engine: Engine, dag_id: str, count: int) -> list[Any]:
@@ -160,8 +173,9 @@ async def test_a_run_queued_by_another_engine_is_picked_up_by_the_serving_one(
     async with Engine(store, dags=[built], clock=clock) as server, serving(server):
         with anyio.fail_after(5):
             await clock.sleeping_until(clock.now() + MAX_SLEEP)
-        async with Engine(store, dags=[built]) as cli_side:
-            queued = await cli_side.queue("on_demand", conf={"x": 1})
+        async with asking(store) as cli_side:
+            queued = await queue_manual_run(cli_side, built, {"x": 1}, None, datetime.now(UTC))
+        assert queued is not None
         assert queued.state is DagRunState.QUEUED
         assert ran == []
         clock.advance(MAX_SLEEP)
@@ -178,15 +192,16 @@ async def test_a_queued_run_of_a_paused_dag_waits_for_the_unpause(tmp_path: Path
     with DAG("held") as built:
         EmptyOperator(task_id="a")
     clock = FakeClock()
-    async with Engine(store, dags=[built]) as cli_side:
-        await cli_side.pause("held")
-        queued = await cli_side.queue("held")
+    async with asking(store) as cli_side:
+        await cli_side.set_dag_paused("held", True)
+        queued = await queue_manual_run(cli_side, built, None, None, datetime.now(UTC))
+    assert queued is not None
     async with Engine(store, dags=[built], clock=clock) as server, serving(server):
         with anyio.fail_after(5):
             await clock.sleeping_until(clock.now() + MAX_SLEEP)
         assert (await server.get_run(queued.run_id)).state is DagRunState.QUEUED
-        async with Engine(store, dags=[built]) as cli_side:
-            await cli_side.unpause("held")
+        async with asking(store) as cli_side:  # what `asyncflow dags unpause` does
+            await cli_side.set_dag_paused("held", False)
         clock.advance(MAX_SLEEP)
         with anyio.fail_after(10):
             result = await server.wait(queued.run_id)

@@ -21,7 +21,8 @@ _RUN_STATES = {state.value: state for state in DagRunState}
 _TASK_STATES = {state.value: state for state in TaskState}
 
 
-def _text(value: datetime | None) -> str | None:
+def text(value: datetime | None) -> str | None:
+    """A datetime as the store writes it: ISO-8601 with fixed microseconds (or None)."""
     return None if value is None else value.isoformat(timespec="microseconds")
 
 
@@ -36,19 +37,14 @@ def run_row(run: DagRunRecord, conf: str) -> Row:
         run.run_id,
         run.run_type,
         str(run.state),
-        _text(run.logical_date),
-        _text(run.data_interval_start),
-        _text(run.data_interval_end),
+        text(run.logical_date),
+        text(run.data_interval_start),
+        text(run.data_interval_end),
         conf,
-        _text(run.queued_at),
-        _text(run.start_date),
-        _text(run.end_date),
+        text(run.queued_at),
+        text(run.start_date),
+        text(run.end_date),
     )
-
-
-def run_update_row(run: DagRunRecord) -> Row:
-    """The ``update_run`` parameters of a UTC-normalised run."""
-    return (str(run.state), _text(run.start_date), _text(run.end_date), run.dag_id, run.run_id)
 
 
 def run_from_row(row: Row) -> DagRunRecord:
@@ -91,18 +87,77 @@ def instance_row(ti: TaskInstanceRecord) -> Row:
         ti.owner,
         None if lease is None else lease.isoformat(timespec="microseconds"),
         ti.error,
+        ti.interrupted_tries,
     )
 
 
-def reschedule_row(ti: TaskInstanceRecord) -> Row:
-    """The ``reschedule_task_instance`` parameters of a UTC-normalised task instance."""
+def _state(state: TaskState | None) -> str | None:
+    return None if state is None else str(state)
+
+
+def start_try_row(ti: TaskInstanceRecord, owner: str) -> Row:
+    """The ``start_try`` parameters: the new try's columns, the key, the previous try number."""
     return (
-        _text(ti.end_date),
-        _text(ti.next_poke_at),
-        _text(ti.first_poke_at),
+        ti.try_number,
+        text(ti.start_date),
+        text(ti.first_poke_at),
+        owner,
+        text(ti.lease_expires_at),
+        ti.dag_id,
+        ti.run_id,
+        ti.task_id,
+        ti.map_index,
+        ti.try_number - 1,
+    )
+
+
+def finish_try_row(ti: TaskInstanceRecord, owner: str) -> Row:
+    """The ``finish_try`` parameters: the outcome's columns, then the guard's."""
+    return (
+        _state(ti.state),
+        text(ti.end_date),
+        text(ti.next_attempt_at),
+        text(ti.next_poke_at),
+        text(ti.first_poke_at),
         ti.poke_count,
-        ti.owner,
-        _text(ti.lease_expires_at),
+        ti.error,
+        *_in_try(ti, owner),
+    )
+
+
+def reschedule_row(ti: TaskInstanceRecord, owner: str) -> Row:
+    """The ``record_reschedule`` parameters: what a poke changes, then the guard's."""
+    return (
+        text(ti.end_date),
+        text(ti.next_poke_at),
+        text(ti.first_poke_at),
+        ti.poke_count,
+        ti.error,
+        *_in_try(ti, owner),
+    )
+
+
+def interrupt_row(ti: TaskInstanceRecord, owner: str) -> Row:
+    """The ``interrupt_try`` parameters: the interrupted try's columns, then the guard's."""
+    return (
+        _state(ti.state),
+        text(ti.end_date),
+        ti.error,
+        ti.interrupted_tries,
+        *_in_try(ti, owner),
+    )
+
+
+def _in_try(ti: TaskInstanceRecord, owner: str) -> Row:
+    return (ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number, owner)
+
+
+def decide_row(ti: TaskInstanceRecord) -> Row:
+    """The ``decide_instance`` parameters."""
+    return (
+        _state(ti.state),
+        text(ti.start_date),
+        text(ti.end_date),
         ti.error,
         ti.dag_id,
         ti.run_id,
@@ -111,10 +166,27 @@ def reschedule_row(ti: TaskInstanceRecord) -> Row:
     )
 
 
+def recover_row(read: TaskInstanceRecord, ti: TaskInstanceRecord) -> Row:
+    """The ``recover_try`` parameters: the recovered columns, then the instance as read."""
+    return (
+        _state(ti.state),
+        text(ti.end_date),
+        text(ti.next_attempt_at),
+        ti.error,
+        ti.dag_id,
+        ti.run_id,
+        ti.task_id,
+        ti.map_index,
+        _state(read.state),
+        read.owner,
+        read.try_number,
+    )
+
+
 def instance_from_row(row: Row) -> TaskInstanceRecord:
     """The task instance stored in a ``task_instance`` row."""
     (dag_id, run_id, task_id, map_index, state, try_number, start, end, attempt, poke,
-     first, poke_count, owner, lease, error) = row  # fmt: skip
+     first, poke_count, owner, lease, error, interrupted_tries) = row  # fmt: skip
     parse = datetime.fromisoformat  # inlined rather than _time: this runs once per row read
     return TaskInstanceRecord(
         dag_id=dag_id,
@@ -132,6 +204,7 @@ def instance_from_row(row: Row) -> TaskInstanceRecord:
         owner=owner,
         lease_expires_at=None if lease is None else parse(lease),
         error=error,
+        interrupted_tries=interrupted_tries,
     )
 
 

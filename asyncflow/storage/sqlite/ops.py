@@ -3,10 +3,19 @@
 A write call becomes one :class:`Op`: either rows for a fixed sequence of
 statements (its *shape*), which consecutive operations of the same shape share
 in one ``executemany`` per statement, or a function of its own for an
-operation whose caller needs a result (a row count). :func:`apply_ops` applies
-a batch inside the transaction the store opened; an exception it raises is the
-fault of the operations it names, and the store isolates the one at fault by
-splitting the batch.
+operation whose caller needs a result of its own (a row count).
+
+A *guarded* operation's first statement is a transition (an ``UPDATE`` whose
+``WHERE`` states its precondition): each of its rows applies or matches
+nothing, and the operation's result is one flag per row. Its later statements
+(the XCom a try produced) apply only when all its rows did. A merged
+``executemany`` reports only its total row count, so when that falls short the
+statement is undone to a savepoint and its rows are applied one by one to learn
+which ones hold: the common case, every write current, costs one call.
+
+:func:`apply_ops` applies a batch inside the transaction the store opened; an
+exception it raises is the fault of the operations it names, and the store
+isolates the one at fault by splitting the batch.
 """
 
 from __future__ import annotations
@@ -16,15 +25,18 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from asyncflow.exceptions import DagRunNotFound, StoreError
-from asyncflow.storage import checks
 from asyncflow.storage.sqlite.codec import Row
 from asyncflow.storage.sqlite.sqlfiles import QUERIES
 
 _INSERT_RUN = QUERIES["insert_run"]
-_UPDATE_RUN = QUERIES["update_run"]
 _INSERT_INSTANCE = QUERIES["insert_task_instance"]
 _DELETE_RUN_XCOMS = QUERIES["delete_run_xcoms"]
+_DELETE_PLACEHOLDER = QUERIES["delete_placeholder"]
+_START_RUN = QUERIES["start_run"]
+_FINISH_RUN = QUERIES["finish_run"]
+_STOP_UNFINISHED = QUERIES["stop_unfinished"]
+_REOPEN_RUN = QUERIES["reopen_run"]
+_CLEAR_INSTANCES = QUERIES["clear_instances"]
 
 Apply = Callable[[aiosqlite.Connection], Awaitable[object]]
 
@@ -37,17 +49,17 @@ class Op:
     shape: tuple[str, ...] = ()  # the statements, in order; same shape -> mergeable
     rows: tuple[list[Row], ...] = ()  # the rows for each statement of the shape
     apply: Apply | None = None  # an operation that needs its own result (rowcount)
-    exact: bool = False  # each row of the first statement must change one stored row
+    guarded: bool = False  # the first statement is a transition: a flag per row
 
 
 async def apply_ops(writer: aiosqlite.Connection, ops: list[Op]) -> list[object]:
     """Apply operations in order, merging runs of the same shape into executemany calls.
 
     Returns:
-        Each operation's result, in order (``None`` for merged ones).
+        Each operation's result, in order: a list of flags for a guarded one,
+        ``None`` for another merged one.
 
     Raises:
-        StoreError: an ``exact`` operation matched no stored row.
         sqlite3.Error: a statement failed.
     """
     results: list[object] = []
@@ -61,23 +73,52 @@ async def apply_ops(writer: aiosqlite.Connection, ops: list[Op]) -> list[object]
         end = start + 1
         while end < len(ops) and ops[end].apply is None and ops[end].shape == op.shape:
             end += 1
-        for index, sql in enumerate(op.shape):
-            rows = [row for other in ops[start:end] for row in other.rows[index]]
-            if rows:
-                cursor = await writer.executemany(sql, rows)
-                if op.exact and index == 0 and cursor.rowcount != len(rows):
-                    raise _missing(ops[start:end])
-        results.extend([None] * (end - start))
+        results.extend(await _apply_merged(writer, ops[start:end]))
         start = end
     return results
 
 
-def _missing(ops: list[Op]) -> StoreError:
-    """The error of ``exact`` operations of which at least one matched no stored row."""
-    if len(ops) > 1:  # the batch is split until the operation at fault stands alone
-        return StoreError(f"{ops[0].name}: one of {len(ops)} task instances is not stored")
-    [row] = ops[0].rows[0]
-    return checks.missing_instance(ops[0].name, row[-4:])
+async def _apply_merged(writer: aiosqlite.Connection, ops: list[Op]) -> list[object]:
+    """Apply operations of one shape, one ``executemany`` per statement."""
+    shape = ops[0].shape
+    flags: list[list[bool]] | None = None
+    if ops[0].guarded:
+        flags = await _apply_guarded(writer, shape[0], [op.rows[0] for op in ops])
+    for index in range(1 if flags is not None else 0, len(shape)):
+        rows = [
+            row
+            for position, op in enumerate(ops)
+            if flags is None or all(flags[position])
+            for row in op.rows[index]
+        ]
+        if rows:
+            await writer.executemany(shape[index], rows)
+    return [None] * len(ops) if flags is None else list(flags)
+
+
+async def _apply_guarded(
+    writer: aiosqlite.Connection, sql: str, per_op: list[list[Row]]
+) -> list[list[bool]]:
+    """Apply a transition's rows; which of each operation's rows matched."""
+    rows = [row for op_rows in per_op for row in op_rows]
+    if len(rows) <= 1:  # a lone row's count says it all: no savepoint (two thread hops) needed
+        applied = [(await writer.execute(sql, row)).rowcount == 1 for row in rows]
+        return [applied if op_rows else [] for op_rows in per_op]
+    await writer.execute("SAVEPOINT guarded")
+    cursor = await writer.executemany(sql, rows)
+    if cursor.rowcount == len(rows):
+        await writer.execute("RELEASE guarded")
+        return [[True] * len(op_rows) for op_rows in per_op]
+    await writer.execute("ROLLBACK TO guarded")  # some are stale: learn which, one by one
+    flags = []
+    for op_rows in per_op:
+        applied = []
+        for row in op_rows:
+            cursor = await writer.execute(sql, row)
+            applied.append(cursor.rowcount == 1)
+        flags.append(applied)
+    await writer.execute("RELEASE guarded")
+    return flags
 
 
 async def insert_run(run_row: Row, instance_rows: list[Row], writer: aiosqlite.Connection) -> bool:
@@ -96,13 +137,38 @@ async def delete_run_xcoms(key: Row, writer: aiosqlite.Connection) -> int:
     return cursor.rowcount
 
 
-async def update_run(row: Row, writer: aiosqlite.Connection) -> None:
-    """Update a run's state and dates.
+async def start_run(row: Row, writer: aiosqlite.Connection) -> bool:
+    """A queued run starts; whether it was queued."""
+    cursor = await writer.execute(_START_RUN, row)
+    return cursor.rowcount == 1
 
-    Raises:
-        DagRunNotFound: no run has the row's ``(dag_id, run_id)``.
-    """
-    cursor = await writer.execute(_UPDATE_RUN, row)
-    if cursor.rowcount == 0:
-        dag_id, run_id = row[-2:]
-        raise DagRunNotFound(f"update_run: no run {dag_id}/{run_id}")
+
+async def finish_run(row: Row, stop: Row | None, writer: aiosqlite.Connection) -> bool:
+    """A running run ends (its unfinished instances too, given ``stop``); whether it ran."""
+    cursor = await writer.execute(_FINISH_RUN, row)
+    if cursor.rowcount != 1:
+        return False
+    if stop is not None:
+        await writer.execute(_STOP_UNFINISHED, stop)
+    return True
+
+
+async def reopen_run(key: Row, states: str, writer: aiosqlite.Connection) -> bool:
+    """A finished run runs again with the instances in ``states`` (JSON) cleared."""
+    cursor = await writer.execute(_REOPEN_RUN, key)
+    if cursor.rowcount != 1:
+        return False
+    await writer.execute(_CLEAR_INSTANCES, (*key, states))
+    return True
+
+
+async def expand_task(
+    placeholder: Row, instance_rows: list[Row], writer: aiosqlite.Connection
+) -> bool:
+    """Replace an undecided placeholder by the mapped instances; whether it was there."""
+    cursor = await writer.execute(_DELETE_PLACEHOLDER, placeholder)
+    if cursor.rowcount != 1:
+        return False
+    if instance_rows:
+        await writer.executemany(_INSERT_INSTANCE, instance_rows)
+    return True

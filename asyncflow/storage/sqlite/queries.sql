@@ -10,9 +10,37 @@ INSERT INTO dag_run (
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (dag_id, run_id) DO NOTHING;
 
--- name: update_run
-UPDATE dag_run SET state = ?, start_date = ?, end_date = ?
-WHERE dag_id = ? AND run_id = ?;
+-- name: start_run
+UPDATE dag_run SET state = 'running', start_date = ?
+WHERE dag_id = ? AND run_id = ? AND state = 'queued';
+
+-- name: finish_run
+UPDATE dag_run SET state = ?, end_date = ?
+WHERE dag_id = ? AND run_id = ? AND state = 'running';
+
+-- name: stop_unfinished
+-- A run stopped early (its dagrun_timeout passed): in the transaction that
+-- ends it, a running try fails with the given error and every other
+-- unfinished instance is skipped. SET reads the row as it was, so each CASE
+-- sees the old state.
+UPDATE task_instance SET
+    state = CASE WHEN state = 'running' THEN 'failed' ELSE 'skipped' END,
+    start_date = CASE WHEN state = 'running' THEN start_date ELSE COALESCE(start_date, ?1) END,
+    end_date = ?1,
+    owner = NULL,
+    lease_expires_at = NULL,
+    error = CASE WHEN state = 'running' THEN ?2 ELSE error END
+WHERE dag_id = ?3 AND run_id = ?4
+  AND (state IS NULL OR state NOT IN ('success', 'failed', 'skipped', 'upstream_failed'));
+
+-- name: reopen_run
+UPDATE dag_run SET state = 'running', end_date = NULL
+WHERE dag_id = ? AND run_id = ? AND state IN ('success', 'failed');
+
+-- name: clear_instances
+-- The states to clear come as one JSON array, so the statement stays fixed.
+UPDATE task_instance SET state = NULL, end_date = NULL, next_attempt_at = NULL, next_poke_at = NULL
+WHERE dag_id = ? AND run_id = ? AND state IN (SELECT value FROM json_each(?));
 
 -- name: get_run
 SELECT dag_id, run_id, run_type, state, logical_date, data_interval_start,
@@ -53,51 +81,115 @@ ORDER BY logical_date DESC, run_id;
 INSERT INTO task_instance (
     dag_id, run_id, task_id, map_index, state, try_number, start_date, end_date,
     next_attempt_at, next_poke_at, first_poke_at, poke_count, owner,
-    lease_expires_at, error
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    lease_expires_at, error, interrupted_tries
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
--- name: upsert_task_instance
-INSERT INTO task_instance (
-    dag_id, run_id, task_id, map_index, state, try_number, start_date, end_date,
-    next_attempt_at, next_poke_at, first_poke_at, poke_count, owner,
-    lease_expires_at, error
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (dag_id, run_id, task_id, map_index) DO UPDATE SET
-    state = excluded.state,
-    try_number = excluded.try_number,
-    start_date = excluded.start_date,
-    end_date = excluded.end_date,
-    next_attempt_at = excluded.next_attempt_at,
-    next_poke_at = excluded.next_poke_at,
-    first_poke_at = excluded.first_poke_at,
-    poke_count = excluded.poke_count,
-    owner = excluded.owner,
-    lease_expires_at = excluded.lease_expires_at,
-    error = excluded.error;
+-- The transitions of a task instance (asyncflow.storage.protocol). Each UPDATE
+-- says in its WHERE what it expects to find, ending with the run still
+-- running; a row it does not match is a stale write, and the store reports it
+-- as not applied (rowcount 0) instead of applying it.
 
--- name: reschedule_task_instance
+-- name: start_try
+-- A try starts from a state that waits for one, after the try before it.
+UPDATE task_instance SET
+    state = 'running',
+    try_number = ?,
+    start_date = ?,
+    end_date = NULL,
+    next_attempt_at = NULL,
+    first_poke_at = ?,
+    owner = ?,
+    lease_expires_at = ?
+WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?
+  AND try_number = ?
+  AND (state IS NULL OR state IN ('scheduled', 'queued', 'up_for_retry', 'up_for_reschedule'))
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = task_instance.dag_id
+              AND run.run_id = task_instance.run_id AND run.state = 'running');
+
+-- name: finish_try
+UPDATE task_instance SET
+    state = ?,
+    end_date = ?,
+    next_attempt_at = ?,
+    next_poke_at = ?,
+    first_poke_at = ?,
+    poke_count = ?,
+    owner = NULL,
+    lease_expires_at = NULL,
+    error = ?
+WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?
+  AND try_number = ? AND state IN ('running', 'up_for_reschedule')
+  AND (owner IS NULL OR owner = ?)
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = task_instance.dag_id
+              AND run.run_id = task_instance.run_id AND run.state = 'running');
+
+-- name: record_reschedule
 -- A reschedule-mode sensor's poke that did not finish: only what a poke
 -- changes. The try's own columns (try_number, start_date, next_attempt_at)
--- keep their values, so the row is updated in place, never re-inserted.
+-- keep their values.
 UPDATE task_instance SET
     state = 'up_for_reschedule',
     end_date = ?,
     next_poke_at = ?,
     first_poke_at = ?,
     poke_count = ?,
-    owner = ?,
-    lease_expires_at = ?,
+    owner = NULL,
+    lease_expires_at = NULL,
     error = ?
-WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?;
+WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?
+  AND try_number = ? AND state IN ('running', 'up_for_reschedule')
+  AND (owner IS NULL OR owner = ?)
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = task_instance.dag_id
+              AND run.run_id = task_instance.run_id AND run.state = 'running');
+
+-- name: interrupt_try
+UPDATE task_instance SET
+    state = ?,
+    end_date = ?,
+    owner = NULL,
+    lease_expires_at = NULL,
+    error = ?,
+    interrupted_tries = ?
+WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?
+  AND try_number = ? AND state IN ('running', 'up_for_reschedule')
+  AND (owner IS NULL OR owner = ?)
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = task_instance.dag_id
+              AND run.run_id = task_instance.run_id AND run.state = 'running');
+
+-- name: decide_instance
+-- An instance that never ran ends as its upstream decided.
+UPDATE task_instance SET state = ?, start_date = ?, end_date = ?, error = ?
+WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?
+  AND state IS NULL
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = task_instance.dag_id
+              AND run.run_id = task_instance.run_id AND run.state = 'running');
+
+-- name: recover_try
+-- A try that a stopped engine left in flight, still exactly as it was read.
+UPDATE task_instance SET
+    state = ?,
+    end_date = ?,
+    next_attempt_at = ?,
+    owner = NULL,
+    lease_expires_at = NULL,
+    error = ?
+WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?
+  AND state IS ? AND owner IS ? AND try_number = ?
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = task_instance.dag_id
+              AND run.run_id = task_instance.run_id AND run.state = 'running');
 
 -- name: delete_placeholder
+-- A mapped task expands: its placeholder goes, if still undecided on a running run.
 DELETE FROM task_instance
-WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = -1;
+WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = -1
+  AND state IS NULL
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = task_instance.dag_id
+              AND run.run_id = task_instance.run_id AND run.state = 'running');
 
 -- name: get_task_instances
 SELECT dag_id, run_id, task_id, map_index, state, try_number, start_date, end_date,
        next_attempt_at, next_poke_at, first_poke_at, poke_count, owner,
-       lease_expires_at, error
+       lease_expires_at, error, interrupted_tries
 FROM task_instance WHERE dag_id = ? AND run_id = ? ORDER BY task_id, map_index;
 
 -- name: upsert_xcom

@@ -45,13 +45,21 @@ from typing import cast
 import aiosqlite
 
 from asyncflow.exceptions import AsyncflowError, StoreError
-from asyncflow.states import DagRunState
+from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage import checks
 from asyncflow.storage.group_commit import GroupCommit, PendingWrite
-from asyncflow.storage.records import DagRunRecord, StoreStats, TaskInstanceRecord, XComRecord
-from asyncflow.storage.sqlite import codec, schema
+from asyncflow.storage.protocol import RERUN_STATES
+from asyncflow.storage.records import (
+    DagRunRecord,
+    EngineIdentity,
+    StoreStats,
+    TaskInstanceRecord,
+    XComRecord,
+)
+from asyncflow.storage.sqlite import codec, ops, schema
 from asyncflow.storage.sqlite.codec import Row
-from asyncflow.storage.sqlite.ops import Op, apply_ops, delete_run_xcoms, insert_run, update_run
+from asyncflow.storage.sqlite.ops import Op, apply_ops
+from asyncflow.storage.sqlite.owner_lock import OwnerLock
 from asyncflow.storage.sqlite.sqlfiles import QUERIES
 
 _GET_RUN = QUERIES["get_run"]
@@ -60,9 +68,12 @@ _LIST_RUNS = QUERIES["list_runs"]
 _LIST_RUNS_OF_DAG = QUERIES["list_runs_of_dag"]
 _LIST_RUNS_IN_STATES = QUERIES["list_runs_in_states"]
 _LIST_RUNS_OF_DAG_IN_STATES = QUERIES["list_runs_of_dag_in_states"]
-_UPSERT_INSTANCE = QUERIES["upsert_task_instance"]
-_RESCHEDULE_INSTANCE = QUERIES["reschedule_task_instance"]
-_DELETE_PLACEHOLDER = QUERIES["delete_placeholder"]
+_START_TRY = QUERIES["start_try"]
+_FINISH_TRY = QUERIES["finish_try"]
+_RECORD_RESCHEDULE = QUERIES["record_reschedule"]
+_INTERRUPT_TRY = QUERIES["interrupt_try"]
+_DECIDE_INSTANCE = QUERIES["decide_instance"]
+_RECOVER_TRY = QUERIES["recover_try"]
 _GET_INSTANCES = QUERIES["get_task_instances"]
 _UPSERT_XCOM = QUERIES["upsert_xcom"]
 _GET_XCOM = QUERIES["get_xcom"]
@@ -112,6 +123,7 @@ class SqliteStore:
         self._reader: aiosqlite.Connection | None = None
         self._linger = linger
         self._commits: GroupCommit[Op] = GroupCommit(self._flush)
+        self._lock = OwnerLock(self._path)
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self._path)!r}, open={self._writer is not None})"
@@ -151,13 +163,28 @@ class SqliteStore:
             stack.pop_all()
         self._writer, self._reader = writer, reader
 
+    async def acquire(self, owner: EngineIdentity) -> None:
+        """Become the database's one owning engine (see :mod:`.owner_lock`).
+
+        Raises:
+            StoreInUse: another engine holds it; the message names it.
+        """
+        self._lock.acquire(owner)
+
+    async def release(self, owner: EngineIdentity) -> None:
+        """Let another engine own the database (when ``owner`` holds it)."""
+        if self._lock.owner is not None and self._lock.owner.id == owner.id:
+            self._lock.release()
+
     async def close(self) -> None:
-        """Commit every queued write, then close both connections (idempotent)."""
+        """Commit every queued write, release ownership, close both connections (idempotent)."""
         if self._writer is None or self._reader is None:
+            self._lock.release()
             return
         try:
             await self._commits.drain()
         finally:
+            self._lock.release()
             writer, reader = self._writer, self._reader
             self._writer = self._reader = None
             try:
@@ -178,16 +205,37 @@ class SqliteStore:
         checks.check_run_instances(run, instances)
         run_row = codec.run_row(run, checks.conf_json(run))
         rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
-        return bool(await self._write(Op("create_run", apply=partial(insert_run, run_row, rows))))
+        return bool(
+            await self._write(Op("create_run", apply=partial(ops.insert_run, run_row, rows)))
+        )
 
-    async def update_run(self, run: DagRunRecord) -> None:
-        """Replace the state, start_date and end_date of an existing run.
+    async def start_run(self, dag_id: str, run_id: str, at: datetime) -> bool:
+        """A queued run starts running at ``at``; ``False`` when it is not queued."""
+        row = (codec.text(checks.utc_time(at, "start_run")), dag_id, run_id)
+        return bool(await self._write(Op("start_run", apply=partial(ops.start_run, row))))
 
-        Raises:
-            DagRunNotFound: no run has this ``(dag_id, run_id)``.
-        """
-        row = codec.run_update_row(checks.utc_run(run))
-        await self._write(Op("update_run", apply=partial(update_run, row)))
+    async def finish_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        state: DagRunState,
+        at: datetime,
+        *,
+        stop_error: str | None = None,
+    ) -> bool:
+        """A running run ends in ``state``; with ``stop_error`` its unfinished instances end too."""
+        when = codec.text(checks.utc_time(at, "finish_run"))
+        row = (str(state), when, dag_id, run_id)
+        stop = None if stop_error is None else (when, stop_error, dag_id, run_id)
+        return bool(await self._write(Op("finish_run", apply=partial(ops.finish_run, row, stop))))
+
+    async def reopen_run(
+        self, dag_id: str, run_id: str, states: Sequence[TaskState] = RERUN_STATES
+    ) -> bool:
+        """A finished run runs again, with its instances in ``states`` cleared."""
+        wanted = json.dumps([str(state) for state in states])
+        apply = partial(ops.reopen_run, (dag_id, run_id), wanted)
+        return bool(await self._write(Op("reopen_run", apply=apply)))
 
     async def get_run(self, dag_id: str, run_id: str) -> DagRunRecord | None:
         """The run with this identity, or ``None``."""
@@ -222,47 +270,19 @@ class SqliteStore:
         rows = await self._read("get_task_instances", _GET_INSTANCES, (dag_id, run_id))
         return [codec.instance_from_row(row) for row in rows]
 
-    async def set_task_instances(
-        self, instances: Sequence[TaskInstanceRecord], *, patient: bool = False
-    ) -> None:
-        """Upsert task instances by their key, all in one transaction (``patient``: lingers)."""
-        rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
-        await self._write(
-            Op("set_task_instances", (_UPSERT_INSTANCE,), (rows,)),
-            linger=self._linger if patient else 0.0,
+    async def start_tries(
+        self, owner: str, instances: Sequence[TaskInstanceRecord], *, patient: bool = False
+    ) -> list[bool]:
+        """Start a try of each instance whose guard holds (``patient``: it may linger)."""
+        rows = [codec.start_try_row(checks.utc_instance(ti), owner) for ti in instances]
+        return await self._transition(
+            Op("start_tries", (_START_TRY,), (rows,), guarded=True), patient
         )
 
-    async def expand_task(
-        self, dag_id: str, run_id: str, task_id: str, instances: Sequence[TaskInstanceRecord]
-    ) -> None:
-        """Replace a mapped task's placeholder (map_index -1) by its mapped instances."""
-        checks.check_expansion(dag_id, run_id, task_id, instances)
-        rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
-        placeholder = (dag_id, run_id, task_id)
-        await self._write(
-            Op("expand_task", (_DELETE_PLACEHOLDER, _UPSERT_INSTANCE), ([placeholder], rows))
-        )
-
-    async def finish_task_instance(
-        self,
-        instance: TaskInstanceRecord,
-        xcoms: Sequence[XComRecord] = (),
-        *,
-        patient: bool = False,
-    ) -> None:
-        """Record a try's outcome and its XCom in one transaction (``patient``: lingers)."""
-        checks.check_xcoms(instance, xcoms)
-        row = codec.instance_row(checks.utc_instance(instance))
-        xcom_rows = [codec.xcom_row(xcom) for xcom in xcoms]
-        await self._write(
-            Op("finish_task_instance", (_UPSERT_INSTANCE, _UPSERT_XCOM), ([row], xcom_rows)),
-            linger=self._linger if patient else 0.0,
-        )
-
-    async def reschedule_task_instance(
-        self, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
-    ) -> None:
-        """Record a reschedule-mode sensor's poke that did not finish, with its XCom.
+    async def record_reschedule(
+        self, owner: str, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
+    ) -> bool:
+        """Record a reschedule-mode sensor's unfinished poke and its XCom, if still its try.
 
         One ``UPDATE`` of the columns a poke changes; it lingers (see ``linger``)
         so that the pokes of many sensors share a transaction.
@@ -270,19 +290,67 @@ class SqliteStore:
         Raises:
             ValueError: the instance is not ``up_for_reschedule`` with a
                 ``next_poke_at``, or an XCom value is another instance's.
-            StoreError: no such task instance is stored; nothing is written.
         """
         checks.check_reschedule(instance)
-        checks.check_xcoms(instance, xcoms, "reschedule_task_instance")
-        row = codec.reschedule_row(checks.utc_instance(instance))
+        checks.check_xcoms(instance, xcoms, "record_reschedule")
+        row = codec.reschedule_row(checks.utc_instance(instance), owner)
         xcom_rows = [codec.xcom_row(xcom) for xcom in xcoms]
         op = Op(
-            "reschedule_task_instance",
-            (_RESCHEDULE_INSTANCE, _UPSERT_XCOM),
+            "record_reschedule",
+            (_RECORD_RESCHEDULE, _UPSERT_XCOM),
             ([row], xcom_rows),
-            exact=True,
+            guarded=True,
         )
-        await self._write(op, linger=self._linger)
+        [applied] = await self._transition(op, patient=True)
+        return applied
+
+    async def finish_try(
+        self,
+        owner: str,
+        instance: TaskInstanceRecord,
+        xcoms: Sequence[XComRecord] = (),
+        *,
+        patient: bool = False,
+    ) -> bool:
+        """Record a try's outcome and its XCom together, if it is still the current try."""
+        checks.check_xcoms(instance, xcoms)
+        row = codec.finish_try_row(checks.utc_instance(instance), owner)
+        xcom_rows = [codec.xcom_row(xcom) for xcom in xcoms]
+        op = Op("finish_try", (_FINISH_TRY, _UPSERT_XCOM), ([row], xcom_rows), guarded=True)
+        [applied] = await self._transition(op, patient)
+        return applied
+
+    async def interrupt_tries(
+        self, owner: str, instances: Sequence[TaskInstanceRecord]
+    ) -> list[bool]:
+        """Record tries a shutdown stopped (each only while it is still the current try)."""
+        rows = [codec.interrupt_row(checks.utc_instance(ti), owner) for ti in instances]
+        return await self._transition(
+            Op("interrupt_tries", (_INTERRUPT_TRY,), (rows,), guarded=True)
+        )
+
+    async def decide_instances(self, instances: Sequence[TaskInstanceRecord]) -> list[bool]:
+        """End instances that never ran (each only while it has no state)."""
+        rows = [codec.decide_row(checks.utc_instance(ti)) for ti in instances]
+        return await self._transition(
+            Op("decide_instances", (_DECIDE_INSTANCE,), (rows,), guarded=True)
+        )
+
+    async def recover_tries(
+        self, changes: Sequence[tuple[TaskInstanceRecord, TaskInstanceRecord]]
+    ) -> list[bool]:
+        """End tries a stopped engine left in flight (each only while still as read)."""
+        rows = [codec.recover_row(read, checks.utc_instance(new)) for read, new in changes]
+        return await self._transition(Op("recover_tries", (_RECOVER_TRY,), (rows,), guarded=True))
+
+    async def expand_task(
+        self, dag_id: str, run_id: str, task_id: str, instances: Sequence[TaskInstanceRecord]
+    ) -> bool:
+        """Replace an undecided placeholder (map_index -1) by the mapped instances."""
+        checks.check_expansion(dag_id, run_id, task_id, instances)
+        rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
+        apply = partial(ops.expand_task, (dag_id, run_id, task_id), rows)
+        return bool(await self._write(Op("expand_task", apply=apply)))
 
     async def push_xcom(self, xcoms: Sequence[XComRecord]) -> None:
         """Upsert XCom values by ``(dag_id, run_id, task_id, map_index, key)``."""
@@ -309,7 +377,7 @@ class SqliteStore:
     async def delete_run_xcoms(self, dag_id: str, run_id: str) -> int:
         """Delete every XCom value of a run; returns how many there were."""
         deleted = await self._write(
-            Op("delete_run_xcoms", apply=partial(delete_run_xcoms, (dag_id, run_id)))
+            Op("delete_run_xcoms", apply=partial(ops.delete_run_xcoms, (dag_id, run_id)))
         )
         return cast(int, deleted)
 
@@ -337,6 +405,10 @@ class SqliteStore:
             raise self._not_open(op.name)
         self._stats.writes += 1
         return await self._commits.submit(op, linger=linger)
+
+    async def _transition(self, op: Op, patient: bool = False) -> list[bool]:
+        """Queue a guarded operation; which of its rows applied."""
+        return cast("list[bool]", await self._write(op, linger=self._linger if patient else 0.0))
 
     async def _flush(self, batch: list[PendingWrite[Op]]) -> None:
         """Commit a batch in one transaction, splitting it to isolate a failing write."""
@@ -380,7 +452,7 @@ class SqliteStore:
         return results
 
     def _caller_error(self, operation: str, exc: Exception) -> Exception:
-        # A store's own domain errors (DagRunNotFound) reach the caller as they are.
+        # A store's own domain errors reach the caller as they are.
         return exc if isinstance(exc, AsyncflowError) else self._error(operation, exc)
 
     def _error(self, operation: str, exc: BaseException) -> StoreError:
