@@ -18,12 +18,16 @@ xcom_object_threshold             ASYNCFLOW_XCOM_OBJECT_THRESHOLD 49152 (bytes)
 gc_threshold                      ASYNCFLOW_GC_THRESHOLD          20000 (0: leave it alone)
 ================================  ==============================  =====================
 
-``gc_threshold``: while an engine is open, the cyclic garbage collector's
-thresholds are ``(gc_threshold, 50, 100)`` (restored when it closes). Python's
-default, ``(700, 10, 10)``, makes the collector walk every waiting sensor's
-objects again and again: with 100,000 poke-mode sensors it took a third of the
-CPU (benchmarks/README.md, "Sensors"). 0 leaves the interpreter's thresholds
-as they are, for a service that tunes them itself.
+``gc_threshold``: while an engine that may tune the GC is open
+(``ProcessSetup(tune_gc=True)``, as in every command of the command line), the
+cyclic garbage collector's thresholds are ``(gc_threshold, 50, 100)``
+(restored when it closes). Python's default, ``(700, 10, 10)``, makes the
+collector walk every waiting sensor's objects again and again: with 100,000
+poke-mode sensors it took a third of the CPU (benchmarks/README.md,
+"Sensors"). 0 leaves the interpreter's thresholds as they are.
+
+``loop_block_warning_seconds``: how long a task may hold the event loop before
+the watchdog (``ProcessSetup(watchdog=True)``) warns about it.
 """
 
 from __future__ import annotations

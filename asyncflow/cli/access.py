@@ -24,7 +24,7 @@ from pathlib import Path
 
 from asyncflow.cli.common import BadInput, drop_log_events
 from asyncflow.dag import DAG
-from asyncflow.engine import Engine
+from asyncflow.engine import Engine, ProcessSetup
 from asyncflow.settings import Settings
 from asyncflow.storage import mask_url, open_store
 from asyncflow.storage.protocol import Store
@@ -95,7 +95,10 @@ async def open_engine(
     if not create:
         require_database(settings)
     drop_log_events("run_not_resumed")  # the runs it leaves alone are left on purpose
-    async with Engine(settings.database_url, dags=resume, settings=settings) as engine:
+    engine = Engine(
+        settings.database_url, dags=resume, settings=settings, process=ProcessSetup.everything()
+    )
+    async with engine:
         yield engine
 
 

@@ -19,18 +19,18 @@ import time
 
 import anyio
 import click
-import structlog
 from anyio.abc import TaskStatus
 
 from asyncflow.cli.access import owning_store
 from asyncflow.cli.common import common_options, load_bag, settings_for
 from asyncflow.cli.output import print_table
 from asyncflow.dag_loader import DagBag
-from asyncflow.engine import Engine
+from asyncflow.engine import Engine, ProcessSetup
+from asyncflow.log import get_logger
 from asyncflow.settings import Settings
 from asyncflow.storage import mask_url
 
-log = structlog.get_logger("asyncflow.cli.serve")
+log = get_logger("asyncflow.cli.serve")
 
 
 @click.command("run")
@@ -87,7 +87,10 @@ async def _serve(settings: Settings, bag: DagBag, command: str) -> None:
         await outer.start(_wait_for_signals, stop, settings.shutdown_grace_seconds)
         _print_locations(settings, bag, command)
         async with Engine(
-            settings.database_url, dags=bag.dags.values(), settings=settings
+            settings.database_url,
+            dags=bag.dags.values(),
+            settings=settings,
+            process=ProcessSetup.everything(),  # this process is asyncflow's own
         ) as engine:
             watch = DagFolderWatch(engine, settings.dags_folder.absolute(), bag)
             async with anyio.create_task_group() as work:

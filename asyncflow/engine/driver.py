@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio.abc
-import structlog
 
 from asyncflow.clock import Clock
 from asyncflow.engine.dispatcher import Dispatcher, Ticket
@@ -25,6 +24,7 @@ from asyncflow.engine.past import PastGate
 from asyncflow.engine.run_state import Expansion, NodeState, RunState
 from asyncflow.engine.timers import Timers
 from asyncflow.exceptions import MappingError
+from asyncflow.log import get_logger
 from asyncflow.runtime.task_runner import SKIPPED_KEY, TryOutcome
 from asyncflow.settings import Settings
 from asyncflow.states import FINISHED_TASK_STATES, DagRunState, TaskState
@@ -35,7 +35,7 @@ from asyncflow.xcom import decode
 from asyncflow.xcom_arg import XComArg
 from asyncflow.xcom_objects import XComObjects, load
 
-log = structlog.get_logger("asyncflow.engine")
+log = get_logger("asyncflow.engine")
 
 
 class RunDriver:

@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import gc
 import os
 import socket
 import uuid
@@ -21,19 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import structlog
 
 from asyncflow.clock import Clock, SystemClock
 from asyncflow.connections import SharedResources, current_resources
 from asyncflow.dag import DAG, as_utc
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.new_runs import checked_pools, interval_run, manual_run, run_id_for
+from asyncflow.engine.process_setup import ProcessSetup
 from asyncflow.engine.runs import RunBook
 from asyncflow.engine.scheduler import Scheduler, timing_of
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.watchdog import LoopWatchdog
 from asyncflow.exceptions import DagNotFound, EngineError
-from asyncflow.log import ensure_configured as ensure_logging
+from asyncflow.log import get_logger
 from asyncflow.results import DagRunResult
 from asyncflow.runtime.threads import worker_limiter
 from asyncflow.settings import Settings
@@ -44,7 +43,7 @@ from asyncflow.storage.records import TaskInstanceRecord
 from asyncflow.timetable import DataInterval, intervals_between
 from asyncflow.xcom_objects import open_objects
 
-log = structlog.get_logger("asyncflow.engine")
+log = get_logger("asyncflow.engine")
 
 
 class Engine:
@@ -61,6 +60,9 @@ class Engine:
         clock: Time source (default: the system clock; tests pass a fake).
         task_logs: Write each try's output to its log file under
             ``settings.task_logs_folder`` (default: on, except with the in-memory store).
+        process: The process-wide changes the engine may make while open (GC
+            tuning, capturing ``print()`` into try logs, logging setup, the loop
+            watchdog); default: none, as befits a guest in a service's process.
 
     Example:
         >>> async with Engine(dags=[etl]) as engine:  # doctest: +SKIP
@@ -78,6 +80,7 @@ class Engine:
         settings: Settings | None = None,
         clock: Clock | None = None,
         task_logs: bool | None = None,
+        process: ProcessSetup | None = None,
     ) -> None:
         if (
             isinstance(max_active_tasks, bool)
@@ -89,6 +92,7 @@ class Engine:
             )
         self.settings = settings or Settings.from_env()
         self.clock: Clock = clock or SystemClock()
+        self.process = process or ProcessSetup()
         self.store: Store = open_store(store) if isinstance(store, str) else store
         self.dags: dict[str, DAG] = {}
         self.dags_folder = Path(dags_folder) if dags_folder is not None else None
@@ -135,10 +139,25 @@ class Engine:
     async def __aenter__(self) -> Engine:
         if self._stack is not None:
             raise EngineError("this Engine is already open")
-        ensure_logging()
-        if self.dags_folder is not None:
-            self._load_folder(self.dags_folder)
         stack = AsyncExitStack()
+        try:
+            # first: loading the DAG folder logs too, and what it prints is no try's
+            self.process.apply(stack, self.settings, self._driver.executor.logs_folder)
+            if self.dags_folder is not None:
+                self._load_folder(self.dags_folder)
+            await self._start(stack)
+            self._stack = stack
+            log.info("engine_started", owner=self.owner)
+            self.scheduler.paused.update(await self.store.get_paused_dag_ids())
+            await self.runs.resume(self.scheduler.paused)
+        except BaseException:
+            self._stack = None
+            await stack.aclose()
+            raise
+        return self
+
+    async def _start(self, stack: AsyncExitStack) -> None:
+        """Open the store and start the task group; ``stack`` closes them in turn."""
         await self.store.open()
         stack.push_async_callback(_shielded, self.store.close)
         # after the task group has ended: poke-mode sensors waiting between pokes
@@ -147,30 +166,18 @@ class Engine:
         self.resources = SharedResources()  # one client per connection, closed last
         stack.push_async_callback(_shielded, self.resources.aclose)
         stack.callback(current_resources.reset, current_resources.set(self.resources))
-        if self.settings.gc_threshold:
-            stack.callback(gc.set_threshold, *gc.get_threshold())
-            gc.set_threshold(self.settings.gc_threshold, 50, 100)
         tg = await stack.enter_async_context(anyio.create_task_group())
         self._driver.attach(tg)
         limiter = anyio.CapacityLimiter(self.settings.worker_threads)
         token = worker_limiter.set(limiter)
         stack.callback(worker_limiter.reset, token)
-        watchdog = LoopWatchdog(
-            self.settings.loop_block_warning_seconds, self._driver.executor.running_tasks
-        )
         tg.start_soon(self._timers.run, name="asyncflow-timers")
-        tg.start_soon(watchdog.run, name="asyncflow-watchdog")
+        if self.process.watchdog:
+            watchdog = LoopWatchdog(
+                self.settings.loop_block_warning_seconds, self._driver.executor.running_tasks
+            )
+            tg.start_soon(watchdog.run, name="asyncflow-watchdog")
         stack.callback(tg.cancel_scope.cancel)
-        self._stack = stack
-        log.info("engine_started", owner=self.owner)
-        try:
-            self.scheduler.paused.update(await self.store.get_paused_dag_ids())
-            await self.runs.resume(self.scheduler.paused)
-        except BaseException:
-            self._stack = None
-            await stack.aclose()
-            raise
-        return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         stack, self._stack = self._stack, None

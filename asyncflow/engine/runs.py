@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import anyio
-import structlog
 
 from asyncflow.clock import Clock
 from asyncflow.dag import DAG
@@ -21,6 +20,7 @@ from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.recovery import interrupt_orphans
 from asyncflow.engine.run_state import RunState
 from asyncflow.exceptions import DagRunNotFound
+from asyncflow.log import get_logger
 from asyncflow.results import DagRunResult
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage.protocol import Store
@@ -28,7 +28,7 @@ from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComReco
 from asyncflow.xcom import ObjectRef, decode
 from asyncflow.xcom_objects import XComObjects, stored_text
 
-log = structlog.get_logger("asyncflow.engine")
+log = get_logger("asyncflow.engine")
 
 
 class RunBook:

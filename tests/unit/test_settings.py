@@ -46,16 +46,19 @@ def test_bad_values_name_the_variable(name: str, raw: str, message: str) -> None
 
 @pytest.mark.anyio
 async def test_an_open_engine_raises_the_gc_threshold_and_restores_it() -> None:
-    """While an engine is open the collector runs less often; closing restores the old setting."""
+    """While a GC-tuning engine is open the collector runs less often; closing restores it."""
     import gc
 
-    from asyncflow import Engine
+    from asyncflow import Engine, ProcessSetup
 
+    tuned = ProcessSetup(tune_gc=True)
     before = gc.get_threshold()
-    async with Engine("memory://", settings=Settings.from_env(gc_threshold=12_345)):
+    settings = Settings.from_env(gc_threshold=12_345)
+    async with Engine("memory://", settings=settings, process=tuned):
         assert gc.get_threshold() == (12_345, 50, 100)
     assert gc.get_threshold() == before
-    async with Engine("memory://", settings=Settings.from_env({"ASYNCFLOW_GC_THRESHOLD": "0"})):
+    settings = Settings.from_env({"ASYNCFLOW_GC_THRESHOLD": "0"})
+    async with Engine("memory://", settings=settings, process=tuned):
         assert gc.get_threshold() == before
 
 
