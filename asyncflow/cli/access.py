@@ -22,29 +22,28 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
-from asyncflow.cli.common import BadInput, drop_log_events
+from asyncflow.cli.common import BadInput, CliConfig, drop_log_events
 from asyncflow.dag import DAG
 from asyncflow.engine import Engine, ProcessSetup
-from asyncflow.settings import Settings
 from asyncflow.storage import mask_url, open_store
 from asyncflow.storage.protocol import Store
 
 
-def database_file(settings: Settings) -> Path | None:
+def database_file(config: CliConfig) -> Path | None:
     """The SQLite file of the store, or ``None`` for a store that is not a file."""
     from asyncflow.storage.sqlite import SqliteStore  # as lazily as open_store imports it
 
-    store = open_store(settings.database_url)
+    store = open_store(config.database_url)
     return store.path if isinstance(store, SqliteStore) else None
 
 
-def require_database(settings: Settings) -> None:
+def require_database(config: CliConfig) -> None:
     """Fail with one line when the SQLite database does not exist yet.
 
     Raises:
         BadInput: naming the file and how to create it.
     """
-    path = database_file(settings)
+    path = database_file(config)
     if path is not None and not path.is_file():
         raise BadInput(
             f"no database at {path}: create it with `asyncflow db init` "
@@ -53,14 +52,14 @@ def require_database(settings: Settings) -> None:
 
 
 @asynccontextmanager
-async def reading_store(settings: Settings) -> AsyncIterator[Store]:
+async def reading_store(config: CliConfig) -> AsyncIterator[Store]:
     """The store, opened for reads; the database must exist.
 
     Raises:
         BadInput: when it does not.
     """
-    require_database(settings)
-    store = open_store(settings.database_url)
+    require_database(config)
+    store = open_store(config.database_url)
     await store.open()
     try:
         yield store
@@ -68,42 +67,47 @@ async def reading_store(settings: Settings) -> AsyncIterator[Store]:
         await store.close()
 
 
-async def paused_dag_ids(settings: Settings) -> set[str]:
+async def paused_dag_ids(config: CliConfig) -> set[str]:
     """The DAGs the store has paused; none when there is no database yet."""
-    path = database_file(settings)
+    path = database_file(config)
     if path is not None and not path.is_file():
         return set()
-    async with reading_store(settings) as store:
+    async with reading_store(config) as store:
         return await store.get_paused_dag_ids()
 
 
 @asynccontextmanager
 async def open_engine(
-    settings: Settings, *, resume: Sequence[DAG] = (), create: bool = False
+    config: CliConfig, *, resume: Sequence[DAG] = (), create: bool = False
 ) -> AsyncIterator[Engine]:
     """An engine that resumes the runs of ``resume`` only; add other DAGs once it is open.
 
     Opening an engine takes over the runs left running in the store for the DAGs
     it knows, so a client (``dags trigger``) passes none, leaving them to
-    ``asyncflow run``, and a backfill passes its one DAG.
+    ``asyncflow run``, and a backfill passes its one DAG. The command line's
+    process is asyncflow's own: the engine makes every process-wide change
+    (:meth:`ProcessSetup.everything`), so what a try prints goes to its log.
 
     Args:
-        settings: Where the store is.
+        config: The store and the engine's settings.
         resume: The DAGs whose running runs this engine drives on.
         create: Create the database when missing (else a missing one is a user mistake).
     """
     if not create:
-        require_database(settings)
+        require_database(config)
     drop_log_events("run_not_resumed")  # the runs it leaves alone are left on purpose
     engine = Engine(
-        settings.database_url, dags=resume, settings=settings, process=ProcessSetup.everything()
+        config.database_url,
+        dags=resume,
+        settings=config.settings,
+        process=ProcessSetup.everything(),
     )
     async with engine:
         yield engine
 
 
 @contextmanager
-def owning_store(settings: Settings, command: str) -> Iterator[None]:
+def owning_store(config: CliConfig, command: str) -> Iterator[None]:
     """Hold ``<database file>.lock`` for the block, or fail when another process holds it.
 
     The lock file names its holder (command and pid) for the error of the next
@@ -112,7 +116,7 @@ def owning_store(settings: Settings, command: str) -> Iterator[None]:
     Raises:
         BadInput: another process owns the store.
     """
-    path = database_file(settings)
+    path = database_file(config)
     if path is None:
         yield
         return
@@ -125,7 +129,7 @@ def owning_store(settings: Settings, command: str) -> Iterator[None]:
         except BlockingIOError:
             holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
             raise BadInput(
-                f"the store {mask_url(settings.database_url)} is in use by {holder}, which "
+                f"the store {mask_url(config.database_url)} is in use by {holder}, which "
                 f"holds {lock}; one process owns a SQLite store at a time: stop it first "
                 "(PostgreSQL, coming later, lets many processes share a store)"
             ) from None

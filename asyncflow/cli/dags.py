@@ -14,12 +14,12 @@ from asyncflow.cli.backfill import backfill
 from asyncflow.cli.common import (
     BadInput,
     common_options,
+    config_for,
     find_dag,
     load_bag,
     logical_date_option,
     parse_conf,
     parse_logical_date,
-    settings_for,
     shown_path,
 )
 from asyncflow.cli.output import in_flow_order, output_option, print_json, print_table, ti_row
@@ -58,10 +58,10 @@ def list_dags(ctx: click.Context, output: str) -> None:
     Example:
         $ asyncflow dags list --output json
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
-    settings = settings_for(ctx)
-    bag = load_bag(settings)
-    paused = anyio.run(paused_dag_ids, settings)
-    folder = settings.dags_folder.absolute()
+    config = config_for(ctx)
+    bag = load_bag(config)
+    paused = anyio.run(paused_dag_ids, config)
+    folder = config.dags_folder.absolute()
     if output == "json":
         print_json(_as_json(bag, paused))
         return
@@ -106,11 +106,11 @@ def test_dag(ctx: click.Context, dag_id: str, conf: str | None, logical_date: st
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
     run_conf = parse_conf(conf)
     when = parse_logical_date(logical_date)
-    settings = settings_for(ctx)
-    dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
+    config = config_for(ctx)
+    dag = find_dag(load_bag(config), dag_id, config.dags_folder.absolute())
 
     async def run() -> DagRunResult:
-        async with open_engine(settings, create=True) as engine:
+        async with open_engine(config, create=True) as engine:
             engine.add_dag(dag)
             await _refuse_existing_run(engine, dag, when)
             return await engine.run(dag.dag_id, conf=run_conf, logical_date=when)
@@ -141,11 +141,11 @@ def trigger_dag(
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
     run_conf = parse_conf(conf)
     when = parse_logical_date(logical_date)
-    settings = settings_for(ctx)
-    dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
+    config = config_for(ctx)
+    dag = find_dag(load_bag(config), dag_id, config.dags_folder.absolute())
 
     async def queue() -> DagRunResult:
-        async with open_engine(settings) as engine:
+        async with open_engine(config) as engine:
             engine.add_dag(dag)
             await _refuse_existing_run(engine, dag, when)
             return await engine.queue(dag.dag_id, conf=run_conf, logical_date=when)
@@ -179,11 +179,11 @@ def unpause_dag(ctx: click.Context, dag_id: str) -> None:
 
 
 def _set_paused(ctx: click.Context, dag_id: str, *, paused: bool) -> None:
-    settings = settings_for(ctx)
-    dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
+    config = config_for(ctx)
+    dag = find_dag(load_bag(config), dag_id, config.dags_folder.absolute())
 
     async def apply() -> bool:
-        async with open_engine(settings) as engine:
+        async with open_engine(config) as engine:
             was = dag.dag_id in await engine.store.get_paused_dag_ids()
             await (engine.pause if paused else engine.unpause)(dag.dag_id)
             return was

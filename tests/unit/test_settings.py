@@ -10,11 +10,10 @@ from asyncflow.settings import Settings, SettingsError
 
 
 def test_defaults_follow_asyncflow_home() -> None:
-    """Without variables the store and DAG folder live under ~/asyncflow."""
+    """Without variables the task logs live under ~/asyncflow."""
     settings = Settings.from_env({})
     assert settings.home == Path("~/asyncflow").expanduser()
-    assert settings.database_url == f"sqlite:///{settings.home / 'asyncflow.db'}"
-    assert settings.dags_folder == settings.home / "dags"
+    assert settings.task_logs_folder == settings.home / "logs"
     assert settings.xcom_max_bytes == 48 * 1024
     assert settings.max_map_length >= 100_000
 
@@ -23,7 +22,7 @@ def test_variables_and_keywords_override() -> None:
     """Environment variables set values; keyword overrides win over both."""
     env = {"ASYNCFLOW_HOME": "/srv/af", "ASYNCFLOW_XCOM_MAX_BYTES": "1000"}
     settings = Settings.from_env(env, poke_jitter=0.0)
-    assert settings.dags_folder == Path("/srv/af/dags")
+    assert settings.task_logs_folder == Path("/srv/af/logs")
     assert settings.xcom_max_bytes == 1000
     assert settings.poke_jitter == 0.0
 
