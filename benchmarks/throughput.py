@@ -78,7 +78,7 @@ async def first_start_latency(store_url: str, repeats: int) -> dict[str, Any]:
             when = _logical_date(i)
             began = time.perf_counter()
             started = await engine.trigger(dag.dag_id, logical_date=when)
-            await engine.wait(started.run_id)
+            await engine.wait(started)
             latencies.append(stamps[-1] - began)
     latencies.sort()
     return {

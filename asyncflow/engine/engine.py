@@ -27,7 +27,7 @@ from asyncflow.dag import DAG, as_utc
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.new_runs import checked_pools, interval_run, manual_run, run_id_for
 from asyncflow.engine.process_setup import ProcessSetup
-from asyncflow.engine.runs import RunBook
+from asyncflow.engine.runs import RunBook, RunRef, run_key
 from asyncflow.engine.scheduler import Scheduler, timing_of
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.watchdog import LoopWatchdog
@@ -279,20 +279,32 @@ class Engine:
 
     async def wait(
         self,
-        run_id: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - API.md fixes wait(run_id, timeout=None)
-        *,
+        run: RunRef,
+        timeout: float | None = None,  # noqa: ASYNC109 - API.md fixes wait(run, timeout=None)
         dag_id: str | None = None,
     ) -> DagRunResult:
         """Wait until the run has finished and return its result.
+
+        Args:
+            run: What :meth:`trigger` returned, or a run_id. A run_id is unique
+                per DAG only (as in Airflow): when two DAGs have a run with it,
+                ``dag_id`` chooses.
+            timeout: Seconds to wait at most (default: no limit).
+            dag_id: The DAG of a bare run_id.
 
         A run still queued (behind ``max_active_runs``, or for the engine serving
         this store) is waited for too.
 
         Raises:
             TimeoutError: when it is still running after ``timeout`` seconds.
+            DagRunNotFound: no such run, or a bare run_id that several DAGs have.
+
+        Example:
+            >>> started = await engine.trigger("etl")  # doctest: +SKIP
+            >>> result = await engine.wait(started, timeout=60)  # doctest: +SKIP
         """
         self._require_open()
+        run_id, dag_id = run_key(run, dag_id)
         try:
             with anyio.fail_after(timeout):
                 record = await self.runs.wait_finished(run_id, dag_id)
@@ -311,24 +323,28 @@ class Engine:
             self.add_dag(dag_or_id)
             dag_or_id = dag_or_id.dag_id
         started = await self.trigger(dag_or_id, conf=conf, logical_date=logical_date)
-        return await self.wait(started.run_id, dag_id=started.dag_id)
+        return await self.wait(started)
 
-    async def get_run(self, run_id: str, *, dag_id: str | None = None) -> DagRunResult:
+    async def get_run(self, run: RunRef, *, dag_id: str | None = None) -> DagRunResult:
         """The state of a run now, while it runs or after it finished.
+
+        ``run`` is what :meth:`trigger` returned or a run_id (``dag_id`` chooses
+        between DAGs that share it).
 
         Raises:
             DagRunNotFound: when no run has this id (or it is ambiguous across DAGs).
         """
         self._require_open()
-        return await self.runs.snapshot(run_id, dag_id)
+        return await self.runs.snapshot(*run_key(run, dag_id))
 
-    async def clear_xcom(self, run_id: str, *, dag_id: str | None = None) -> int:
+    async def clear_xcom(self, run: RunRef, *, dag_id: str | None = None) -> int:
         """Delete a run's XCom values, the objects in object storage included.
 
-        Returns how many values were deleted.
+        ``run`` is what :meth:`trigger` returned or a run_id. Returns how many
+        values were deleted.
         """
         self._require_open()
-        return await self.runs.clear_xcom(run_id, dag_id)
+        return await self.runs.clear_xcom(*run_key(run, dag_id))
 
     async def notify(self, key: str) -> int:
         """Wake every sensor waiting on ``key`` (``wake_on=[key]``) for a poke now.
