@@ -302,9 +302,22 @@ class RunDriver:
 
     async def time_out(self, run: RunState) -> None:
         """Fail a run past its dagrun_timeout: stop its running tries, skip the rest."""
+        error = (
+            f"run {run.record.run_id!r} exceeded its dagrun_timeout of "
+            f"{run.dag.dagrun_timeout}; this try was stopped"
+        )
+        await self.fail_now(run, error, event="dag_run_timed_out")
+
+    async def fail_now(self, run: RunState, error: str, *, event: str) -> bool:
+        """Fail a run now: its running tries stop and fail with ``error``, the rest skip.
+
+        Instances waiting (to start, for a retry or for their next poke) are
+        skipped; finished ones stay. Logs ``event`` as a warning. Returns
+        ``False`` when the run was finishing already.
+        """
         if run.completing:
-            return
-        run.timed_out = True
+            return False
+        run.stop_error = error
         run.completing = True
         now = self.clock.now()
         await self.executor.stop_run(run.key)
@@ -318,8 +331,9 @@ class RunDriver:
             run.nodes[record.task_id].instances[record.map_index] = record
         if skipped:
             await self.store.set_task_instances(skipped)
-        log.warning("dag_run_timed_out", dag_id=run.dag.dag_id, run_id=run.record.run_id)
+        log.warning(event, dag_id=run.dag.dag_id, run_id=run.record.run_id)
         await self._finish(run, DagRunState.FAILED)
+        return True
 
     # --- finishing -----------------------------------------------------------------
     async def _maybe_complete(self, run: RunState) -> None:

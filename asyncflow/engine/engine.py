@@ -346,6 +346,42 @@ class Engine:
         self._require_open()
         return await self.runs.clear_xcom(*run_key(run, dag_id))
 
+    async def mark_failed(self, run: RunRef, reason: str, *, dag_id: str | None = None) -> bool:
+        """Fail a run that this engine is running, now, as Airflow's "Mark failed" does.
+
+        Its running tries are stopped and fail with ``reason`` as their error;
+        its task instances that have not run (or wait for a retry or a poke) are
+        skipped; finished ones stay as they are. A stopped try records its
+        failure as its coroutine ends, before the engine closes.
+
+        Args:
+            run: What :meth:`trigger` returned, or a run_id.
+            reason: The error of the stopped tries, one line.
+            dag_id: The DAG of a bare run_id shared by several DAGs.
+
+        Returns:
+            ``True``, or ``False`` when the run had finished already.
+
+        Raises:
+            DagRunNotFound: no such run.
+            EngineError: the run is queued or driven by another process.
+
+        Example:
+            >>> await engine.mark_failed(started, "stopped by the operator")  # doctest: +SKIP
+        """
+        self._require_open()
+        run_id, dag_id = run_key(run, dag_id)
+        active = self.runs.find_active(run_id, dag_id)
+        if active is not None:
+            return await self._driver.fail_now(active, reason, event="dag_run_marked_failed")
+        record = await self.runs.find_record(run_id, dag_id)
+        if record.state in (DagRunState.SUCCESS, DagRunState.FAILED):
+            return False
+        raise EngineError(
+            f"run {run_id!r} of DAG {record.dag_id!r} is {record.state} but this engine is not "
+            "running it; only the engine running a run can mark it failed"
+        )
+
     async def notify(self, key: str) -> int:
         """Wake every sensor waiting on ``key`` (``wake_on=[key]``) for a poke now.
 

@@ -43,14 +43,16 @@ def running_record(
 def timed_out_record(
     run: RunState, record: TaskInstanceRecord, now: datetime
 ) -> TaskInstanceRecord:
-    """A try stopped because its run exceeded dagrun_timeout: it failed."""
+    """A try stopped because its run was failed early (dagrun_timeout, marked failed).
+
+    It failed, with the run's ``stop_error``.
+    """
     return replace(
         record,
         state=TaskState.FAILED,
         end_date=now,
         owner=None,
-        error=f"run {run.record.run_id!r} exceeded its dagrun_timeout of "
-        f"{run.dag.dagrun_timeout}; this try was stopped",
+        error=run.stop_error or f"run {run.record.run_id!r} was failed; this try was stopped",
     )
 
 
