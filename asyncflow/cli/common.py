@@ -14,6 +14,8 @@ import logging
 import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,10 +29,13 @@ from asyncflow.dag import DAG, as_utc
 from asyncflow.dag_loader import DagBag, load_dags
 from asyncflow.exceptions import StoreError
 from asyncflow.log import configure as configure_logging
+from asyncflow.log import get_logger
 from asyncflow.settings import Settings
 from asyncflow.storage import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = get_logger("asyncflow.cli")
 
 USER_ERROR = 2
 """Exit code of a user mistake (bad argument, unknown DAG, missing folder), as click uses."""
@@ -189,6 +194,28 @@ def drop_log_events(*names: str) -> None:
         return event
 
     structlog.configure(processors=[drop, *structlog.get_config()["processors"]])
+
+
+def leave_stuck_threads(*, exit_code: int, wait: float = 1.0) -> None:
+    """Exit now, with ``exit_code``, if a sync task's thread still runs after the engine closed.
+
+    Its try was recorded already; Python would otherwise wait for the thread
+    (for as long as the task's code runs) before the process could end.
+    """
+    deadline = time.monotonic() + wait
+    for thread in _other_threads():
+        thread.join(max(0.0, deadline - time.monotonic()))  # idle workers end at once
+    stuck = _other_threads()
+    if stuck:
+        log.warning("threads_left_running", count=len(stuck), names=[t.name for t in stuck])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
+
+
+def _other_threads() -> list[threading.Thread]:
+    main = threading.main_thread()
+    return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
 
 
 def load_bag(config: CliConfig) -> DagBag:

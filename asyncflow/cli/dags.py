@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import signal
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +14,12 @@ from asyncflow.cli.access import open_engine, paused_dag_ids
 from asyncflow.cli.backfill import backfill
 from asyncflow.cli.common import (
     BadInput,
+    CliConfig,
     common_options,
     config_for,
+    drop_log_events,
     find_dag,
+    leave_stuck_threads,
     load_bag,
     logical_date_option,
     parse_conf,
@@ -31,6 +35,9 @@ from asyncflow.exceptions import DagRunNotFound
 from asyncflow.results import DagRunResult
 from asyncflow.schedule import CronSchedule, DeltaSchedule, OnceSchedule, Schedule
 from asyncflow.states import DagRunState
+
+SIGINT_EXIT = 130
+"""Exit code after Ctrl-C (128 + SIGINT), as shells report it."""
 
 _CONF_HELP = "Run configuration, a JSON object: '{\"day\": 3}'."
 
@@ -99,6 +106,8 @@ def test_dag(ctx: click.Context, dag_id: str, conf: str | None, logical_date: st
     Prints one line per task instance, then the run's state. Exits 0 when the
     run succeeded, 1 when it failed, 2 on a bad argument. It leaves alone the
     runs that `asyncflow run` drives, so it works while one serves the store.
+    Ctrl-C marks the run failed (nothing would resume a test run): its running
+    tasks fail, the tasks not yet run are skipped; it exits 130.
 
     \b
     Example:
@@ -108,17 +117,62 @@ def test_dag(ctx: click.Context, dag_id: str, conf: str | None, logical_date: st
     when = parse_logical_date(logical_date)
     config = config_for(ctx)
     dag = find_dag(load_bag(config), dag_id, config.dags_folder.absolute())
-
-    async def run() -> DagRunResult:
-        async with open_engine(config, create=True) as engine:
-            engine.add_dag(dag)
-            await _refuse_existing_run(engine, dag, when)
-            return await engine.run(dag.dag_id, conf=run_conf, logical_date=when)
-
-    result = anyio.run(run)
+    # an interruption is reported below, in one line: its failed run and the end of
+    # a sync task's thread (its try failed already) go without saying
+    drop_log_events("dag_run_marked_failed", "threads_left_running")
+    result, interrupted = anyio.run(_test_run, config, dag, run_conf, when)
+    if interrupted:
+        click.echo(
+            f"Interrupted by Ctrl-C: run {result.run_id} of {result.dag_id} marked failed "
+            "(its running tasks failed, the tasks not yet run skipped)",
+            err=True,
+        )
+        leave_stuck_threads(exit_code=SIGINT_EXIT)
+        return SIGINT_EXIT
     print_table([ti_row(ti) for ti in in_flow_order(result.task_instances, dag)])
     click.echo(f"DAG run {result.run_id} of {result.dag_id}: {result.state}")
     return 0 if result.state == DagRunState.SUCCESS else 1
+
+
+async def _test_run(
+    config: CliConfig, dag: DAG, conf: dict[str, Any] | None, when: datetime | None
+) -> tuple[DagRunResult, bool]:
+    """Run one run of ``dag`` to its end, or mark it failed on SIGINT.
+
+    Returns the run (as it ended, or as it was triggered when interrupted) and
+    whether SIGINT interrupted it. Signals are taken until the engine has
+    closed, so a second Ctrl-C cannot cut short the recording of the first.
+    """
+    with anyio.open_signal_receiver(signal.SIGINT) as signals:
+        async with open_engine(config, create=True) as engine:
+            engine.add_dag(dag)
+            await _refuse_existing_run(engine, dag, when)
+            started = await engine.trigger(dag.dag_id, conf=conf, logical_date=when)
+            finished = await _wait_unless_signalled(engine, started, signals)
+            if finished is not None:
+                return finished, False
+            reason = "interrupted by Ctrl-C in `asyncflow dags test`"
+            if await engine.mark_failed(started, reason):
+                return started, True
+            return await engine.wait(started), False  # it had just finished
+
+
+async def _wait_unless_signalled(
+    engine: Engine, run: DagRunResult, signals: AsyncIterator[int]
+) -> DagRunResult | None:
+    """The finished run, or ``None`` when a signal came first."""
+    finished: DagRunResult | None = None
+    async with anyio.create_task_group() as tg:
+
+        async def stop_on_signal() -> None:
+            async for _ in signals:
+                tg.cancel_scope.cancel()
+                return
+
+        tg.start_soon(stop_on_signal)
+        finished = await engine.wait(run)
+        tg.cancel_scope.cancel()
+    return finished
 
 
 @dags.command("trigger")

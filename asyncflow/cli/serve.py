@@ -11,18 +11,20 @@ second ``asyncflow run`` on it is refused.
 
 from __future__ import annotations
 
-import os
 import signal
-import sys
-import threading
-import time
 
 import anyio
 import click
 from anyio.abc import TaskStatus
 
 from asyncflow.cli.access import owning_store
-from asyncflow.cli.common import CliConfig, common_options, config_for, load_bag
+from asyncflow.cli.common import (
+    CliConfig,
+    common_options,
+    config_for,
+    leave_stuck_threads,
+    load_bag,
+)
 from asyncflow.cli.output import print_table
 from asyncflow.dag_loader import DagBag
 from asyncflow.engine import Engine, ProcessSetup
@@ -74,7 +76,7 @@ def serve(config: CliConfig, command: str) -> None:
     with owning_store(config, command):
         bag = load_bag(config)
         anyio.run(_serve, config, bag, command)
-    _leave_stuck_threads()
+    leave_stuck_threads(exit_code=0)
 
 
 async def _serve(config: CliConfig, bag: DagBag, command: str) -> None:
@@ -123,28 +125,6 @@ async def _wait_for_signals(
                 stop.set()
             else:
                 log.warning("shutdown_under_way", signal=name, grace_seconds=grace)
-
-
-def _leave_stuck_threads(wait: float = 1.0) -> None:
-    """Exit now if a sync task's thread is still running after the grace period.
-
-    Its try was recorded as interrupted; Python would otherwise wait for the
-    thread (for as long as the task's code runs) before the process could end.
-    """
-    deadline = time.monotonic() + wait
-    for thread in _other_threads():
-        thread.join(max(0.0, deadline - time.monotonic()))  # idle workers end at once
-    stuck = _other_threads()
-    if stuck:
-        log.warning("threads_left_running", count=len(stuck), names=[t.name for t in stuck])
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-
-
-def _other_threads() -> list[threading.Thread]:
-    main = threading.main_thread()
-    return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
 
 
 def _print_locations(config: CliConfig, bag: DagBag, command: str) -> None:
