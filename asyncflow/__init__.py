@@ -6,7 +6,7 @@ below are the public contract (shared/API.md); everything else is internal.
 
 from asyncflow.context import get_current_context
 from asyncflow.dag import DAG, dag
-from asyncflow.engine import Engine
+from asyncflow.engine import Engine, ProcessSetup
 from asyncflow.exceptions import (
     AsyncflowError,
     DagDefinitionError,
@@ -42,6 +42,7 @@ __all__ = [
     "FailTask",
     "Operator",
     "PokeReturnValue",
+    "ProcessSetup",
     "PythonOperator",
     "PythonSensor",
     "Sensor",

@@ -72,13 +72,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-import structlog
-
 from asyncflow.dag import DAG, recording_created_dags
+from asyncflow.log import get_logger
 
 __all__ = ["IGNORE_FILE", "DagBag", "dag_files", "describe_import_error", "load_dags"]
 
-log = structlog.get_logger("asyncflow.dag_loader")
+log = get_logger("asyncflow.dag_loader")
 
 _NOT_NAME = re.compile(r"[^0-9A-Za-z_]")
 _COMMENT = re.compile(r"\s*#.*")  # as Airflow strips comments from .airflowignore lines

@@ -1,11 +1,16 @@
-"""Settings read once from the environment, with defaults for every one.
+"""The engine's settings, read once from the environment, with defaults for every one.
+
+Everything here is read by :class:`~asyncflow.Engine` (pass ``settings=`` to
+choose them in code). Where the store and the DAG folder are is not a setting:
+an embedding service passes them to the engine (``Engine(store, dags_folder=...)``),
+and the command line reads them from ``--database-url``/``ASYNCFLOW_DATABASE_URL``
+and ``--dags-folder``/``ASYNCFLOW_DAGS_FOLDER`` (defaults: ``<home>/asyncflow.db``
+and ``<home>/dags``).
 
 ================================  ==============================  =====================
 setting                           environment variable            default
 ================================  ==============================  =====================
 home                              ASYNCFLOW_HOME                  ~/asyncflow
-database_url                      ASYNCFLOW_DATABASE_URL          sqlite:///<home>/asyncflow.db
-dags_folder                       ASYNCFLOW_DAGS_FOLDER           <home>/dags
 xcom_max_bytes                    ASYNCFLOW_XCOM_MAX_BYTES        49152 (48 KiB)
 max_map_length                    ASYNCFLOW_MAX_MAP_LENGTH        262144
 worker_threads                    ASYNCFLOW_WORKER_THREADS        32
@@ -18,12 +23,16 @@ xcom_object_threshold             ASYNCFLOW_XCOM_OBJECT_THRESHOLD 49152 (bytes)
 gc_threshold                      ASYNCFLOW_GC_THRESHOLD          20000 (0: leave it alone)
 ================================  ==============================  =====================
 
-``gc_threshold``: while an engine is open, the cyclic garbage collector's
-thresholds are ``(gc_threshold, 50, 100)`` (restored when it closes). Python's
-default, ``(700, 10, 10)``, makes the collector walk every waiting sensor's
-objects again and again: with 100,000 poke-mode sensors it took a third of the
-CPU (benchmarks/README.md, "Sensors"). 0 leaves the interpreter's thresholds
-as they are, for a service that tunes them itself.
+``gc_threshold``: while an engine that may tune the GC is open
+(``ProcessSetup(tune_gc=True)``, as in every command of the command line), the
+cyclic garbage collector's thresholds are ``(gc_threshold, 50, 100)``
+(restored when it closes). Python's default, ``(700, 10, 10)``, makes the
+collector walk every waiting sensor's objects again and again: with 100,000
+poke-mode sensors it took a third of the CPU (benchmarks/README.md,
+"Sensors"). 0 leaves the interpreter's thresholds as they are.
+
+``loop_block_warning_seconds``: how long a task may hold the event loop before
+the watchdog (``ProcessSetup(watchdog=True)``) warns about it.
 """
 
 from __future__ import annotations
@@ -45,11 +54,9 @@ class SettingsError(AsyncflowError, ValueError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    """Everything asyncflow lets an operator tune, with its default."""
+    """Everything the engine lets an operator tune, with its default."""
 
     home: Path
-    database_url: str
-    dags_folder: Path
     task_logs_folder: Path
     xcom_max_bytes: int = 48 * 1024
     max_map_length: int = 262_144
@@ -66,15 +73,13 @@ class Settings:
         """Read the settings from ``env`` (default ``os.environ``); keywords win over both.
 
         Example:
-            >>> Settings.from_env({"ASYNCFLOW_HOME": "/srv/af"}).dags_folder
-            PosixPath('/srv/af/dags')
+            >>> Settings.from_env({"ASYNCFLOW_HOME": "/srv/af"}).task_logs_folder
+            PosixPath('/srv/af/logs')
         """
         env = os.environ if env is None else env
         home = Path(env.get("ASYNCFLOW_HOME") or "~/asyncflow").expanduser()
         settings = cls(
             home=home,
-            database_url=env.get("ASYNCFLOW_DATABASE_URL") or f"sqlite:///{home / 'asyncflow.db'}",
-            dags_folder=Path(env.get("ASYNCFLOW_DAGS_FOLDER") or home / "dags").expanduser(),
             task_logs_folder=Path(env.get("ASYNCFLOW_LOGS_FOLDER") or home / "logs").expanduser(),
             xcom_max_bytes=_positive_int(env, "ASYNCFLOW_XCOM_MAX_BYTES", 48 * 1024),
             max_map_length=_positive_int(env, "ASYNCFLOW_MAX_MAP_LENGTH", 262_144),

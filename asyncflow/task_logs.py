@@ -1,12 +1,20 @@
 """Per-try task logs: where they live, and capturing a try's output into its file.
 
 Each try of each task instance writes to
-``<logs folder>/<dag_id>/<run_id>/<task_id>[.<map_index>]/<try_number>.log``:
-everything the task prints (stdout and stderr, in async code and in worker
-threads), records of the ``logging`` module and asyncflow's structlog events
-of that try. Connection secrets are masked before a line is written. A try
-that writes nothing gets no file (so ten thousand silent tasks cost no file
-system work); ``asyncflow logs`` says so.
+``<logs folder>/<dag_id>/<run_id>/<task_id>[.<map_index>]/<try_number>.log``.
+What reaches it depends on what the host process lets the engine change:
+
+- always: asyncflow's own events of that try (its error and traceback, a
+  ``BashOperator``'s output lines, a sensor's events), logged through
+  :mod:`asyncflow.log`;
+- with :func:`routing` in effect (the engine's ``capture_output`` opt-in, on in
+  the command line): everything the task prints (stdout and stderr, in async
+  code and in worker threads) and the records of the ``logging`` module, which
+  needs ``sys.stdout``, ``sys.stderr`` and the root logger to be routed.
+
+Connection secrets are masked before a line is written. A try that writes
+nothing gets no file (so ten thousand silent tasks cost no file system work);
+``asyncflow logs`` says so.
 
 The capture works through context variables, so concurrent tries on one event
 loop (and their worker threads) each write to their own file.
@@ -26,8 +34,15 @@ from pathlib import Path
 from typing import TextIO
 
 _current: ContextVar[TryLog | None] = ContextVar("asyncflow_try_log", default=None)
-_install_lock = threading.Lock()
-_installed = False
+
+TRY_LOGGED = "asyncflow_try_logged"
+"""A ``logging`` record with this attribute set was written to the try log already."""
+
+# the process-wide routing, shared by every engine that asked for it
+_routing_lock = threading.Lock()
+_routing_users = 0
+_handler: _TryLogHandler | None = None
+_raised_root_level = False
 
 
 def try_log_path(
@@ -127,8 +142,13 @@ def current_try_log() -> TryLog | None:
 def capturing(
     path: Path | Callable[[], Path], secrets: Iterable[str] = (), header: str = ""
 ) -> Iterator[TryLog]:
-    """Send this context's output to the try log at ``path`` for the block."""
-    install()
+    """Send this context's output to the try log at ``path`` for the block.
+
+    What reaches it is asyncflow's own events of the try, and with :func:`routing`
+    in effect also what the try prints and logs with :mod:`logging`.
+    """
+    if _routing_users:
+        _rewrap_streams()
     log = TryLog(path, secrets, header)
     token = _current.set(log)
     try:
@@ -136,6 +156,70 @@ def capturing(
     finally:
         _current.reset(token)
         log.close()
+
+
+@contextmanager
+def routing() -> Iterator[None]:
+    """Route ``sys.stdout``, ``sys.stderr`` and the root logger into the try logs.
+
+    This changes process-wide state, so an engine does it only when its host
+    opts in (``ProcessSetup(capture_output=True)``, as the command line does).
+    Output outside a try goes where it went before. Engines open at once share
+    one routing; when the last one closes, the streams (unless something
+    replaced them since) and the root logger are put back as they were.
+    """
+    _start_routing()
+    try:
+        yield
+    finally:
+        _stop_routing()
+
+
+def _start_routing() -> None:
+    global _routing_users, _handler, _raised_root_level
+    with _routing_lock:
+        _routing_users += 1
+        _wrap_streams()
+        if _handler is not None:
+            return
+        root = logging.getLogger()
+        _raised_root_level = not root.handlers and root.level == logging.WARNING
+        if _raised_root_level:
+            root.setLevel(logging.INFO)  # a task's logger.info() belongs in its try log
+        _handler = _TryLogHandler()
+        root.addHandler(_handler)
+
+
+def _stop_routing() -> None:
+    global _routing_users, _handler, _raised_root_level
+    with _routing_lock:
+        _routing_users -= 1
+        if _routing_users or _handler is None:
+            return
+        root = logging.getLogger()
+        root.removeHandler(_handler)
+        _handler = None
+        if _raised_root_level and root.level == logging.INFO:
+            root.setLevel(logging.WARNING)
+        _raised_root_level = False
+        if isinstance(sys.stdout, _Router):
+            sys.stdout = sys.stdout.original
+        if isinstance(sys.stderr, _Router):
+            sys.stderr = sys.stderr.original
+
+
+def _rewrap_streams() -> None:
+    """Put the routers back if something (a test runner, a service) replaced the streams."""
+    with _routing_lock:
+        if _routing_users:
+            _wrap_streams()
+
+
+def _wrap_streams() -> None:
+    if not isinstance(sys.stdout, _Router):
+        sys.stdout = _Router(sys.stdout)
+    if not isinstance(sys.stderr, _Router):
+        sys.stderr = _Router(sys.stderr)
 
 
 class _Router(io.TextIOBase):
@@ -170,35 +254,15 @@ class _TryLogHandler(logging.Handler):
     """Writes ``logging`` records of a running try to its log.
 
     Outside a try it stands in for logging's last-resort handler (warnings and
-    errors to stderr) when no other handler is configured, so installing it
-    changes nothing for code that never set logging up.
+    errors to stderr) when no other handler is configured, so routing changes
+    nothing for code that never set logging up.
     """
 
     def emit(self, record: logging.LogRecord) -> None:
         log = _current.get()
         if log is not None:
-            log.line(f"{record.levelname} {record.name}: {self.format(record)}")
+            if not getattr(record, TRY_LOGGED, False):
+                log.line(f"{record.levelname} {record.name}: {self.format(record)}")
         elif record.levelno >= logging.WARNING and logging.getLogger().handlers == [self]:
             stream = sys.stderr
             stream.write(self.format(record) + "\n")
-
-
-def install() -> None:
-    """Route stdout, stderr and logging through the try logs.
-
-    The logging handler is added once per process; the stdout/stderr routers are
-    put back whenever something (a test runner, a service) replaced them since.
-    """
-    global _installed
-    with _install_lock:
-        if not isinstance(sys.stdout, _Router):
-            sys.stdout = _Router(sys.stdout)
-        if not isinstance(sys.stderr, _Router):
-            sys.stderr = _Router(sys.stderr)
-        if _installed:
-            return
-        root = logging.getLogger()
-        if not root.handlers and root.level == logging.WARNING:
-            root.setLevel(logging.INFO)  # a task's logger.info() belongs in its try log
-        root.addHandler(_TryLogHandler())
-        _installed = True

@@ -81,7 +81,7 @@ import aiohttp
 import httpx
 from aiohttp import web
 
-from asyncflow import DAG, Engine, task
+from asyncflow import DAG, Engine, ProcessSetup, task
 from asyncflow.log import configure
 from asyncflow.settings import Settings
 
@@ -94,6 +94,8 @@ from sensors._http_client import request_timeout, ssl_context  # noqa: E402
 from sensors._http_transport import PoolTransport  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+# engines are opened as `asyncflow run` opens its own (GC thresholds, watchdog, capture)
+SERVED = ProcessSetup.everything()
 SCENARIOS = (
     "asyncflow",
     "aiohttp",
@@ -236,7 +238,9 @@ async def run_asyncflow(args: argparse.Namespace, base: str) -> dict[str, Any]:
         url = f"sqlite:///{tmp}/bench.db" if args.store == "sqlite" else "memory://"
         settings = Settings.from_env(task_logs_folder=Path(tmp) / "logs")
         probe.start = (time.perf_counter(), time.process_time())
-        engine = Engine(url, dags=[dag], max_active_tasks=args.n + 16, settings=settings)
+        engine = Engine(
+            url, dags=[dag], max_active_tasks=args.n + 16, settings=settings, process=SERVED
+        )
         async with engine:
             finished = await bounded(engine.run(dag.dag_id), args)
             clients = engine.resources.opened
@@ -373,7 +377,9 @@ async def run_engine_only(args: argparse.Namespace, base: str) -> dict[str, Any]
         url = f"sqlite:///{tmp}/bench.db" if args.store == "sqlite" else "memory://"
         settings = Settings.from_env(task_logs_folder=Path(tmp) / "logs")
         probe.start = (time.perf_counter(), time.process_time())
-        engine = Engine(url, dags=[dag], max_active_tasks=args.n + 16, settings=settings)
+        engine = Engine(
+            url, dags=[dag], max_active_tasks=args.n + 16, settings=settings, process=SERVED
+        )
         async with engine:
             finished = await bounded(engine.run(dag.dag_id), args)
     return probe.summary(args.n, args.interval, finished)

@@ -37,11 +37,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from asyncflow import DAG, DagRunState, Engine, task
+from asyncflow import DAG, DagRunState, Engine, ProcessSetup, task
 from asyncflow.log import configure
 from asyncflow.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"
+# engines are opened as `asyncflow run` opens its own (GC thresholds, watchdog, capture)
+SERVED = ProcessSetup.everything()
 JITTER = Settings.from_env().poke_jitter  # the engine's spread of poke intervals (default 0.1)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 GOLDEN = 0.6180339887498949  # scrambles due times across the sensors
@@ -162,7 +164,12 @@ async def run_asyncflow(args: argparse.Namespace, url: str, tmp: Path) -> dict[s
     limit = args.n + 16 if args.mode == "poke" else 1024  # a waiting poke sensor holds a slot
     settings = Settings.from_env(task_logs_folder=tmp / "logs")
     engine = Engine(
-        url, dags=[dag], max_active_tasks=limit, settings=settings, task_logs=args.task_logs
+        url,
+        dags=[dag],
+        max_active_tasks=limit,
+        settings=settings,
+        task_logs=args.task_logs,
+        process=SERVED,
     )
     async with engine:
         probe.transactions = lambda: engine.store.stats.transactions

@@ -21,10 +21,12 @@ from typing import Any
 
 import anyio
 
-from asyncflow import DAG, DagRunState, EmptyOperator, Engine, chain, task
+from asyncflow import DAG, DagRunState, EmptyOperator, Engine, ProcessSetup, chain, task
 from asyncflow.log import configure
 
 RESULTS = Path(__file__).parent / "results"
+# engines are opened as `asyncflow run` opens its own (GC thresholds, watchdog, capture)
+SERVED = ProcessSetup.everything()
 
 
 def wide_dag(width: int) -> DAG:
@@ -56,7 +58,7 @@ def first_start_dag(stamps: list[float]) -> DAG:
 
 async def run_once(store_url: str, dag: DAG) -> dict[str, Any]:
     """Run ``dag`` once on a fresh engine; return wall time and store transactions."""
-    async with Engine(store_url, dags=[dag]) as engine:
+    async with Engine(store_url, dags=[dag], process=SERVED) as engine:
         before = engine.store.stats.transactions
         started = time.perf_counter()
         result = await engine.run(dag.dag_id)
@@ -71,12 +73,12 @@ async def first_start_latency(store_url: str, repeats: int) -> dict[str, Any]:
     stamps: list[float] = []
     dag = first_start_dag(stamps)
     latencies = []
-    async with Engine(store_url, dags=[dag]) as engine:
+    async with Engine(store_url, dags=[dag], process=SERVED) as engine:
         for i in range(repeats):
             when = _logical_date(i)
             began = time.perf_counter()
             started = await engine.trigger(dag.dag_id, logical_date=when)
-            await engine.wait(started.run_id)
+            await engine.wait(started)
             latencies.append(stamps[-1] - began)
     latencies.sort()
     return {

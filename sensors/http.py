@@ -42,9 +42,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
-import structlog
 
 from asyncflow import AsyncflowError, FailTask, Operator, PokeReturnValue, Sensor, SkipTask
+from asyncflow.log import get_logger
 from sensors._common import Context, definition_error, short
 from sensors._http_client import session_for
 from sensors._http_request import (
@@ -60,7 +60,7 @@ from sensors._http_request import (
 
 __all__ = ["HttpError", "HttpOperator", "HttpSensor"]
 
-log = structlog.get_logger("sensors.http")
+log = get_logger("sensors.http")
 
 _BAD_REQUEST = (httpx.InvalidURL, httpx.UnsupportedProtocol)
 

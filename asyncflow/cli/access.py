@@ -21,31 +21,30 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
-from asyncflow.cli.common import BadInput, drop_log_events
+from asyncflow.cli.common import BadInput, CliConfig, drop_log_events
 from asyncflow.dag import DAG
-from asyncflow.engine import Engine
-from asyncflow.settings import Settings
+from asyncflow.engine import Engine, ProcessSetup
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import EngineIdentity
 from asyncflow.storage.sqlite.owner_lock import OwnerLock
 
 
-def database_file(settings: Settings) -> Path | None:
+def database_file(config: CliConfig) -> Path | None:
     """The SQLite file of the store, or ``None`` for a store that is not a file."""
     from asyncflow.storage.sqlite import SqliteStore  # as lazily as open_store imports it
 
-    store = open_store(settings.database_url)
+    store = open_store(config.database_url)
     return store.path if isinstance(store, SqliteStore) else None
 
 
-def require_database(settings: Settings) -> None:
+def require_database(config: CliConfig) -> None:
     """Fail with one line when the SQLite database does not exist yet.
 
     Raises:
         BadInput: naming the file and how to create it.
     """
-    path = database_file(settings)
+    path = database_file(config)
     if path is not None and not path.is_file():
         raise BadInput(
             f"no database at {path}: create it with `asyncflow db init` "
@@ -54,14 +53,14 @@ def require_database(settings: Settings) -> None:
 
 
 @asynccontextmanager
-async def reading_store(settings: Settings) -> AsyncIterator[Store]:
+async def reading_store(config: CliConfig) -> AsyncIterator[Store]:
     """The store, opened for reads; the database must exist.
 
     Raises:
         BadInput: when it does not.
     """
-    require_database(settings)
-    store = open_store(settings.database_url)
+    require_database(config)
+    store = open_store(config.database_url)
     await store.open()
     try:
         yield store
@@ -69,27 +68,30 @@ async def reading_store(settings: Settings) -> AsyncIterator[Store]:
         await store.close()
 
 
-async def paused_dag_ids(settings: Settings) -> set[str]:
+async def paused_dag_ids(config: CliConfig) -> set[str]:
     """The DAGs the store has paused; none when there is no database yet."""
-    path = database_file(settings)
+    path = database_file(config)
     if path is not None and not path.is_file():
         return set()
-    async with reading_store(settings) as store:
+    async with reading_store(config) as store:
         return await store.get_paused_dag_ids()
 
 
 @asynccontextmanager
 async def open_engine(
-    settings: Settings, *, resume: Sequence[DAG] = (), create: bool = False
+    config: CliConfig, *, resume: Sequence[DAG] = (), create: bool = False
 ) -> AsyncIterator[Engine]:
     """An engine owning the store that resumes the runs of ``resume`` only.
 
     Opening an engine takes over the runs left running in the store for the DAGs
     it knows: ``dags test`` passes none (another DAG's runs are left for the
     next ``asyncflow run``), a backfill its one DAG. Add other DAGs once it is open.
+    The command line's process is asyncflow's own: the engine makes every
+    process-wide change (:meth:`ProcessSetup.everything`), so what a try prints
+    goes to its log.
 
     Args:
-        settings: Where the store is.
+        config: The store and the engine's settings.
         resume: The DAGs whose running runs this engine drives on.
         create: Create the database when missing (else a missing one is a user mistake).
 
@@ -97,20 +99,26 @@ async def open_engine(
         StoreInUse: another engine owns the store.
     """
     if not create:
-        require_database(settings)
+        require_database(config)
     drop_log_events("run_not_resumed")  # the runs it leaves alone are left on purpose
-    async with Engine(settings.database_url, dags=resume, settings=settings) as engine:
+    engine = Engine(
+        config.database_url,
+        dags=resume,
+        settings=config.settings,
+        process=ProcessSetup.everything(),
+    )
+    async with engine:
         yield engine
 
 
 @contextmanager
-def owning_store(settings: Settings) -> Iterator[None]:
+def owning_store(config: CliConfig) -> Iterator[None]:
     """Own the SQLite store for the block without an engine (a reset); others need nothing.
 
     Raises:
         StoreInUse: another engine owns the store; the message names it.
     """
-    path = database_file(settings)
+    path = database_file(config)
     if path is None:
         yield
         return

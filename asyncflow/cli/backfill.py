@@ -15,17 +15,17 @@ import click
 from asyncflow.cli.access import open_engine
 from asyncflow.cli.common import (
     BadInput,
+    CliConfig,
     common_options,
+    config_for,
     find_dag,
     load_bag,
     parse_date,
-    settings_for,
 )
 from asyncflow.cli.output import console, iso, output_option, print_json, print_table, when
 from asyncflow.dag import DAG
 from asyncflow.results import DagRunResult
 from asyncflow.schedule import NoSchedule
-from asyncflow.settings import Settings
 from asyncflow.states import DagRunState
 
 if TYPE_CHECKING:
@@ -85,15 +85,15 @@ def backfill(
     end = parse_date(end_date, "--end-date")
     if start > end:
         raise BadInput(f"--start-date {start_date} is after --end-date {end_date}")
-    settings = settings_for(ctx)
-    dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
+    config = config_for(ctx)
+    dag = find_dag(load_bag(config), dag_id, config.dags_folder.absolute())
     if isinstance(dag.schedule, NoSchedule):
         raise BadInput(
             f"DAG {dag_id!r} has no schedule (schedule=None): a backfill runs the data "
             "intervals of a schedule; use `asyncflow dags trigger` for a manual run"
         )
     with _progress(dag_id) as report:
-        runs = anyio.run(_backfill, settings, dag, start, end, rerun_failed, report)
+        runs = anyio.run(_backfill, config, dag, start, end, rerun_failed, report)
     if output == "json":
         print_json([_as_json(run) for run in runs])
     elif not runs:
@@ -106,14 +106,14 @@ def backfill(
 
 
 async def _backfill(
-    settings: Settings,
+    config: CliConfig,
     dag: DAG,
     start: datetime,
     end: datetime,
     rerun_failed: bool,
     report: ProgressReport,
 ) -> list[BackfillRun]:
-    async with open_engine(settings, resume=[dag], create=True) as engine:
+    async with open_engine(config, resume=[dag], create=True) as engine:
         before = {r.run_id: r.state for r in await engine.store.list_runs(dag.dag_id)}
         results = await engine.backfill(
             dag.dag_id, start, end, rerun_failed=rerun_failed, on_progress=report

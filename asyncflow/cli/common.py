@@ -1,18 +1,22 @@
-"""What every sub-command shares: the global options, settings, errors and DAG loading.
+"""What every sub-command shares: the global options, configuration, errors and DAG loading.
 
 ``--dags-folder``, ``--database-url`` and ``--verbose`` are accepted before the
 sub-command and on each sub-command; the one nearest the sub-command wins, then
 the environment (``ASYNCFLOW_DAGS_FOLDER``, ``ASYNCFLOW_DATABASE_URL``), then
-the defaults under ``ASYNCFLOW_HOME`` (see :mod:`asyncflow.settings`).
+the defaults under ``ASYNCFLOW_HOME`` (see :class:`CliConfig`). The engine's
+own settings come from the environment (:mod:`asyncflow.settings`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,10 +29,13 @@ from asyncflow.dag import DAG, as_utc
 from asyncflow.dag_loader import DagBag, load_dags
 from asyncflow.exceptions import StoreError
 from asyncflow.log import configure as configure_logging
+from asyncflow.log import get_logger
 from asyncflow.settings import Settings
 from asyncflow.storage import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = get_logger("asyncflow.cli")
 
 USER_ERROR = 2
 """Exit code of a user mistake (bad argument, unknown DAG, missing folder), as click uses."""
@@ -38,6 +45,54 @@ class BadInput(click.ClickException):
     """A user mistake: one line on stderr and exit code 2, never a traceback."""
 
     exit_code = USER_ERROR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CliConfig:
+    """What a command works with: the store, the DAG folder and the engine's settings.
+
+    The store and the DAG folder are the command line's to choose (an embedding
+    service passes them to :class:`~asyncflow.Engine` itself); everything the
+    engine reads is in :attr:`settings`.
+    """
+
+    database_url: str
+    dags_folder: Path
+    settings: Settings
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        database_url: str | None = None,
+        dags_folder: str | Path | None = None,
+    ) -> CliConfig:
+        """The configuration from the options given, else the environment, else the defaults.
+
+        ``ASYNCFLOW_DATABASE_URL`` defaults to ``sqlite:///<home>/asyncflow.db`` and
+        ``ASYNCFLOW_DAGS_FOLDER`` to ``<home>/dags``, where home is ``ASYNCFLOW_HOME``
+        (default ``~/asyncflow``).
+
+        Raises:
+            SettingsError: an environment variable holds a value of the wrong kind.
+
+        Example:
+            >>> CliConfig.from_env({"ASYNCFLOW_HOME": "/srv/af"}).dags_folder
+            PosixPath('/srv/af/dags')
+        """
+        env = os.environ if env is None else env
+        settings = Settings.from_env(env)
+        if database_url is None:
+            home_db = f"sqlite:///{settings.home / 'asyncflow.db'}"
+            database_url = env.get("ASYNCFLOW_DATABASE_URL") or home_db
+        if dags_folder is None:
+            dags_folder = env.get("ASYNCFLOW_DAGS_FOLDER") or settings.home / "dags"
+        return cls(
+            database_url=database_url,
+            dags_folder=Path(dags_folder).expanduser(),
+            settings=settings,
+        )
 
 
 @dataclass(slots=True)
@@ -87,8 +142,8 @@ def common_options(command: F) -> F:
     return command
 
 
-def settings_for(ctx: click.Context, *, service: bool = False) -> Settings:
-    """The settings for this invocation, with logging configured to stderr.
+def config_for(ctx: click.Context, *, service: bool = False) -> CliConfig:
+    """The configuration of this invocation, with logging configured to stderr.
 
     A command logs warnings and errors for people; a service (``asyncflow run``)
     logs its events from INFO up, as JSON lines when stderr is not a terminal.
@@ -107,17 +162,12 @@ def settings_for(ctx: click.Context, *, service: bool = False) -> Settings:
     )
     if not service and not state.verbose:
         _render_without_tracebacks()
-    overrides: dict[str, Any] = {}
-    if state.dags_folder is not None:
-        overrides["dags_folder"] = Path(state.dags_folder).expanduser()
-    if state.database_url is not None:
-        overrides["database_url"] = state.database_url
-    settings = Settings.from_env(**overrides)
+    config = CliConfig.from_env(database_url=state.database_url, dags_folder=state.dags_folder)
     try:
-        open_store(settings.database_url)  # only parses the URL; nothing is opened
+        open_store(config.database_url)  # only parses the URL; nothing is opened
     except StoreError as error:
         raise BadInput(f"--database-url: {error}") from None
-    return settings
+    return config
 
 
 def _render_without_tracebacks() -> None:
@@ -146,10 +196,32 @@ def drop_log_events(*names: str) -> None:
     structlog.configure(processors=[drop, *structlog.get_config()["processors"]])
 
 
-def load_bag(settings: Settings) -> DagBag:
+def leave_stuck_threads(*, exit_code: int, wait: float = 1.0) -> None:
+    """Exit now, with ``exit_code``, if a sync task's thread still runs after the engine closed.
+
+    Its try was recorded already; Python would otherwise wait for the thread
+    (for as long as the task's code runs) before the process could end.
+    """
+    deadline = time.monotonic() + wait
+    for thread in _other_threads():
+        thread.join(max(0.0, deadline - time.monotonic()))  # idle workers end at once
+    stuck = _other_threads()
+    if stuck:
+        log.warning("threads_left_running", count=len(stuck), names=[t.name for t in stuck])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
+
+
+def _other_threads() -> list[threading.Thread]:
+    main = threading.main_thread()
+    return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
+
+
+def load_bag(config: CliConfig) -> DagBag:
     """Load the DAG folder; a folder that does not exist is a user mistake."""
     try:
-        return load_dags(settings.dags_folder)
+        return load_dags(config.dags_folder)
     except (FileNotFoundError, NotADirectoryError) as error:
         raise BadInput(
             f"{error} (set --dags-folder or ASYNCFLOW_DAGS_FOLDER, or create it)"

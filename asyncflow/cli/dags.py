@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import signal
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,23 +14,30 @@ from asyncflow.cli.access import open_engine, paused_dag_ids, reading_store
 from asyncflow.cli.backfill import backfill
 from asyncflow.cli.common import (
     BadInput,
+    CliConfig,
     common_options,
+    config_for,
+    drop_log_events,
     find_dag,
+    leave_stuck_threads,
     load_bag,
     logical_date_option,
     parse_conf,
     parse_logical_date,
-    settings_for,
     shown_path,
 )
 from asyncflow.cli.output import in_flow_order, output_option, print_json, print_table, ti_row
 from asyncflow.dag import DAG
 from asyncflow.dag_loader import DagBag
+from asyncflow.engine import Engine
 from asyncflow.engine.new_runs import manual_run, queue_manual_run
 from asyncflow.results import DagRunResult
 from asyncflow.schedule import CronSchedule, DeltaSchedule, OnceSchedule, Schedule
 from asyncflow.states import DagRunState
 from asyncflow.storage.protocol import Store
+
+SIGINT_EXIT = 130
+"""Exit code after Ctrl-C (128 + SIGINT), as shells report it."""
 
 _CONF_HELP = "Run configuration, a JSON object: '{\"day\": 3}'."
 
@@ -57,10 +65,10 @@ def list_dags(ctx: click.Context, output: str) -> None:
     Example:
         $ asyncflow dags list --output json
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
-    settings = settings_for(ctx)
-    bag = load_bag(settings)
-    paused = anyio.run(paused_dag_ids, settings)
-    folder = settings.dags_folder.absolute()
+    config = config_for(ctx)
+    bag = load_bag(config)
+    paused = anyio.run(paused_dag_ids, config)
+    folder = config.dags_folder.absolute()
     if output == "json":
         print_json(_as_json(bag, paused))
         return
@@ -98,7 +106,9 @@ def test_dag(ctx: click.Context, dag_id: str, conf: str | None, logical_date: st
     Prints one line per task instance, then the run's state. Exits 0 when the
     run succeeded, 1 when it failed, 2 on a bad argument. It owns the store
     while it runs, so it is refused while `asyncflow run` serves a SQLite store
-    (queue the run there with `asyncflow dags trigger` instead).
+    (queue the run there with `asyncflow dags trigger` instead). Ctrl-C marks
+    the run failed (nothing would resume a test run): its running tasks fail,
+    the tasks not yet run are skipped; it exits 130.
 
     \b
     Example:
@@ -106,19 +116,64 @@ def test_dag(ctx: click.Context, dag_id: str, conf: str | None, logical_date: st
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
     run_conf = parse_conf(conf)
     when = parse_logical_date(logical_date)
-    settings = settings_for(ctx)
-    dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
-
-    async def run() -> DagRunResult:
-        async with open_engine(settings, create=True) as engine:
-            engine.add_dag(dag)
-            await _refuse_existing_run(engine.store, dag, when)
-            return await engine.run(dag.dag_id, conf=run_conf, logical_date=when)
-
-    result = anyio.run(run)
+    config = config_for(ctx)
+    dag = find_dag(load_bag(config), dag_id, config.dags_folder.absolute())
+    # an interruption is reported below, in one line: its failed run and the end of
+    # a sync task's thread (its try failed already) go without saying
+    drop_log_events("dag_run_marked_failed", "threads_left_running")
+    result, interrupted = anyio.run(_test_run, config, dag, run_conf, when)
+    if interrupted:
+        click.echo(
+            f"Interrupted by Ctrl-C: run {result.run_id} of {result.dag_id} marked failed "
+            "(its running tasks failed, the tasks not yet run skipped)",
+            err=True,
+        )
+        leave_stuck_threads(exit_code=SIGINT_EXIT)
+        return SIGINT_EXIT
     print_table([ti_row(ti) for ti in in_flow_order(result.task_instances, dag)])
     click.echo(f"DAG run {result.run_id} of {result.dag_id}: {result.state}")
     return 0 if result.state == DagRunState.SUCCESS else 1
+
+
+async def _test_run(
+    config: CliConfig, dag: DAG, conf: dict[str, Any] | None, when: datetime | None
+) -> tuple[DagRunResult, bool]:
+    """Run one run of ``dag`` to its end, or mark it failed on SIGINT.
+
+    Returns the run (as it ended, or as it was triggered when interrupted) and
+    whether SIGINT interrupted it. Signals are taken until the engine has
+    closed, so a second Ctrl-C cannot cut short the recording of the first.
+    """
+    with anyio.open_signal_receiver(signal.SIGINT) as signals:
+        async with open_engine(config, create=True) as engine:
+            engine.add_dag(dag)
+            await _refuse_existing_run(engine.store, dag, when)
+            started = await engine.trigger(dag.dag_id, conf=conf, logical_date=when)
+            finished = await _wait_unless_signalled(engine, started, signals)
+            if finished is not None:
+                return finished, False
+            reason = "interrupted by Ctrl-C in `asyncflow dags test`"
+            if await engine.mark_failed(started, reason):
+                return started, True
+            return await engine.wait(started), False  # it had just finished
+
+
+async def _wait_unless_signalled(
+    engine: Engine, run: DagRunResult, signals: AsyncIterator[int]
+) -> DagRunResult | None:
+    """The finished run, or ``None`` when a signal came first."""
+    finished: DagRunResult | None = None
+    async with anyio.create_task_group() as tg:
+
+        async def stop_on_signal() -> None:
+            async for _ in signals:
+                tg.cancel_scope.cancel()
+                return
+
+        tg.start_soon(stop_on_signal)
+        finished = await engine.wait(run)
+        tg.cancel_scope.cancel()
+    return finished
 
 
 @dags.command("trigger")
@@ -141,11 +196,11 @@ def trigger_dag(
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
     run_conf = parse_conf(conf)
     when = parse_logical_date(logical_date)
-    settings = settings_for(ctx)
-    dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
+    config = config_for(ctx)
+    dag = find_dag(load_bag(config), dag_id, config.dags_folder.absolute())
 
     async def queue() -> DagRunResult:
-        async with reading_store(settings) as store:
+        async with reading_store(config) as store:
             await _refuse_existing_run(store, dag, when)
             now = datetime.now(UTC)
             queued = await queue_manual_run(store, dag, run_conf, when, now)
@@ -181,11 +236,11 @@ def unpause_dag(ctx: click.Context, dag_id: str) -> None:
 
 
 def _set_paused(ctx: click.Context, dag_id: str, *, paused: bool) -> None:
-    settings = settings_for(ctx)
-    dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
+    config = config_for(ctx)
+    dag = find_dag(load_bag(config), dag_id, config.dags_folder.absolute())
 
     async def apply() -> bool:
-        async with reading_store(settings) as store:
+        async with reading_store(config) as store:
             was = dag.dag_id in await store.get_paused_dag_ids()
             await store.set_dag_paused(dag.dag_id, paused)
             return was

@@ -9,8 +9,7 @@ import anyio
 import click
 
 from asyncflow.cli.access import database_file, owning_store
-from asyncflow.cli.common import BadInput, common_options, settings_for
-from asyncflow.settings import Settings
+from asyncflow.cli.common import BadInput, CliConfig, common_options, config_for
 from asyncflow.storage import mask_url, open_store
 
 
@@ -30,9 +29,9 @@ def init_db(ctx: click.Context) -> None:
     Example:
         $ asyncflow db init --database-url sqlite:////srv/asyncflow/asyncflow.db
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
-    settings = settings_for(ctx)
-    _init(settings)
-    click.echo(f"Database ready: {mask_url(settings.database_url)}")
+    config = config_for(ctx)
+    _init(config)
+    click.echo(f"Database ready: {mask_url(config.database_url)}")
 
 
 @db.command("reset")
@@ -49,25 +48,25 @@ def reset_db(ctx: click.Context, yes: bool) -> int:
     Example:
         $ asyncflow db reset --yes
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
-    settings = settings_for(ctx)
-    shown = mask_url(settings.database_url)
+    config = config_for(ctx)
+    shown = mask_url(config.database_url)
     if not yes:
         if not sys.stdin.isatty():
             raise BadInput(f"db reset deletes everything in {shown}: pass --yes to confirm")
         if not click.confirm(f"Delete everything in {shown}?", default=False):
             click.echo("Nothing deleted.", err=True)
             return 1
-    with owning_store(settings):
-        path = database_file(settings)
+    with owning_store(config):
+        path = database_file(config)
         if path is not None:
             _delete_sqlite(path)
-        _init(settings)
+        _init(config)
     click.echo(f"Database reset: {shown}")
     return 0
 
 
-def _init(settings: Settings) -> None:
-    store = open_store(settings.database_url)
+def _init(config: CliConfig) -> None:
+    store = open_store(config.database_url)
 
     async def migrate() -> None:
         await store.open()

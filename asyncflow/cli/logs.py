@@ -9,9 +9,8 @@ import anyio
 import click
 
 from asyncflow.cli.access import reading_store
-from asyncflow.cli.common import BadInput, common_options, settings_for
+from asyncflow.cli.common import BadInput, CliConfig, common_options, config_for
 from asyncflow.cli.output import ti_name
-from asyncflow.settings import Settings
 from asyncflow.states import FINISHED_TASK_STATES, TaskState
 from asyncflow.storage.protocol import Store
 from asyncflow.storage.records import TaskInstanceRecord
@@ -53,15 +52,15 @@ def logs(
     Example:
         $ asyncflow logs etl manual__2026-01-31T06:00:00.000000+00:00 load --try 1
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
-    settings = settings_for(ctx)
+    config = config_for(ctx)
     index = -1 if map_index is None else map_index
-    ti = anyio.run(_instance_of, settings, dag_id, run_id, task_id, index)
+    ti = anyio.run(_instance_of, config, dag_id, run_id, task_id, index)
     number = try_number or max(ti.try_number, 1 if follow else 0)
     _check_try(ti, number, follow)
-    path = try_log_path(settings.task_logs_folder, dag_id, run_id, task_id, index, number)
+    path = try_log_path(config.settings.task_logs_folder, dag_id, run_id, task_id, index, number)
     if follow:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends following, not badly
-            anyio.run(_follow, settings, ti, number, path)
+            anyio.run(_follow, config, ti, number, path)
     elif path.is_file():
         _print_from(path, 0, whole=True)
     else:
@@ -71,9 +70,9 @@ def logs(
 
 
 async def _instance_of(
-    settings: Settings, dag_id: str, run_id: str, task_id: str, map_index: int
+    config: CliConfig, dag_id: str, run_id: str, task_id: str, map_index: int
 ) -> TaskInstanceRecord:
-    async with reading_store(settings) as store:
+    async with reading_store(config) as store:
         return await _find_instance(store, dag_id, run_id, task_id, map_index)
 
 
@@ -112,10 +111,10 @@ def _check_try(ti: TaskInstanceRecord, number: int, follow: bool) -> None:
         raise BadInput(f"{name} has had {ti.try_number} tries in {ti.run_id}, so no try {number}")
 
 
-async def _follow(settings: Settings, ti: TaskInstanceRecord, number: int, path: Path) -> None:
+async def _follow(config: CliConfig, ti: TaskInstanceRecord, number: int, path: Path) -> None:
     """Print the file's new lines until try ``number`` of the instance has ended."""
     offset = 0
-    async with reading_store(settings) as store:
+    async with reading_store(config) as store:
         while True:
             offset = _print_from(path, offset)
             ti = await _find_instance(store, ti.dag_id, ti.run_id, ti.task_id, ti.map_index)

@@ -6,9 +6,8 @@ import anyio
 import click
 
 from asyncflow.cli.access import reading_store
-from asyncflow.cli.common import common_options, find_dag, load_bag, settings_for
+from asyncflow.cli.common import CliConfig, common_options, config_for, find_dag, load_bag
 from asyncflow.cli.output import iso, output_option, print_json, print_table, when
-from asyncflow.settings import Settings
 from asyncflow.states import DagRunState
 from asyncflow.storage.records import DagRunRecord
 
@@ -36,12 +35,12 @@ def list_runs(ctx: click.Context, dag_id: str | None, state: str | None, output:
     Example:
         $ asyncflow runs list etl --state failed
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
-    settings = settings_for(ctx)
+    config = config_for(ctx)
     states = [DagRunState(state)] if state else None
-    records = anyio.run(_read, settings, dag_id, states)
+    records = anyio.run(_read, config, dag_id, states)
     if not records and dag_id is not None:
         # a DAG with no run may simply be new; one that is nowhere is a mistake
-        find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
+        find_dag(load_bag(config), dag_id, config.dags_folder.absolute())
     if output == "json":
         print_json([_as_json(r) for r in records])
     elif records:
@@ -66,9 +65,9 @@ def list_runs(ctx: click.Context, dag_id: str | None, state: str | None, output:
 
 
 async def _read(
-    settings: Settings, dag_id: str | None, states: list[DagRunState] | None
+    config: CliConfig, dag_id: str | None, states: list[DagRunState] | None
 ) -> list[DagRunRecord]:
-    async with reading_store(settings) as store:
+    async with reading_store(config) as store:
         return await store.list_runs(dag_id, states)
 
 

@@ -11,25 +11,26 @@ second ``asyncflow run`` on it is refused.
 
 from __future__ import annotations
 
-import os
 import signal
-import sys
-import threading
-import time
 
 import anyio
 import click
-import structlog
 from anyio.abc import TaskStatus
 
-from asyncflow.cli.common import common_options, load_bag, settings_for
+from asyncflow.cli.common import (
+    CliConfig,
+    common_options,
+    config_for,
+    leave_stuck_threads,
+    load_bag,
+)
 from asyncflow.cli.output import print_table
 from asyncflow.dag_loader import DagBag
-from asyncflow.engine import Engine
-from asyncflow.settings import Settings
+from asyncflow.engine import Engine, ProcessSetup
+from asyncflow.log import get_logger
 from asyncflow.storage import mask_url
 
-log = structlog.get_logger("asyncflow.cli.serve")
+log = get_logger("asyncflow.cli.serve")
 
 
 @click.command("run")
@@ -48,7 +49,7 @@ def run_command(ctx: click.Context) -> None:
     Example:
         $ ASYNCFLOW_HOME=/srv/asyncflow asyncflow run
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
-    serve(settings_for(ctx, service=True), "asyncflow run")
+    serve(config_for(ctx, service=True), "asyncflow run")
 
 
 @click.command("standalone")
@@ -60,35 +61,38 @@ def standalone_command(ctx: click.Context) -> None:
     The web UI comes later. Unlike `run`, it creates the DAG folder when it is
     missing.
     """
-    settings = settings_for(ctx, service=True)
-    settings.dags_folder.mkdir(parents=True, exist_ok=True)
-    serve(settings, "asyncflow standalone")
+    config = config_for(ctx, service=True)
+    config.dags_folder.mkdir(parents=True, exist_ok=True)
+    serve(config, "asyncflow standalone")
 
 
-def serve(settings: Settings, command: str) -> None:
+def serve(config: CliConfig, command: str) -> None:
     """Own the store, load the DAG folder and serve until a signal stops it.
 
     Raises:
         BadInput: the DAG folder is missing.
         StoreInUse: another engine owns the store.
     """
-    bag = load_bag(settings)
-    anyio.run(_serve, settings, bag, command)
-    _leave_stuck_threads()
+    bag = load_bag(config)
+    anyio.run(_serve, config, bag, command)
+    leave_stuck_threads(exit_code=0)
 
 
-async def _serve(settings: Settings, bag: DagBag, command: str) -> None:
+async def _serve(config: CliConfig, bag: DagBag, command: str) -> None:
     # imported here: every other command starts faster without watchfiles
     from asyncflow.cli.watch import DagFolderWatch
 
     stop = anyio.Event()
     async with anyio.create_task_group() as outer:
-        await outer.start(_wait_for_signals, stop, settings.shutdown_grace_seconds)
+        await outer.start(_wait_for_signals, stop, config.settings.shutdown_grace_seconds)
         async with Engine(
-            settings.database_url, dags=bag.dags.values(), settings=settings
+            config.database_url,
+            dags=bag.dags.values(),
+            settings=config.settings,
+            process=ProcessSetup.everything(),  # this process is asyncflow's own
         ) as engine:
-            _print_locations(settings, bag, command)  # once it owns the store
-            watch = DagFolderWatch(engine, settings.dags_folder.absolute(), bag)
+            _print_locations(config, bag, command)  # once it owns the store
+            watch = DagFolderWatch(engine, config.dags_folder.absolute(), bag)
             async with anyio.create_task_group() as work:
                 work.start_soon(engine.serve, name="asyncflow-scheduler")
                 work.start_soon(watch.run, name="asyncflow-dag-folder-watch")
@@ -96,7 +100,7 @@ async def _serve(settings: Settings, bag: DagBag, command: str) -> None:
                 await stop.wait()
                 watch.stop()
                 work.cancel_scope.cancel()
-            log.info("shutting_down", grace_seconds=settings.shutdown_grace_seconds)
+            log.info("shutting_down", grace_seconds=config.settings.shutdown_grace_seconds)
         outer.cancel_scope.cancel()
 
 
@@ -122,38 +126,16 @@ async def _wait_for_signals(
                 log.warning("shutdown_under_way", signal=name, grace_seconds=grace)
 
 
-def _leave_stuck_threads(wait: float = 1.0) -> None:
-    """Exit now if a sync task's thread is still running after the grace period.
-
-    Its try was recorded as interrupted; Python would otherwise wait for the
-    thread (for as long as the task's code runs) before the process could end.
-    """
-    deadline = time.monotonic() + wait
-    for thread in _other_threads():
-        thread.join(max(0.0, deadline - time.monotonic()))  # idle workers end at once
-    stuck = _other_threads()
-    if stuck:
-        log.warning("threads_left_running", count=len(stuck), names=[t.name for t in stuck])
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-
-
-def _other_threads() -> list[threading.Thread]:
-    main = threading.main_thread()
-    return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
-
-
-def _print_locations(settings: Settings, bag: DagBag, command: str) -> None:
+def _print_locations(config: CliConfig, bag: DagBag, command: str) -> None:
     dags = f"{len(bag.dags)} DAG{'' if len(bag.dags) == 1 else 's'}"
     failed = len(bag.errors)
     errors = f", {failed} file{'' if failed == 1 else 's'} failed to import" if failed else ""
     click.echo(f"{command}: scheduler and executor; stop with Ctrl-C or SIGTERM")
     print_table(
         [
-            ["home", str(settings.home)],
-            ["database", mask_url(settings.database_url)],
-            ["DAG folder", f"{settings.dags_folder} ({dags}{errors})"],
-            ["task logs", str(settings.task_logs_folder)],
+            ["home", str(config.settings.home)],
+            ["database", mask_url(config.database_url)],
+            ["DAG folder", f"{config.dags_folder} ({dags}{errors})"],
+            ["task logs", str(config.settings.task_logs_folder)],
         ]
     )

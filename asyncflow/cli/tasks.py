@@ -10,21 +10,21 @@ import click
 from asyncflow.cli.access import reading_store
 from asyncflow.cli.common import (
     BadInput,
+    CliConfig,
     CliState,
     common_options,
+    config_for,
     drop_log_events,
     find_dag,
     load_bag,
     logical_date_option,
     parse_logical_date,
-    settings_for,
 )
 from asyncflow.cli.output import in_flow_order, iso, output_option, print_json, print_table, ti_row
 from asyncflow.cli.task_test import CannotTest, TaskTestResult, run_task_once
 from asyncflow.dag import DAG
 from asyncflow.dag_loader import load_dags
 from asyncflow.results import DagRunResult, TaskInstanceResult
-from asyncflow.settings import Settings
 from asyncflow.states import TaskState
 
 
@@ -50,9 +50,9 @@ def task_states(ctx: click.Context, dag_id: str, run_id: str, output: str) -> No
     Example:
         $ asyncflow tasks states etl scheduled__2026-01-31T00:00:00.000000+00:00
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
-    settings = settings_for(ctx)
-    result = anyio.run(read_run, settings, dag_id, run_id)
-    instances = in_flow_order(result.task_instances, _dag_if_loadable(settings, dag_id))
+    config = config_for(ctx)
+    result = anyio.run(read_run, config, dag_id, run_id)
+    instances = in_flow_order(result.task_instances, _dag_if_loadable(config, dag_id))
     if output == "json":
         print_json([_as_json(ti) for ti in instances])
     else:
@@ -90,8 +90,8 @@ def test_task(
         $ asyncflow tasks test etl transform --logical-date 2026-01-31
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
     when = parse_logical_date(logical_date) or datetime.now(UTC)
-    settings = settings_for(ctx)
-    dag = find_dag(load_bag(settings), dag_id, settings.dags_folder.absolute())
+    config = config_for(ctx)
+    dag = find_dag(load_bag(config), dag_id, config.dags_folder.absolute())
     if not dag.has_task(task_id):
         known = ", ".join(sorted(dag.task_dict)) or "none"
         raise BadInput(f"DAG {dag_id!r} has no task {task_id!r}; its tasks: {known}")
@@ -103,7 +103,7 @@ def test_task(
         return await run_task_once(
             task,
             logical_date=when,
-            settings=settings,
+            settings=config.settings,
             map_index=-1 if map_index is None else map_index,
         )
 
@@ -118,13 +118,13 @@ def test_task(
     return 0
 
 
-async def read_run(settings: Settings, dag_id: str, run_id: str) -> DagRunResult:
+async def read_run(config: CliConfig, dag_id: str, run_id: str) -> DagRunResult:
     """The run ``run_id`` of ``dag_id`` with its task instances, from the store.
 
     Raises:
         BadInput: the database has no such run.
     """
-    async with reading_store(settings) as store:
+    async with reading_store(config) as store:
         record = await store.get_run(dag_id, run_id)
         if record is None:
             raise BadInput(
@@ -134,9 +134,9 @@ async def read_run(settings: Settings, dag_id: str, run_id: str) -> DagRunResult
         return DagRunResult.build(record, await store.get_task_instances(dag_id, run_id))
 
 
-def _dag_if_loadable(settings: Settings, dag_id: str) -> DAG | None:
+def _dag_if_loadable(config: CliConfig, dag_id: str) -> DAG | None:
     try:
-        return load_dags(settings.dags_folder).dags.get(dag_id)
+        return load_dags(config.dags_folder).dags.get(dag_id)
     except OSError:
         return None  # the folder is gone; the store's order will do
 

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
-import structlog
 from watchfiles import Change, DefaultFilter, awatch
 
 from asyncflow.dag import DAG
 from asyncflow.dag_loader import IGNORE_FILE, DagBag, load_dags
 from asyncflow.engine import Engine
 from asyncflow.exceptions import AsyncflowError
+from asyncflow.log import get_logger
 
-log = structlog.get_logger("asyncflow.cli.serve")
+log = get_logger("asyncflow.cli.serve")
 
 
 class _DagFolderFilter(DefaultFilter):

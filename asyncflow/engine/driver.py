@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio.abc
-import structlog
 
 from asyncflow.clock import Clock
 from asyncflow.engine.dispatcher import Dispatcher, Ticket
@@ -26,6 +25,7 @@ from asyncflow.engine.run_state import Expansion, NodeState, RunState
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.transitions import log_stale, timeout_error
 from asyncflow.exceptions import MappingError
+from asyncflow.log import get_logger
 from asyncflow.runtime.task_runner import SKIPPED_KEY, TryOutcome
 from asyncflow.settings import Settings
 from asyncflow.states import FINISHED_TASK_STATES, DagRunState, TaskState
@@ -36,7 +36,7 @@ from asyncflow.xcom import decode
 from asyncflow.xcom_arg import XComArg
 from asyncflow.xcom_objects import XComObjects, load
 
-log = structlog.get_logger("asyncflow.engine")
+log = get_logger("asyncflow.engine")
 
 
 class RunDriver:
@@ -323,18 +323,26 @@ class RunDriver:
             self.timers.call_at(started + timeout, self.spawn, self.time_out, run)
 
     async def time_out(self, run: RunState) -> None:
-        """Fail a run past its dagrun_timeout: stop its running tries, skip the rest.
+        """Fail a run past its dagrun_timeout: stop its running tries, skip the rest."""
+        await self.fail_now(run, timeout_error(run), event="dag_run_timed_out")
 
-        The store ends the run and its unfinished instances in one transaction;
-        a try that reports afterwards finds its write refused (stale).
+    async def fail_now(self, run: RunState, error: str, *, event: str) -> bool:
+        """Fail a run now: its running tries stop and fail with ``error``, the rest skip.
+
+        The store ends the run and its unfinished instances in one transaction
+        (instances waiting to start, for a retry or for their next poke are
+        skipped; finished ones stay); a try that reports afterwards finds its
+        write refused (stale). Logs ``event`` as a warning. Returns ``False``
+        when the run was finishing already.
         """
         if run.completing:
-            return
-        run.timed_out = True
+            return False
+        run.stop_error = error
         run.completing = True
-        log.warning("dag_run_timed_out", dag_id=run.dag.dag_id, run_id=run.record.run_id)
-        await self._finish(run, DagRunState.FAILED, stop_error=timeout_error(run))
+        log.warning(event, dag_id=run.dag.dag_id, run_id=run.record.run_id)
+        await self._finish(run, DagRunState.FAILED, stop_error=error)
         await self.executor.stop_run(run.key)
+        return True
 
     # --- finishing -----------------------------------------------------------------
     async def _maybe_complete(self, run: RunState) -> None:

@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from datetime import datetime
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import structlog
 
 from asyncflow.clock import Clock, SystemClock
 from asyncflow.connections import SharedResources, current_resources
@@ -31,12 +29,13 @@ from asyncflow.engine.new_runs import (
     queue_manual_run,
     run_id_for,
 )
-from asyncflow.engine.runs import RunBook
+from asyncflow.engine.process_setup import ProcessSetup
+from asyncflow.engine.runs import RunBook, RunRef, run_key
 from asyncflow.engine.scheduler import Scheduler, timing_of
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.watchdog import LoopWatchdog
 from asyncflow.exceptions import DagNotFound, EngineError
-from asyncflow.log import ensure_configured as ensure_logging
+from asyncflow.log import get_logger
 from asyncflow.results import DagRunResult
 from asyncflow.runtime.threads import worker_limiter
 from asyncflow.settings import Settings
@@ -47,7 +46,7 @@ from asyncflow.storage.records import EngineIdentity
 from asyncflow.timetable import DataInterval, intervals_between
 from asyncflow.xcom_objects import open_objects
 
-log = structlog.get_logger("asyncflow.engine")
+log = get_logger("asyncflow.engine")
 
 
 class Engine:
@@ -64,6 +63,9 @@ class Engine:
         clock: Time source (default: the system clock; tests pass a fake).
         task_logs: Write each try's output to its log file under
             ``settings.task_logs_folder`` (default: on, except with the in-memory store).
+        process: The process-wide changes the engine may make while open (GC
+            tuning, capturing ``print()`` into try logs, logging setup, the loop
+            watchdog); default: none, as befits a guest in a service's process.
 
     Example:
         >>> async with Engine(dags=[etl]) as engine:  # doctest: +SKIP
@@ -81,6 +83,7 @@ class Engine:
         settings: Settings | None = None,
         clock: Clock | None = None,
         task_logs: bool | None = None,
+        process: ProcessSetup | None = None,
     ) -> None:
         if (
             isinstance(max_active_tasks, bool)
@@ -92,6 +95,7 @@ class Engine:
             )
         self.settings = settings or Settings.from_env()
         self.clock: Clock = clock or SystemClock()
+        self.process = process or ProcessSetup()
         self.store: Store = open_store(store) if isinstance(store, str) else store
         self.dags: dict[str, DAG] = {}
         self.dags_folder = Path(dags_folder) if dags_folder is not None else None
@@ -139,10 +143,25 @@ class Engine:
     async def __aenter__(self) -> Engine:
         if self._stack is not None:
             raise EngineError("this Engine is already open")
-        ensure_logging()
-        if self.dags_folder is not None:
-            self._load_folder(self.dags_folder)
         stack = AsyncExitStack()
+        try:
+            # first: loading the DAG folder logs too, and what it prints is no try's
+            self.process.apply(stack, self.settings, self._driver.executor.logs_folder)
+            if self.dags_folder is not None:
+                self._load_folder(self.dags_folder)
+            await self._start(stack)
+            self._stack = stack
+            log.info("engine_started", owner=self.owner)
+            self.scheduler.paused.update(await self.store.get_paused_dag_ids())
+            await self.runs.resume(self.scheduler.paused)
+        except BaseException:
+            self._stack = None
+            await stack.aclose()
+            raise
+        return self
+
+    async def _start(self, stack: AsyncExitStack) -> None:
+        """Open the store and start the task group; ``stack`` closes them in turn."""
         await self.store.open()
         stack.push_async_callback(_shielded, self.store.close)
         try:
@@ -157,30 +176,18 @@ class Engine:
         self.resources = SharedResources()  # one client per connection, closed last
         stack.push_async_callback(_shielded, self.resources.aclose)
         stack.callback(current_resources.reset, current_resources.set(self.resources))
-        if self.settings.gc_threshold:
-            stack.callback(gc.set_threshold, *gc.get_threshold())
-            gc.set_threshold(self.settings.gc_threshold, 50, 100)
         tg = await stack.enter_async_context(anyio.create_task_group())
         self._driver.attach(tg)
         limiter = anyio.CapacityLimiter(self.settings.worker_threads)
         token = worker_limiter.set(limiter)
         stack.callback(worker_limiter.reset, token)
-        watchdog = LoopWatchdog(
-            self.settings.loop_block_warning_seconds, self._driver.executor.running_tasks
-        )
         tg.start_soon(self._timers.run, name="asyncflow-timers")
-        tg.start_soon(watchdog.run, name="asyncflow-watchdog")
+        if self.process.watchdog:
+            watchdog = LoopWatchdog(
+                self.settings.loop_block_warning_seconds, self._driver.executor.running_tasks
+            )
+            tg.start_soon(watchdog.run, name="asyncflow-watchdog")
         stack.callback(tg.cancel_scope.cancel)
-        self._stack = stack
-        log.info("engine_started", owner=self.owner)
-        try:
-            self.scheduler.paused.update(await self.store.get_paused_dag_ids())
-            await self.runs.resume(self.scheduler.paused)
-        except BaseException:
-            self._stack = None
-            await stack.aclose()
-            raise
-        return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         stack, self._stack = self._stack, None
@@ -278,20 +285,32 @@ class Engine:
 
     async def wait(
         self,
-        run_id: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - API.md fixes wait(run_id, timeout=None)
-        *,
+        run: RunRef,
+        timeout: float | None = None,  # noqa: ASYNC109 - API.md fixes wait(run, timeout=None)
         dag_id: str | None = None,
     ) -> DagRunResult:
         """Wait until the run has finished and return its result.
+
+        Args:
+            run: What :meth:`trigger` returned, or a run_id. A run_id is unique
+                per DAG only (as in Airflow): when two DAGs have a run with it,
+                ``dag_id`` chooses.
+            timeout: Seconds to wait at most (default: no limit).
+            dag_id: The DAG of a bare run_id.
 
         A run still queued (behind ``max_active_runs``, or for the engine serving
         this store) is waited for too.
 
         Raises:
             TimeoutError: when it is still running after ``timeout`` seconds.
+            DagRunNotFound: no such run, or a bare run_id that several DAGs have.
+
+        Example:
+            >>> started = await engine.trigger("etl")  # doctest: +SKIP
+            >>> result = await engine.wait(started, timeout=60)  # doctest: +SKIP
         """
         self._require_open()
+        run_id, dag_id = run_key(run, dag_id)
         try:
             with anyio.fail_after(timeout):
                 record = await self.runs.wait_finished(run_id, dag_id)
@@ -310,24 +329,64 @@ class Engine:
             self.add_dag(dag_or_id)
             dag_or_id = dag_or_id.dag_id
         started = await self.trigger(dag_or_id, conf=conf, logical_date=logical_date)
-        return await self.wait(started.run_id, dag_id=started.dag_id)
+        return await self.wait(started)
 
-    async def get_run(self, run_id: str, *, dag_id: str | None = None) -> DagRunResult:
+    async def get_run(self, run: RunRef, *, dag_id: str | None = None) -> DagRunResult:
         """The state of a run now, while it runs or after it finished.
+
+        ``run`` is what :meth:`trigger` returned or a run_id (``dag_id`` chooses
+        between DAGs that share it).
 
         Raises:
             DagRunNotFound: when no run has this id (or it is ambiguous across DAGs).
         """
         self._require_open()
-        return await self.runs.snapshot(run_id, dag_id)
+        return await self.runs.snapshot(*run_key(run, dag_id))
 
-    async def clear_xcom(self, run_id: str, *, dag_id: str | None = None) -> int:
+    async def clear_xcom(self, run: RunRef, *, dag_id: str | None = None) -> int:
         """Delete a run's XCom values, the objects in object storage included.
 
-        Returns how many values were deleted.
+        ``run`` is what :meth:`trigger` returned or a run_id. Returns how many
+        values were deleted.
         """
         self._require_open()
-        return await self.runs.clear_xcom(run_id, dag_id)
+        return await self.runs.clear_xcom(*run_key(run, dag_id))
+
+    async def mark_failed(self, run: RunRef, reason: str, *, dag_id: str | None = None) -> bool:
+        """Fail a run that this engine is running, now, as Airflow's "Mark failed" does.
+
+        Its running tries are stopped and fail with ``reason`` as their error;
+        its task instances that have not run (or wait for a retry or a poke) are
+        skipped; finished ones stay as they are. A stopped try records its
+        failure as its coroutine ends, before the engine closes.
+
+        Args:
+            run: What :meth:`trigger` returned, or a run_id.
+            reason: The error of the stopped tries, one line.
+            dag_id: The DAG of a bare run_id shared by several DAGs.
+
+        Returns:
+            ``True``, or ``False`` when the run had finished already.
+
+        Raises:
+            DagRunNotFound: no such run.
+            EngineError: the run is queued or driven by another process.
+
+        Example:
+            >>> await engine.mark_failed(started, "stopped by the operator")  # doctest: +SKIP
+        """
+        self._require_open()
+        run_id, dag_id = run_key(run, dag_id)
+        active = self.runs.find_active(run_id, dag_id)
+        if active is not None:
+            return await self._driver.fail_now(active, reason, event="dag_run_marked_failed")
+        record = await self.runs.find_record(run_id, dag_id)
+        if record.state in (DagRunState.SUCCESS, DagRunState.FAILED):
+            return False
+        raise EngineError(
+            f"run {run_id!r} of DAG {record.dag_id!r} is {record.state} but this engine is not "
+            "running it; only the engine running a run can mark it failed"
+        )
 
     async def notify(self, key: str) -> int:
         """Wake every sensor waiting on ``key`` (``wake_on=[key]``) for a poke now.

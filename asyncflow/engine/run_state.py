@@ -77,8 +77,15 @@ class RunState:
     unfinished_nodes: int
     done: anyio.Event = field(default_factory=anyio.Event)
     completing: bool = False
-    timed_out: bool = False  # its dagrun_timeout passed: running tries are being stopped
+    # set when the run is failed early (its dagrun_timeout passed, or it was
+    # marked failed): the error of each running try that is stopped
+    stop_error: str | None = None
     base_context: dict[str, Any] | None = None  # the context shared by its instances
+
+    @property
+    def timed_out(self) -> bool:
+        """Whether its running tries are being stopped as failed (see ``stop_error``)."""
+        return self.stop_error is not None
 
     @classmethod
     def new(

@@ -13,14 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import anyio
-import structlog
 
 from asyncflow.clock import Clock
 from asyncflow.dag import DAG
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.recovery import interrupt_orphans
 from asyncflow.engine.run_state import RunState
-from asyncflow.exceptions import DagRunNotFound
+from asyncflow.exceptions import DagRunNotFound, EngineError
+from asyncflow.log import get_logger
 from asyncflow.results import DagRunResult
 from asyncflow.states import DagRunState
 from asyncflow.storage.protocol import Store
@@ -28,7 +28,28 @@ from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComReco
 from asyncflow.xcom import ObjectRef, decode
 from asyncflow.xcom_objects import XComObjects, stored_text
 
-log = structlog.get_logger("asyncflow.engine")
+log = get_logger("asyncflow.engine")
+
+RunRef = DagRunResult | str
+"""A run as the engine's methods take it: what ``trigger()`` returned, or a run_id."""
+
+
+def run_key(run: RunRef, dag_id: str | None) -> tuple[str, str | None]:
+    """``(run_id, dag_id)`` of a run handle or a bare run_id (whose ``dag_id`` may be ``None``).
+
+    Raises:
+        EngineError: ``run`` is neither, or ``dag_id`` is not the handle's DAG.
+    """
+    if isinstance(run, DagRunResult):
+        if dag_id is not None and dag_id != run.dag_id:
+            raise EngineError(
+                f"dag_id={dag_id!r} does not match run {run.run_id!r}, which is of DAG "
+                f"{run.dag_id!r}; leave dag_id out when passing what trigger() returned"
+            )
+        return run.run_id, run.dag_id
+    if isinstance(run, str):
+        return run, dag_id
+    raise EngineError(f"expected what trigger() returned or a run_id, got {type(run).__name__}")
 
 
 class RunBook:
@@ -233,7 +254,10 @@ class RunBook:
             raise DagRunNotFound(f"no run {run_id!r} in the store")
         if len(records) > 1:
             dags = ", ".join(sorted(r.dag_id for r in records))
-            raise DagRunNotFound(f"run id {run_id!r} exists in several DAGs ({dags}); pass dag_id=")
+            raise DagRunNotFound(
+                f"run id {run_id!r} exists in several DAGs ({dags}); pass dag_id= to choose, "
+                "or pass what trigger() returned"
+            )
         return records[0]
 
     async def snapshot(self, run_id: str, dag_id: str | None) -> DagRunResult:

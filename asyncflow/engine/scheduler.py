@@ -14,15 +14,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 import anyio
-import structlog
 
 from asyncflow.clock import Clock
 from asyncflow.dag import DAG
+from asyncflow.log import get_logger
 from asyncflow.schedule import NoSchedule
 from asyncflow.storage.protocol import Store
 from asyncflow.timetable import DataInterval, Timing, due_intervals, next_due_at
 
-log = structlog.get_logger("asyncflow.scheduler")
+log = get_logger("asyncflow.scheduler")
 
 MAX_SLEEP = timedelta(seconds=5)  # also how soon runs queued by other processes start
 SCHEDULED_TYPES = frozenset({"scheduled", "backfill"})

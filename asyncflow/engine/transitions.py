@@ -57,9 +57,16 @@ def timeout_error(run: RunState) -> str:
 def timed_out_record(
     run: RunState, record: TaskInstanceRecord, now: datetime
 ) -> TaskInstanceRecord:
-    """A try stopped because its run exceeded dagrun_timeout: it failed (as the store has it)."""
+    """A try stopped because its run was failed early (dagrun_timeout, marked failed).
+
+    It failed, with the run's ``stop_error``, as the store recorded it with the run.
+    """
     return replace(
-        record, state=TaskState.FAILED, end_date=now, owner=None, error=timeout_error(run)
+        record,
+        state=TaskState.FAILED,
+        end_date=now,
+        owner=None,
+        error=run.stop_error or f"run {run.record.run_id!r} was failed; this try was stopped",
     )
 
 

@@ -61,6 +61,7 @@ _TABLE: dict[tuple[TryPhase, TryEvent], TryPhase] = {
     (TryPhase.RECORDING, TryEvent.STALE): TryPhase.STOPPED,
 }
 
+
 def next_phase(phase: TryPhase, event: TryEvent) -> TryPhase:
     """The phase a try in ``phase`` moves to on ``event``.
 

@@ -24,9 +24,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import anyio
-import structlog
 
-log = structlog.get_logger("asyncflow.watchdog")
+from asyncflow.log import get_logger
+
+log = get_logger("asyncflow.watchdog")
 
 TaskLabel = tuple[str, str, str]  # (dag_id, run_id, task_id)
 

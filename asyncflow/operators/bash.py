@@ -14,14 +14,14 @@ from typing import Any
 
 import anyio
 import anyio.abc
-import structlog
 from anyio.streams.text import TextReceiveStream
 
 from asyncflow.context import Context
 from asyncflow.exceptions import AsyncflowError, DagDefinitionError, SkipTask
+from asyncflow.log import get_logger
 from asyncflow.operator import Operator
 
-log = structlog.get_logger("asyncflow.bash")
+log = get_logger("asyncflow.bash")
 
 
 class BashCommandFailed(AsyncflowError):

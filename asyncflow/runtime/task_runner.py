@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
-import structlog
 
 from asyncflow.context import Context, reset_current_context, set_current_context
 from asyncflow.exceptions import FailTask, SensorTimeout, SkipTask, XComError
+from asyncflow.log import Logger, get_logger
 from asyncflow.operator import Operator
 from asyncflow.retry import retry_delay
 from asyncflow.runtime.task_instance import TaskInstance
@@ -30,7 +30,7 @@ from asyncflow.xcom_arg import RETURN_VALUE
 # downstream tasks it skipped (Airflow's key for its equivalent record).
 SKIPPED_KEY = "skipmixin_key"
 
-log = structlog.get_logger("asyncflow.task")
+log = get_logger("asyncflow.task")
 
 
 class RescheduleTask(Exception):
@@ -131,7 +131,7 @@ async def with_timeout(task: Operator, work: Awaitable[Any], *, what: str = "") 
     return None  # pragma: no cover - the scope only exits early through its deadline
 
 
-def task_log(ti: TaskInstance) -> Any:
+def task_log(ti: TaskInstance) -> Logger:
     """A logger bound to one try's identity (bound only when something is logged)."""
     return log.bind(
         dag_id=ti.dag_id,

@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import structlog
-
 from asyncflow import FailTask, Operator
+from asyncflow.log import get_logger
 from sensors._common import Context
 from sensors.aws.errors import AwsAccessDenied, AwsConfigError
 
-log = structlog.get_logger("sensors.aws")
+log = get_logger("sensors.aws")
 
 
 def task_log(context: Context) -> Any:

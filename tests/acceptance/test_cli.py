@@ -6,13 +6,23 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import anyio
 import pytest
-from cli_helpers import assert_one_line_error, asyncflow, stored_runs
+from cli_helpers import (
+    TIMEOUT,
+    assert_one_line_error,
+    asyncflow,
+    cli_env,
+    stored_instances,
+    stored_runs,
+    wait_until,
+    write,
+)
 
 from asyncflow import DagRunResult, Engine
 
@@ -58,6 +68,53 @@ def greeting():
 
 
 greeting()
+"""
+
+# first >> sleepy (ten minutes, on the loop or in a thread) >> after
+LONG = """\
+import time
+
+import anyio
+
+from asyncflow import dag, task
+
+
+@dag(schedule=None)
+def long_async():
+    @task
+    def first():
+        return 1
+
+    @task
+    async def sleepy(x):
+        await anyio.sleep(600)
+
+    @task
+    def after(y):
+        return y
+
+    after(sleepy(first()))
+
+
+@dag(schedule=None)
+def long_sync():
+    @task
+    def first():
+        return 1
+
+    @task
+    def sleepy(x):
+        time.sleep(600)
+
+    @task
+    def after(y):
+        return y
+
+    after(sleepy(first()))
+
+
+long_async()
+long_sync()
 """
 
 BROKEN = """\
@@ -318,3 +375,55 @@ def test_db_reset_yes_empties_the_store(home: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"Database reset: sqlite:///{home / 'asyncflow.db'}"
     assert stored_runs(home) == []
+
+
+def running_sleepy(home: Path, dag_id: str, process: subprocess.Popen[str]) -> str | None:
+    """The run id once the DAG's `sleepy` task is running in the store (the command still up)."""
+    if process.poll() is not None:
+        raise AssertionError(f"`dags test` exited {process.returncode}: {process.communicate()[1]}")
+    for run in stored_runs(home, dag_id):
+        states = {ti.task_id: ti.state for ti in stored_instances(home, dag_id, run.run_id)}
+        if states["sleepy"] == "running":
+            return run.run_id
+    return None
+
+
+@pytest.mark.parametrize("dag_id", ["long_async", "long_sync"])
+def test_ctrl_c_in_dags_test_marks_the_run_failed_and_exits_130(
+    tmp_path: Path, dag_id: str
+) -> None:
+    """Ctrl-C fails the run (running task failed, the rest skipped): one line, exit 130."""
+    home = tmp_path / "home"
+    write(home / "dags", "long.py", LONG)
+    assert asyncflow(home, "db", "init").returncode == 0  # so the store is there to poll
+    process = subprocess.Popen(
+        [sys.executable, "-m", "asyncflow.cli", "dags", "test", dag_id],
+        env=cli_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        run_id = wait_until("sleepy to run", lambda: running_sleepy(home, dag_id, process))
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    assert out == ""
+    assert err.splitlines() == [
+        f"Interrupted by Ctrl-C: run {run_id} of {dag_id} marked failed "
+        "(its running tasks failed, the tasks not yet run skipped)"
+    ]
+    runs = asyncflow(home, "runs", "list", dag_id, "--output", "json")
+    assert [(r["run_id"], r["state"]) for r in json.loads(runs.stdout)] == [(run_id, "failed")]
+    states = asyncflow(home, "tasks", "states", dag_id, run_id)
+    rows = {line.split()[0]: line.split(maxsplit=2)[1:] for line in states.stdout.splitlines()}
+    assert rows["first"][0] == "success"
+    assert rows["sleepy"][0] == "failed"
+    assert "interrupted by Ctrl-C in `asyncflow dags test`" in rows["sleepy"][1]
+    assert rows["after"][0] == "skipped"
+    assert "running" not in states.stdout

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from asyncflow import DAG, DagRunState, Engine, Sensor, TaskState, task
+from asyncflow import DAG, DagRunState, Engine, ProcessSetup, Sensor, TaskState, task
 from asyncflow.settings import Settings
 from asyncflow.task_logs import try_log_path
 
@@ -59,8 +59,10 @@ async def test_a_try_past_the_grace_period_is_interrupted_and_runs_again(tmp_pat
     url = f"sqlite:///{tmp_path / 'af.db'}"
     started = anyio.Event()
     logs = Settings.from_env().task_logs_folder
+    capture = ProcessSetup(capture_output=True)  # what each try prints goes to its log
     with anyio.fail_after(10):
-        async with Engine(url, dags=[slow_dag(started, 60)], settings=settings(0.05)) as engine:
+        dags = [slow_dag(started, 60)]
+        async with Engine(url, dags=dags, settings=settings(0.05), process=capture) as engine:
             run = await engine.trigger("slow")
             await started.wait()
     async with Engine(url) as reader:
@@ -72,7 +74,7 @@ async def test_a_try_past_the_grace_period_is_interrupted_and_runs_again(tmp_pat
     assert stopped.state is DagRunState.RUNNING
 
     again = anyio.Event()
-    async with Engine(url, dags=[slow_dag(again, 0)]) as engine:
+    async with Engine(url, dags=[slow_dag(again, 0)], process=capture) as engine:
         with anyio.fail_after(10):
             finished = await engine.wait(run.run_id)
     assert finished.state is DagRunState.SUCCESS

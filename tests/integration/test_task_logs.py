@@ -1,4 +1,9 @@
-"""Per-try log files: print, logging and structlog output of each try, secrets masked."""
+"""Per-try log files: print, logging and structlog output of each try, secrets masked.
+
+Capturing print() and logging records is an opt-in of the process
+(``ProcessSetup(capture_output=True)``, on in the command line); asyncflow's own
+events of a try reach its file either way.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +16,25 @@ import anyio.lowlevel
 import pytest
 import structlog
 
-from asyncflow import DAG, Engine, task
+from asyncflow import DAG, Engine, ProcessSetup, task
 from asyncflow.settings import Settings
 from asyncflow.task_logs import try_log_path
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("unconfigured_structlog")]
+
+# what the command line turns on: print() and logging into try logs, structlog configured
+CAPTURING = ProcessSetup(capture_output=True, configure_logging=True)
 
 
-async def run_logged(tmp_path: Path, built: DAG) -> tuple[Any, Path]:
+async def run_logged(
+    tmp_path: Path, built: DAG, process: ProcessSetup = CAPTURING
+) -> tuple[Any, Path]:
     """Run ``built`` on a SQLite store with task logs under tmp_path/logs."""
     folder = tmp_path / "logs"
     settings = Settings.from_env(task_logs_folder=folder)
-    async with Engine(f"sqlite:///{tmp_path / 'af.db'}", dags=[built], settings=settings) as e:
+    async with Engine(
+        f"sqlite:///{tmp_path / 'af.db'}", dags=[built], settings=settings, process=process
+    ) as e:
         with anyio.fail_after(10):
             return await e.run(built.dag_id), folder
 
@@ -104,7 +116,7 @@ async def test_the_in_memory_store_writes_no_logs(tmp_path: Path) -> None:
 
         hello()
     settings = Settings.from_env(task_logs_folder=folder)
-    async with Engine("memory://", dags=[built], settings=settings) as engine:
+    async with Engine("memory://", dags=[built], settings=settings, process=CAPTURING) as engine:
         await engine.run("quiet")
     assert not folder.exists()
 
@@ -159,7 +171,9 @@ async def test_an_unwritable_log_folder_never_fails_the_task(tmp_path: Path) -> 
         chatty()
     settings = Settings.from_env(task_logs_folder=folder)
     with structlog.testing.capture_logs() as events:
-        async with Engine(f"sqlite:///{tmp_path / 'af.db'}", dags=[built], settings=settings) as e:
+        async with Engine(
+            f"sqlite:///{tmp_path / 'af.db'}", dags=[built], settings=settings, process=CAPTURING
+        ) as e:
             with anyio.fail_after(10):
                 result = await e.run("blocked")
     assert result.ti("chatty").state == "success"

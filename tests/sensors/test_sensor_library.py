@@ -39,6 +39,8 @@ ALLOWED_INTERNALS = {
     ("asyncflow.connections", "shared"),
     # the XCom object storage API, which sensors.aws.object_store implements for S3
     ("asyncflow.xcom_objects", "XComError"),
+    # asyncflow's loggers: to the host's structlog or stdlib logging, and to the try log
+    ("asyncflow.log", "get_logger"),
 }
 
 

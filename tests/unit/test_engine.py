@@ -11,11 +11,13 @@ import anyio
 import pytest
 from structlog.testing import capture_logs
 
-from asyncflow import DAG, DagRunState, EmptyOperator, Engine, TaskState, dag, task
+from asyncflow import DAG, DagRunState, EmptyOperator, Engine, ProcessSetup, TaskState, dag, task
 from asyncflow.exceptions import DagNotFound, DagRunNotFound, EngineError
 from asyncflow.settings import Settings
 
 pytestmark = pytest.mark.anyio
+
+WATCHED = ProcessSetup(watchdog=True)  # the loop watchdog is an opt-in
 
 
 def gated_dag(dag_id: str, gate: anyio.Event, started: anyio.Event | None = None) -> DAG:
@@ -274,7 +276,7 @@ async def test_blocking_the_loop_is_reported_with_the_task() -> None:
         naughty()
 
     with capture_logs() as logs:
-        async with Engine("memory://", dags=[blocker()]) as engine:
+        async with Engine("memory://", dags=[blocker()], process=WATCHED) as engine:
             with anyio.fail_after(5):
                 result = await engine.run("blocker")
     warnings = [e for e in logs if e["event"] == "event_loop_blocked"]
@@ -310,7 +312,9 @@ async def test_a_garbage_collection_pause_is_not_blamed_on_the_task() -> None:
     settings = Settings.from_env(loop_block_warning_seconds=0.2)
     try:
         with capture_logs() as logs:
-            async with Engine("memory://", dags=[collecting()], settings=settings) as engine:
+            async with Engine(
+                "memory://", dags=[collecting()], settings=settings, process=WATCHED
+            ) as engine:
                 with anyio.fail_after(30):
                     await engine.run("collecting")
     finally:
@@ -332,7 +336,7 @@ async def test_a_busy_loop_of_short_tasks_is_not_reported_as_blocked() -> None:
         tiny.expand(x=list(range(5000)))
 
     with capture_logs() as logs:
-        async with Engine("memory://", dags=[busy()]) as engine:
+        async with Engine("memory://", dags=[busy()], process=WATCHED) as engine:
             with anyio.fail_after(30):
                 await engine.run("busy")
     assert not [e for e in logs if e["event"] == "event_loop_blocked"]

@@ -10,11 +10,10 @@ from asyncflow.settings import Settings, SettingsError
 
 
 def test_defaults_follow_asyncflow_home() -> None:
-    """Without variables the store and DAG folder live under ~/asyncflow."""
+    """Without variables the task logs live under ~/asyncflow."""
     settings = Settings.from_env({})
     assert settings.home == Path("~/asyncflow").expanduser()
-    assert settings.database_url == f"sqlite:///{settings.home / 'asyncflow.db'}"
-    assert settings.dags_folder == settings.home / "dags"
+    assert settings.task_logs_folder == settings.home / "logs"
     assert settings.xcom_max_bytes == 48 * 1024
     assert settings.max_map_length >= 100_000
 
@@ -23,7 +22,7 @@ def test_variables_and_keywords_override() -> None:
     """Environment variables set values; keyword overrides win over both."""
     env = {"ASYNCFLOW_HOME": "/srv/af", "ASYNCFLOW_XCOM_MAX_BYTES": "1000"}
     settings = Settings.from_env(env, poke_jitter=0.0)
-    assert settings.dags_folder == Path("/srv/af/dags")
+    assert settings.task_logs_folder == Path("/srv/af/logs")
     assert settings.xcom_max_bytes == 1000
     assert settings.poke_jitter == 0.0
 
@@ -46,16 +45,19 @@ def test_bad_values_name_the_variable(name: str, raw: str, message: str) -> None
 
 @pytest.mark.anyio
 async def test_an_open_engine_raises_the_gc_threshold_and_restores_it() -> None:
-    """While an engine is open the collector runs less often; closing restores the old setting."""
+    """While a GC-tuning engine is open the collector runs less often; closing restores it."""
     import gc
 
-    from asyncflow import Engine
+    from asyncflow import Engine, ProcessSetup
 
+    tuned = ProcessSetup(tune_gc=True)
     before = gc.get_threshold()
-    async with Engine("memory://", settings=Settings.from_env(gc_threshold=12_345)):
+    settings = Settings.from_env(gc_threshold=12_345)
+    async with Engine("memory://", settings=settings, process=tuned):
         assert gc.get_threshold() == (12_345, 50, 100)
     assert gc.get_threshold() == before
-    async with Engine("memory://", settings=Settings.from_env({"ASYNCFLOW_GC_THRESHOLD": "0"})):
+    settings = Settings.from_env({"ASYNCFLOW_GC_THRESHOLD": "0"})
+    async with Engine("memory://", settings=settings, process=tuned):
         assert gc.get_threshold() == before
 
 

@@ -11,11 +11,11 @@ caller's task, then queues one operation with
 :class:`~asyncflow.storage.group_commit.GroupCommit` and waits until it has
 committed. The leader of a batch applies its operations in queue order inside a
 single ``BEGIN IMMEDIATE`` ... ``COMMIT``: consecutive operations of the same
-shape (e.g. 500 ``set_task_instances`` calls, or 1,000 ``finish_task_instance``
+shape (e.g. 500 ``start_tries`` calls, or 1,000 ``finish_try``
 calls) are merged into one ``executemany`` per statement
 (:mod:`asyncflow.storage.sqlite.ops`), so a batch costs a few thread round
 trips however many callers it serves. A sensor's reschedule write
-(``reschedule_task_instance``), which nobody waits on to act, lingers up to
+(``record_reschedule``), which nobody waits on to act, lingers up to
 ``linger`` seconds for company; any other write starts the batch at once and
 takes the lingering ones with it. ``stats.writes`` counts write calls,
 ``stats.transactions`` commits.
