@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from asyncflow.exceptions import MissingExtraError
 from asyncflow.exceptions import XComError as XComError  # ObjectStore.get raises it
-from asyncflow.storage.records import XComRecord
+from asyncflow.records import XComRecord
 from asyncflow.xcom import ObjectRef, decode, encode
 
 

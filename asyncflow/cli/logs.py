@@ -11,10 +11,10 @@ import click
 from asyncflow.cli.access import reading_store
 from asyncflow.cli.common import BadInput, common_options, settings_for
 from asyncflow.cli.output import ti_name
+from asyncflow.records import TaskInstanceRecord
 from asyncflow.settings import Settings
 from asyncflow.states import FINISHED_TASK_STATES, TaskState
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import TaskInstanceRecord
 from asyncflow.task_logs import try_log_path
 
 FOLLOW_INTERVAL = 0.5  # seconds between looks at the file and the store while following

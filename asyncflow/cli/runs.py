@@ -8,9 +8,9 @@ import click
 from asyncflow.cli.access import reading_store
 from asyncflow.cli.common import common_options, find_dag, load_bag, settings_for
 from asyncflow.cli.output import iso, output_option, print_json, print_table, when
+from asyncflow.records import DagRunRecord
 from asyncflow.settings import Settings
 from asyncflow.states import DagRunState
-from asyncflow.storage.records import DagRunRecord
 
 
 @click.group()

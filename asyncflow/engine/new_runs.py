@@ -13,8 +13,8 @@ from typing import Any
 
 from asyncflow.dag import DAG, as_utc
 from asyncflow.exceptions import EngineError
+from asyncflow.records import DagRunRecord
 from asyncflow.states import DagRunState
-from asyncflow.storage.records import DagRunRecord
 from asyncflow.timetable import DataInterval
 
 

@@ -21,10 +21,10 @@ from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.recovery import interrupt_orphans
 from asyncflow.engine.run_state import RunState
 from asyncflow.exceptions import DagRunNotFound
+from asyncflow.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.results import DagRunResult
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.xcom import ObjectRef, decode
 from asyncflow.xcom_objects import XComObjects, stored_text
 

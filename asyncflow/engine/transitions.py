@@ -9,9 +9,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from asyncflow.engine.run_state import NodeState, RunState
+from asyncflow.records import TaskInstanceRecord
 from asyncflow.sensor import Sensor
 from asyncflow.states import TaskState
-from asyncflow.storage.records import TaskInstanceRecord
 
 
 def running_record(

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asyncflow.exceptions import StoreError
+from asyncflow.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.states import TaskState
-from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
 
 _RUN_DATETIMES = (
     "logical_date",

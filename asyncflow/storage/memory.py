@@ -26,9 +26,9 @@ from operator import attrgetter
 import anyio.lowlevel
 
 from asyncflow.exceptions import DagRunNotFound, StoreError
+from asyncflow.records import DagRunRecord, StoreStats, TaskInstanceRecord, XComRecord
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage import checks
-from asyncflow.storage.records import DagRunRecord, StoreStats, TaskInstanceRecord, XComRecord
 
 _RunKey = tuple[str, str]  # (dag_id, run_id)
 _XComSlot = tuple[str, str]  # (task_id, key) within a run

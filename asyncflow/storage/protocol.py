@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from asyncflow.records import DagRunRecord, StoreStats, TaskInstanceRecord, XComRecord
 from asyncflow.states import DagRunState
-from asyncflow.storage.records import DagRunRecord, StoreStats, TaskInstanceRecord, XComRecord
 
 
 class Store(Protocol):

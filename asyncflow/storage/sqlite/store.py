@@ -45,10 +45,10 @@ from typing import cast
 import aiosqlite
 
 from asyncflow.exceptions import AsyncflowError, StoreError
+from asyncflow.records import DagRunRecord, StoreStats, TaskInstanceRecord, XComRecord
 from asyncflow.states import DagRunState
 from asyncflow.storage import checks
 from asyncflow.storage.group_commit import GroupCommit, PendingWrite
-from asyncflow.storage.records import DagRunRecord, StoreStats, TaskInstanceRecord, XComRecord
 from asyncflow.storage.sqlite import codec, schema
 from asyncflow.storage.sqlite.codec import Row
 from asyncflow.storage.sqlite.ops import Op, apply_ops, delete_run_xcoms, insert_run, update_run
