@@ -36,11 +36,11 @@ from asyncflow.exceptions import DagNotFound, EngineError
 from asyncflow.log import ensure_configured as ensure_logging
 from asyncflow.records import TaskInstanceRecord
 from asyncflow.results import DagRunResult
-from asyncflow.runtime.threads import worker_limiter
 from asyncflow.settings import Settings
 from asyncflow.states import DagRunState
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
+from asyncflow.threads import worker_limiter
 from asyncflow.timetable import DataInterval, intervals_between
 from asyncflow.xcom_objects import open_objects
 

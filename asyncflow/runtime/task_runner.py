@@ -22,8 +22,8 @@ from asyncflow.operator import Operator
 from asyncflow.records import XComRecord
 from asyncflow.retry import retry_delay
 from asyncflow.runtime.task_instance import TaskInstance
-from asyncflow.runtime.threads import call
 from asyncflow.states import TaskState
+from asyncflow.threads import call
 from asyncflow.xcom_arg import RETURN_VALUE
 
 # The XCom key under which a branch or short-circuit task's success records the
