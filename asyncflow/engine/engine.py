@@ -26,6 +26,7 @@ import structlog
 from asyncflow.clock import Clock, SystemClock
 from asyncflow.connections import SharedResources, current_resources
 from asyncflow.dag import DAG, as_utc
+from asyncflow.dag_loader import load_dags
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.new_runs import checked_pools, interval_run, manual_run, run_id_for
 from asyncflow.engine.runs import RunBook
@@ -225,8 +226,6 @@ class Engine:
         self.scheduler.wake()
 
     def _load_folder(self, folder: Path) -> None:
-        from asyncflow.dag_loader import load_dags
-
         bag = load_dags(folder)
         for dag in bag.dags.values():
             self.add_dag(dag)
