@@ -6,7 +6,9 @@ below are the public contract (shared/API.md); everything else is internal.
 
 from asyncflow.context import get_current_context
 from asyncflow.dag import DAG, dag
+from asyncflow.dag import set_test_runner as _set_test_runner
 from asyncflow.engine import Engine, ProcessSetup
+from asyncflow.engine.dag_test import run_dag_test as _run_dag_test
 from asyncflow.exceptions import (
     AsyncflowError,
     DagDefinitionError,
@@ -28,6 +30,10 @@ from asyncflow.sensor import PokeReturnValue, Sensor
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.task import task
 from asyncflow.trigger_rules import TriggerRule
+
+# DAG.test() runs an engine, which the model may not import; the package holds both,
+# so it connects them, before any user code can build a DAG.
+_set_test_runner(_run_dag_test)
 
 __all__ = [
     "DAG",

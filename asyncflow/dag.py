@@ -21,9 +21,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol
 
-from asyncflow.exceptions import CycleError, DagDefinitionError, DuplicateTaskIdError
+from asyncflow.exceptions import (
+    CycleError,
+    DagDefinitionError,
+    DuplicateTaskIdError,
+    EngineError,
+)
 from asyncflow.retry import to_timedelta
 from asyncflow.schedule import Schedule, parse_schedule
 
@@ -37,6 +42,28 @@ _ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
 _dag_stack: ContextVar[tuple[DAG, ...]] = ContextVar("asyncflow_dag_stack", default=())
 CreatedDag = tuple["DAG", str | None]  # a DAG and the file whose top-level code created it
 _created: ContextVar[list[CreatedDag] | None] = ContextVar("asyncflow_created_dags", default=None)
+
+
+class DagTestRunner(Protocol):
+    """What ``DAG.test()`` calls: one DagRun to the end on a temporary store."""
+
+    def __call__(
+        self, dag: DAG, *, conf: Mapping[str, Any] | None, logical_date: datetime | None
+    ) -> DagRunResult:
+        """Run ``dag`` once with ``conf`` and return the finished run's result."""
+        ...
+
+
+# DAG.test() needs an engine, and the model must not import the engine (dependencies
+# point down, model <- storage <- runtime <- engine): asyncflow/__init__.py, which
+# imports both, installs the engine's runner here before any DAG exists.
+_test_runner: DagTestRunner | None = None
+
+
+def set_test_runner(runner: DagTestRunner) -> None:
+    """Make ``DAG.test()`` run DAGs with ``runner`` (the ``asyncflow`` package does, once)."""
+    global _test_runner
+    _test_runner = runner
 
 
 @contextmanager
@@ -264,9 +291,9 @@ class DAG:
             >>> result.state
             'success'
         """
-        from asyncflow.engine.dag_test import run_dag_test
-
-        return run_dag_test(self, conf=conf, logical_date=logical_date)
+        if _test_runner is None:
+            raise EngineError("dag.test() has no runner: import asyncflow, which installs it")
+        return _test_runner(self, conf=conf, logical_date=logical_date)
 
 
 def dag(

@@ -102,17 +102,10 @@ def unmap(template: Operator, mapped_kwargs: Mapping[str, Any]) -> Operator:
 def _template(operator_class: type[Operator], kwargs: Mapping[str, Any]) -> Operator:
     """An instance of ``operator_class`` initialised by the engine's base classes only."""
     template = operator_class.__new__(operator_class)
-    base = _engine_base(operator_class)
+    base = operator_class._engine_base()
     accepted = _keywords(base)
     base.__init__(template, **{k: v for k, v in kwargs.items() if k in accepted})
     return template
-
-
-def _engine_base(operator_class: type[Operator]) -> type[Operator]:
-    from asyncflow.operator import Operator
-    from asyncflow.sensor import Sensor
-
-    return Sensor if issubclass(operator_class, Sensor) else Operator
 
 
 def _keywords(cls: type[Operator]) -> set[str]:
@@ -142,7 +135,7 @@ def _check_mapped(
         raise DagDefinitionError(
             f"task {task_id!r}: {overlap} given to both partial() and expand()"
         )
-    engine_keywords = sorted(set(mapped) & (_keywords(_engine_base(operator_class)) | {"dag"}))
+    engine_keywords = sorted(set(mapped) & (_keywords(operator_class._engine_base()) | {"dag"}))
     if engine_keywords:
         raise DagDefinitionError(
             f"task {task_id!r}: {engine_keywords} cannot be mapped (every instance shares "

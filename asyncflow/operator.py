@@ -26,10 +26,10 @@ from asyncflow.exceptions import DagDefinitionError
 from asyncflow.mapped_operator import OperatorPartial, building_detached
 from asyncflow.retry import to_timedelta
 from asyncflow.trigger_rules import TriggerRule, parse_trigger_rule
+from asyncflow.xcom_arg import XComArg
 
 if TYPE_CHECKING:
     from asyncflow.context import Context
-    from asyncflow.xcom_arg import XComArg
 
 Callback = Callable[[dict[str, Any]], Any]
 
@@ -177,8 +177,6 @@ class Operator:
     @property
     def output(self) -> XComArg:
         """This task's return value, to pass to another task (Airflow's ``.output``)."""
-        from asyncflow.xcom_arg import XComArg
-
         return XComArg(self)
 
     # --- mapping -----------------------------------------------------------------
@@ -192,6 +190,15 @@ class Operator:
             XComArg(<BashOperator 'say'>)
         """
         return OperatorPartial(cls, kwargs)
+
+    @classmethod
+    def _engine_base(cls) -> type[Operator]:
+        """The base class whose keywords the engine reads (a mapped task's template has them).
+
+        A classmethod, not an ``issubclass`` test in :mod:`asyncflow.mapped_operator`,
+        so that mapping knows nothing of the operator classes built on it.
+        """
+        return Operator
 
     @property
     def is_mapped(self) -> bool:
@@ -283,8 +290,6 @@ def _link(up: Operator, down: Operator) -> None:
 
 
 def _as_operators(value: Any) -> list[Operator]:
-    from asyncflow.xcom_arg import XComArg
-
     if isinstance(value, Operator):
         return [value]
     if isinstance(value, XComArg):

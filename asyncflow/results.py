@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from asyncflow.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.states import DagRunState, TaskState
-from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.xcom import decode
 from asyncflow.xcom_arg import RETURN_VALUE
 

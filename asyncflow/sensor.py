@@ -226,6 +226,11 @@ class Sensor(Operator):
         """
         return None
 
+    @classmethod
+    def _engine_base(cls) -> type[Operator]:
+        """A mapped sensor's template keeps its mode, interval and timeout: it waits."""
+        return Sensor
+
     async def execute(self, context: Context) -> Any:
         """Sensors are run by the engine's poke loop, not by ``execute``."""
         raise DagDefinitionError(

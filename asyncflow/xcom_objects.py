@@ -7,22 +7,31 @@ With ``ASYNCFLOW_XCOM_OBJECT_STORE`` set (e.g. ``s3://bucket/prefix``, optionall
 is stored. ``xcom_pull`` and task arguments read it back transparently;
 ``engine.clear_xcom`` removes the objects with the rows.
 
-Backends are chosen by the URL's scheme and imported lazily: ``s3`` comes from
-``sensors.aws.object_store`` (the ``aws`` extra).
+Backends are chosen by the URL's scheme and imported only when named: ``memory``
+is here; every other scheme is an entry point in the ``asyncflow.xcom_object_stores``
+group, a callable that takes the URL and returns an :class:`ObjectStore`. ``s3``
+is one (the sensor library's AWS code, with the ``aws`` extra), registered in
+``pyproject.toml``: asyncflow never imports the sensor library, which depends on
+asyncflow and not the reverse.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from importlib.metadata import entry_points
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from asyncflow.exceptions import MissingExtraError
 from asyncflow.exceptions import XComError as XComError  # ObjectStore.get raises it
-from asyncflow.storage.records import XComRecord
+from asyncflow.records import XComRecord
 from asyncflow.xcom import ObjectRef, decode, encode
+
+BACKENDS = "asyncflow.xcom_object_stores"  # the entry point group of the other schemes
+# The extra of asyncflow that brings a registered backend's dependencies, where it is
+# not named after the scheme, so that an error can say what to install.
+_EXTRAS = {"s3": "aws"}
 
 
 class ObjectStore(Protocol):
@@ -151,15 +160,24 @@ def open_objects(url: str | None, threshold: int) -> XComObjects | None:
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         return XComObjects(MemoryObjectStore(), "memory://xcom", threshold)
-    if scheme == "s3":
-        try:  # the S3 backend lives with the AWS sensors, which need the aws extra
-            backend = importlib.import_module("sensors.aws.object_store")
-        except ImportError as error:
-            raise MissingExtraError(
-                "XCom object storage on S3 needs the aws extra: pip install 'asyncflow[aws]'"
-            ) from error
-        base = url.split("?", 1)[0]
-        return XComObjects(backend.from_url(url), base, threshold)
-    raise XComError(
-        f"ASYNCFLOW_XCOM_OBJECT_STORE has an unknown scheme {scheme!r}; use s3:// or memory://"
-    )
+    base = url.split("?", 1)[0]
+    return XComObjects(_backend(scheme)(url), base, threshold)
+
+
+def _backend(scheme: str) -> Callable[[str], ObjectStore]:
+    """The registered factory of the object store for ``scheme``, imported now."""
+    registered = entry_points(group=BACKENDS)
+    if scheme not in registered.names:
+        accepted = " or ".join([*(f"{name}://" for name in sorted(registered.names)), "memory://"])
+        raise XComError(
+            f"ASYNCFLOW_XCOM_OBJECT_STORE has an unknown scheme {scheme!r}; use {accepted}"
+        )
+    try:
+        factory: Callable[[str], ObjectStore] = registered[scheme].load()
+    except ImportError as error:
+        extra = _EXTRAS.get(scheme, scheme)
+        raise MissingExtraError(
+            f"XCom object storage on {scheme}:// needs the {extra} extra: "
+            f"pip install 'asyncflow[{extra}]'"
+        ) from error
+    return factory

@@ -1,7 +1,7 @@
 """What the built-in sensors share: the context type, UTC times and definition errors.
 
 The sensors use asyncflow's public names (``from asyncflow import ...``). From the
-core's internals they take only ``asyncflow.runtime.threads.call`` (imported where
+core's internals they take only ``asyncflow.threads.call`` (imported where
 it is used).
 """
 

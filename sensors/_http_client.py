@@ -41,7 +41,7 @@ from asyncflow import AsyncflowError, FailTask
 from asyncflow.connections import Connection, get_connection, shared
 
 # The engine's bounded worker threads: loading a CA bundle reads files.
-from asyncflow.runtime.threads import call
+from asyncflow.threads import call
 from sensors._http_transport import PoolTransport
 
 DEFAULT_TIMEOUT = 30.0  # seconds, for connect, each read and each write

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 from asyncflow import DagRunResult, DagRunState, FailTask, Sensor, SkipTask, TaskState
 
 # The engine's worker threads, for a sync execution_date_fn (user code).
-from asyncflow.runtime.threads import call
+from asyncflow.threads import call
 from sensors._common import Context, as_utc, definition_error, short, to_delta
 
 _TASK_STATES: tuple[str, ...] = tuple(state.value for state in TaskState)

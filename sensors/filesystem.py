@@ -16,7 +16,7 @@ from typing import Any
 from asyncflow import PokeReturnValue, Sensor
 
 # The engine's bounded worker threads, for the blocking filesystem calls.
-from asyncflow.runtime.threads import call
+from asyncflow.threads import call
 from sensors._common import Context, definition_error, short
 
 

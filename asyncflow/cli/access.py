@@ -24,9 +24,9 @@ from pathlib import Path
 from asyncflow.cli.common import BadInput, CliConfig, drop_log_events
 from asyncflow.dag import DAG
 from asyncflow.engine import Engine, ProcessSetup
+from asyncflow.records import EngineIdentity
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import EngineIdentity
 from asyncflow.storage.sqlite.owner_lock import OwnerLock
 
 

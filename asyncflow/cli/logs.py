@@ -11,9 +11,9 @@ import click
 from asyncflow.cli.access import reading_store
 from asyncflow.cli.common import BadInput, CliConfig, common_options, config_for
 from asyncflow.cli.output import ti_name
+from asyncflow.records import TaskInstanceRecord
 from asyncflow.states import FINISHED_TASK_STATES, TaskState
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import TaskInstanceRecord
 from asyncflow.task_logs import try_log_path
 
 FOLLOW_INTERVAL = 0.5  # seconds between looks at the file and the store while following

@@ -8,8 +8,8 @@ import click
 from asyncflow.cli.access import reading_store
 from asyncflow.cli.common import CliConfig, common_options, config_for, find_dag, load_bag
 from asyncflow.cli.output import iso, output_option, print_json, print_table, when
+from asyncflow.records import DagRunRecord
 from asyncflow.states import DagRunState
-from asyncflow.storage.records import DagRunRecord
 
 
 @click.group()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from asyncflow.engine.engine import Engine
 from asyncflow.exceptions import EngineError
 
 if TYPE_CHECKING:
@@ -35,8 +36,6 @@ def run_dag_test(
         )
 
     async def main() -> DagRunResult:
-        from asyncflow.engine.engine import Engine
-
         async with Engine("memory://", dags=[dag]) as engine:
             return await engine.run(dag.dag_id, conf=conf, logical_date=logical_date)
 

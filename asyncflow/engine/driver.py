@@ -26,11 +26,11 @@ from asyncflow.engine.timers import Timers
 from asyncflow.engine.transitions import log_stale, timeout_error
 from asyncflow.exceptions import MappingError
 from asyncflow.log import get_logger
+from asyncflow.records import TaskInstanceRecord
 from asyncflow.runtime.task_runner import SKIPPED_KEY, TryOutcome
 from asyncflow.settings import Settings
 from asyncflow.states import FINISHED_TASK_STATES, DagRunState, TaskState
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import TaskInstanceRecord
 from asyncflow.trigger_rules import Decision
 from asyncflow.xcom import decode
 from asyncflow.xcom_arg import XComArg

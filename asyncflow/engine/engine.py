@@ -21,6 +21,7 @@ import anyio
 from asyncflow.clock import Clock, SystemClock
 from asyncflow.connections import SharedResources, current_resources
 from asyncflow.dag import DAG, as_utc
+from asyncflow.dag_loader import load_dags
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.new_runs import (
     checked_pools,
@@ -36,13 +37,13 @@ from asyncflow.engine.timers import Timers
 from asyncflow.engine.watchdog import LoopWatchdog
 from asyncflow.exceptions import DagNotFound, EngineError
 from asyncflow.log import get_logger
+from asyncflow.records import EngineIdentity
 from asyncflow.results import DagRunResult
-from asyncflow.runtime.threads import worker_limiter
 from asyncflow.settings import Settings
 from asyncflow.states import DagRunState
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import EngineIdentity
+from asyncflow.threads import worker_limiter
 from asyncflow.timetable import DataInterval, intervals_between
 from asyncflow.xcom_objects import open_objects
 
@@ -242,8 +243,6 @@ class Engine:
         self.scheduler.wake()
 
     def _load_folder(self, folder: Path) -> None:
-        from asyncflow.dag_loader import load_dags
-
         bag = load_dags(folder)
         for dag in bag.dags.values():
             self.add_dag(dag)

@@ -41,6 +41,7 @@ from asyncflow.engine.try_phase import TryEvent, TryPhase
 from asyncflow.engine.wakeups import WakeRegistry
 from asyncflow.mapped_operator import unmap
 from asyncflow.operator import Operator
+from asyncflow.records import TaskInstanceRecord
 from asyncflow.runtime.sensor_runner import Wake, sensor_loop
 from asyncflow.runtime.task_instance import TaskInstance
 from asyncflow.runtime.task_runner import (
@@ -54,7 +55,6 @@ from asyncflow.sensor import Sensor, SensorMode
 from asyncflow.settings import Settings
 from asyncflow.states import TaskState
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import TaskInstanceRecord
 from asyncflow.task_logs import TryLog, capturing, try_log_path
 from asyncflow.xcom_objects import XComObjects
 

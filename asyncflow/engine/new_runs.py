@@ -14,10 +14,10 @@ from typing import Any
 
 from asyncflow.dag import DAG, as_utc
 from asyncflow.exceptions import EngineError
+from asyncflow.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.results import DagRunResult
 from asyncflow.states import DagRunState
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.timetable import DataInterval
 
 

@@ -13,8 +13,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from asyncflow.dag import DAG
+from asyncflow.records import TaskInstanceRecord
 from asyncflow.states import TaskState
-from asyncflow.storage.records import TaskInstanceRecord
 
 _IN_FLIGHT = frozenset({TaskState.RUNNING, TaskState.QUEUED, TaskState.SCHEDULED})
 

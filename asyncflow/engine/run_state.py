@@ -18,8 +18,8 @@ import anyio
 
 from asyncflow.dag import DAG
 from asyncflow.operator import Operator
+from asyncflow.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.states import FAILED_TASK_STATES, FINISHED_TASK_STATES, DagRunState, TaskState
-from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.trigger_rules import Decision, UpstreamCounts, decide
 
 _DECIDED_STATE = {

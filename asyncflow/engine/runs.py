@@ -21,10 +21,10 @@ from asyncflow.engine.recovery import interrupt_orphans
 from asyncflow.engine.run_state import RunState
 from asyncflow.exceptions import DagRunNotFound, EngineError
 from asyncflow.log import get_logger
+from asyncflow.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.results import DagRunResult
 from asyncflow.states import DagRunState
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.xcom import ObjectRef, decode
 from asyncflow.xcom_objects import XComObjects, stored_text
 

@@ -13,9 +13,9 @@ from datetime import datetime
 import structlog
 
 from asyncflow.engine.run_state import NodeState, RunState
+from asyncflow.records import TaskInstanceRecord
 from asyncflow.sensor import Sensor
 from asyncflow.states import TaskState
-from asyncflow.storage.records import TaskInstanceRecord
 
 log = structlog.get_logger("asyncflow.engine")
 

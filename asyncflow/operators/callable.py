@@ -13,7 +13,7 @@ from typing import Any
 
 from asyncflow.context import CallSignature, Context
 from asyncflow.exceptions import DagDefinitionError
-from asyncflow.runtime.threads import call, is_async_callable
+from asyncflow.threads import call, is_async_callable
 from asyncflow.xcom_arg import XComArg, iter_xcom_args, resolve_nested
 
 

@@ -1,1 +1,1 @@
-"""Running one unit of work: a task try, a sensor poke loop, the worker threads."""
+"""Running one unit of work: a task try, a sensor poke loop."""

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.from_thread
 
+from asyncflow.records import XComRecord
 from asyncflow.results import DagRunResult
-from asyncflow.storage.records import XComRecord
 from asyncflow.xcom import decode, encode_checked
 from asyncflow.xcom_arg import RETURN_VALUE
 from asyncflow.xcom_objects import XComObjects, load

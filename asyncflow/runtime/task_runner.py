@@ -19,11 +19,11 @@ from asyncflow.context import Context, reset_current_context, set_current_contex
 from asyncflow.exceptions import FailTask, SensorTimeout, SkipTask, XComError
 from asyncflow.log import Logger, get_logger
 from asyncflow.operator import Operator
+from asyncflow.records import XComRecord
 from asyncflow.retry import retry_delay
 from asyncflow.runtime.task_instance import TaskInstance
-from asyncflow.runtime.threads import call
 from asyncflow.states import TaskState
-from asyncflow.storage.records import XComRecord
+from asyncflow.threads import call
 from asyncflow.xcom_arg import RETURN_VALUE
 
 # The XCom key under which a branch or short-circuit task's success records the

@@ -14,8 +14,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from asyncflow.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.states import TaskState
-from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
 
 _RUN_DATETIMES = (
     "logical_date",

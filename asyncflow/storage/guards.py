@@ -8,8 +8,8 @@ caller expects.
 
 from __future__ import annotations
 
+from asyncflow.records import TaskInstanceRecord
 from asyncflow.states import TaskState
-from asyncflow.storage.records import TaskInstanceRecord
 
 WAITING_FOR_A_TRY = frozenset(
     {

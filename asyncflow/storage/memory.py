@@ -27,16 +27,16 @@ from operator import attrgetter
 import anyio.lowlevel
 
 from asyncflow.exceptions import StoreError, StoreInUse
-from asyncflow.states import FINISHED_TASK_STATES, DagRunState, TaskState
-from asyncflow.storage import checks, guards
-from asyncflow.storage.protocol import RERUN_STATES
-from asyncflow.storage.records import (
+from asyncflow.records import (
     DagRunRecord,
     EngineIdentity,
     StoreStats,
     TaskInstanceRecord,
     XComRecord,
 )
+from asyncflow.states import FINISHED_TASK_STATES, DagRunState, TaskState
+from asyncflow.storage import checks, guards
+from asyncflow.storage.protocol import RERUN_STATES
 
 _RunKey = tuple[str, str]  # (dag_id, run_id)
 _XComSlot = tuple[str, str]  # (task_id, key) within a run

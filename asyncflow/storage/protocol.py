@@ -15,7 +15,7 @@ nothing), so a late write (a sensor's success after its run timed out, a poke
 recorded after a shutdown) can never land on a finished run.
 
 Ownership. An engine that drives runs first :meth:`Store.acquire` s the store
-with its :class:`~asyncflow.storage.records.EngineIdentity`; task instances
+with its :class:`~asyncflow.records.EngineIdentity`; task instances
 record that identity's ``id`` as their ``owner`` while a try runs. A SQLite or
 memory store has one owner at a time (a second is refused with
 :class:`~asyncflow.exceptions.StoreInUse` naming the first); a PostgreSQL store
@@ -45,14 +45,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from asyncflow.states import DagRunState, TaskState
-from asyncflow.storage.records import (
+from asyncflow.records import (
     DagRunRecord,
     EngineIdentity,
     StoreStats,
     TaskInstanceRecord,
     XComRecord,
 )
+from asyncflow.states import DagRunState, TaskState
 
 RERUN_STATES = (TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.SKIPPED)
 """The states :meth:`Store.reopen_run` clears by default, as ``rerun_failed`` wants."""

@@ -37,7 +37,7 @@ from asyncflow import AsyncflowError
 from asyncflow.connections import Connection, get_connection, shared
 
 # The engine's bounded worker threads, for loading botocore's models off the loop.
-from asyncflow.runtime.threads import call
+from asyncflow.threads import call
 from sensors.aws.errors import AwsConfigError, translate
 
 if TYPE_CHECKING:

@@ -2,7 +2,9 @@
 
 The engine picks it for ``ASYNCFLOW_XCOM_OBJECT_STORE=s3://bucket/prefix`` (add
 ``?conn_id=my_aws`` for another connection than ``aws_default``, and
-``&region_name=...`` to override its region), through :func:`from_url`. It uses
+``&region_name=...`` to override its region), through :func:`from_url`, which
+``pyproject.toml`` registers as the ``s3`` entry point of
+``asyncflow.xcom_object_stores`` (asyncflow never imports this package). It uses
 the engine's shared S3 client of that connection, so it must be called inside a
 running engine (or a :func:`asyncflow.connections.resources_scope`).
 """

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from asyncflow import FailTask, PokeReturnValue, Sensor
 
 # The engine's worker threads, for a sync check_fn (user code).
-from asyncflow.runtime.threads import call
+from asyncflow.threads import call
 from sensors._common import Context, definition_error, short
 from sensors.aws._task import (
     depend_on_task_results,

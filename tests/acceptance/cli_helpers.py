@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import anyio
 
+from asyncflow.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from asyncflow import DAG, DagRunState, Engine, PokeReturnValue, TaskState, task
-from asyncflow.storage.records import TaskInstanceRecord, XComRecord
+from asyncflow.records import TaskInstanceRecord, XComRecord
 from asyncflow.storage.sqlite import SqliteStore
 from asyncflow.testing import FakeClock
 

@@ -32,7 +32,7 @@ SHIPPED = {
 }
 # Beyond `from asyncflow import <a name in asyncflow.__all__>`, the only core imports.
 ALLOWED_INTERNALS = {
-    ("asyncflow.runtime.threads", "call"),  # the engine's worker threads
+    ("asyncflow.threads", "call"),  # the engine's worker threads
     # the connections API: named connections and the engine's shared clients
     ("asyncflow.connections", "Connection"),
     ("asyncflow.connections", "get_connection"),

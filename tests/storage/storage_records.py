@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from asyncflow.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.states import DagRunState, TaskState
-from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 """A fixed instant with microseconds, so round trips are checked to the microsecond."""

@@ -17,8 +17,8 @@ import pytest
 from storage_records import T0, a_run, an_instance, an_xcom, finished, rescheduled
 
 from asyncflow.exceptions import DagRunNotFound, StoreError
+from asyncflow.records import TaskInstanceRecord, XComRecord
 from asyncflow.states import DagRunState, TaskState
-from asyncflow.storage.records import TaskInstanceRecord, XComRecord
 from asyncflow.storage.sqlite import SqliteStore, schema
 from asyncflow.storage.sqlite.sqlfiles import MIGRATIONS
 

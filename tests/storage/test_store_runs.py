@@ -10,9 +10,9 @@ import pytest
 from storage_records import T0, a_run, an_instance, an_xcom
 
 from asyncflow.exceptions import DagRunNotFound, StoreError
+from asyncflow.records import DagRunRecord
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.records import DagRunRecord
 
 pytestmark = pytest.mark.anyio
 

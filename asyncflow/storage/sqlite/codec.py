@@ -12,8 +12,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from asyncflow.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.states import DagRunState, TaskState
-from asyncflow.storage.records import DagRunRecord, TaskInstanceRecord, XComRecord
 
 Row = tuple[Any, ...]
 

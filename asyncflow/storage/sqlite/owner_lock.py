@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from asyncflow.exceptions import StoreError, StoreInUse
-from asyncflow.storage.records import EngineIdentity
+from asyncflow.records import EngineIdentity
 
 
 def lock_path(database: Path) -> Path:

@@ -45,17 +45,17 @@ from typing import cast
 import aiosqlite
 
 from asyncflow.exceptions import AsyncflowError, StoreError
-from asyncflow.states import DagRunState, TaskState
-from asyncflow.storage import checks
-from asyncflow.storage.group_commit import GroupCommit, PendingWrite
-from asyncflow.storage.protocol import RERUN_STATES
-from asyncflow.storage.records import (
+from asyncflow.records import (
     DagRunRecord,
     EngineIdentity,
     StoreStats,
     TaskInstanceRecord,
     XComRecord,
 )
+from asyncflow.states import DagRunState, TaskState
+from asyncflow.storage import checks
+from asyncflow.storage.group_commit import GroupCommit, PendingWrite
+from asyncflow.storage.protocol import RERUN_STATES
 from asyncflow.storage.sqlite import codec, ops, schema
 from asyncflow.storage.sqlite.codec import Row
 from asyncflow.storage.sqlite.ops import Op, apply_ops

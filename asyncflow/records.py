@@ -3,6 +3,9 @@
 Records are frozen values; a change is a new record (``dataclasses.replace``).
 Datetimes are timezone-aware UTC. XCom values travel as JSON text: encoding and
 decoding happen in :mod:`asyncflow.xcom`, never in a store.
+
+They belong to the model, not to :mod:`asyncflow.storage`: results, the runtime
+and every store speak them, and the model must not depend on storage.
 """
 
 from __future__ import annotations

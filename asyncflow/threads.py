@@ -2,6 +2,10 @@
 
 The engine installs one bounded :class:`anyio.CapacityLimiter` for every sync
 callable it runs; outside an engine anyio's default limiter applies.
+
+It sits below the model, not in :mod:`asyncflow.runtime`: operators
+(``PythonOperator``, ``@task``) and the sensor library call sync code through
+:func:`call` too, and neither may depend on the runtime.
 """
 
 from __future__ import annotations
