@@ -19,24 +19,34 @@ import anyio.abc
 
 from asyncflow.clock import Clock
 from asyncflow.engine.dispatcher import Dispatcher, Ticket
-from asyncflow.engine.executor import InstanceExecutor
+from asyncflow.engine.executor import InstanceExecutor, wake_keys
+from asyncflow.engine.expansion import resolve_expansion
 from asyncflow.engine.past import PastGate
+from asyncflow.engine.run_events import (
+    PokeDue,
+    PoolMissing,
+    RetryDue,
+    RunEvents,
+    RunTimedOut,
+    TryRecorded,
+)
 from asyncflow.engine.run_state import Expansion, NodeState, RunState
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.transitions import log_stale, timeout_error
 from asyncflow.exceptions import MappingError
 from asyncflow.log import get_logger
 from asyncflow.records import TaskInstanceRecord
-from asyncflow.runtime.task_runner import SKIPPED_KEY, TryOutcome
+from asyncflow.runtime.task_runner import SKIPPED_KEY
 from asyncflow.settings import Settings
 from asyncflow.states import FINISHED_TASK_STATES, DagRunState, TaskState
 from asyncflow.storage.protocol import Store
 from asyncflow.trigger_rules import Decision
 from asyncflow.xcom import decode
-from asyncflow.xcom_arg import XComArg
-from asyncflow.xcom_objects import XComObjects, load
+from asyncflow.xcom_objects import XComObjects
 
 log = get_logger("asyncflow.engine")
+
+FINISHED_RUN_STATES = frozenset({DagRunState.SUCCESS, DagRunState.FAILED})
 
 
 class RunDriver:
@@ -55,6 +65,7 @@ class RunDriver:
         objects: XComObjects | None,
         logs_folder: Path | None,
         on_run_finished: Callable[[RunState], None],
+        events: RunEvents,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -70,12 +81,12 @@ class RunDriver:
             owner=owner,
             objects=objects,
             logs_folder=logs_folder,
-            submit=self._submit,
-            ended=self._instance_ended,
+            post=events.post,
             release=self.dispatcher.release,
             spawn=self.spawn,
         )
         self.past = PastGate(store)
+        self.post = events.post
         self._on_run_finished = on_run_finished
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -100,7 +111,7 @@ class RunDriver:
         settled, settled_runnable = run.settle(at=at)
         writes += settled
         runnable += settled_runnable
-        if not await self._decide(writes):
+        if not await self._decide(run, writes):
             return
         now = self.clock.now()
         for node in run.nodes.values():
@@ -115,7 +126,7 @@ class RunDriver:
                 self.past.hold(run, node)
                 continue
             if pending and node.task.is_mapped and pending[0].map_index >= 0:
-                node.expansion = await self._resolve_expansion(run, node)
+                node.expansion = await self._expansion(run, node)
             for ti in pending:
                 self._resume_instance(run, node, ti, now)
         await self._submit_all(run, runnable)
@@ -146,23 +157,23 @@ class RunDriver:
         self, run: RunState, node: NodeState, ti: TaskInstanceRecord, now: datetime
     ) -> None:
         if ti.state is None:
-            self._submit(run, node, ti.map_index)
+            self.submit(run, node, ti.map_index)
         elif ti.state is TaskState.UP_FOR_RETRY:
             due = ti.next_attempt_at or now
-            self.timers.call_at(due, self._submit, run, node, ti.map_index)
+            self.timers.call_at(due, self.post, RetryDue(run, node, ti.map_index))
         elif ti.state is TaskState.UP_FOR_RESCHEDULE:
-            self.executor.park(run, node, ti)
+            self.park(run, node, ti)
 
     async def _advance(
         self, run: RunState, finished: list[tuple[str, TaskState]], forced_skips: Sequence[str] = ()
     ) -> None:
         writes, runnable = run.propagate(finished, forced_skips, at=self.clock.now())
-        if not await self._decide(writes):
+        if not await self._decide(run, writes):
             return
         await self._submit_all(run, runnable)
         await self._maybe_complete(run)
 
-    async def _decide(self, records: list[TaskInstanceRecord]) -> bool:
+    async def _decide(self, run: RunState, records: list[TaskInstanceRecord]) -> bool:
         """Store the instances trigger rules ended unrun; ``False`` when the run has ended.
 
         An instance that never ran is undecided in the store until this write,
@@ -175,6 +186,8 @@ class RunDriver:
         stale = [record for record, ok in zip(records, applied, strict=True) if not ok]
         for record in stale:
             log_stale("decide_instance", record, "the instance was decided or its run has ended")
+        if stale:
+            await self._ended_elsewhere(run)
         return not stale
 
     async def _submit_all(self, run: RunState, nodes: list[NodeState]) -> None:
@@ -184,14 +197,15 @@ class RunDriver:
             elif node.task.is_mapped:
                 await self._expand(run, node)
             else:
-                self._submit(run, node, -1)
+                self.submit(run, node, -1)
 
-    def _submit(self, run: RunState, node: NodeState, map_index: int) -> None:
+    def submit(self, run: RunState, node: NodeState, map_index: int) -> None:
+        """Queue an instance for a slot (unless its run has ended)."""
         if run.completing:
             return  # a retry or a poke of a run that has ended (e.g. timed out)
         task = node.task
         if task.pool is not None and task.pool not in self.dispatcher.pools:
-            self.spawn(self._fail_unknown_pool, run, node, map_index)
+            self.post(PoolMissing(run, node, map_index))
             return
         self.dispatcher.submit(
             Ticket(
@@ -207,10 +221,10 @@ class RunDriver:
     async def _expand(self, run: RunState, node: NodeState) -> None:
         now = self.clock.now()
         try:
-            expansion = await self._resolve_expansion(run, node)
+            expansion = await self._expansion(run, node)
         except MappingError as error:
             record = run.end_placeholder(node, TaskState.FAILED, now, str(error))
-            if not await self._decide([record]):
+            if not await self._decide(run, [record]):
                 return
             log.error(
                 "task_failed",
@@ -223,7 +237,7 @@ class RunDriver:
             return
         if expansion.length == 0:
             record = run.end_placeholder(node, TaskState.SKIPPED, now, None)
-            if not await self._decide([record]):
+            if not await self._decide(run, [record]):
                 return
             await self._advance(run, [(node.task.task_id, TaskState.SKIPPED)])
             return
@@ -231,43 +245,14 @@ class RunDriver:
         dag_id, run_id = run.key
         if not await self.store.expand_task(dag_id, run_id, node.task.task_id, records):
             log_stale("expand_task", node.instances[0], "its run has ended")
+            await self._ended_elsewhere(run)
             return
         for record in records:
-            self._submit(run, node, record.map_index)
+            self.submit(run, node, record.map_index)
 
-    async def _resolve_expansion(self, run: RunState, node: NodeState) -> Expansion:
-        task = node.task
-        expand_input: dict[str, Any] = getattr(task, "expand_input", None) or {}
-        keys, values = [], []
-        for key, source in expand_input.items():
-            value = await self._mapped_value(run, source) if isinstance(source, XComArg) else source
-            if isinstance(value, dict):
-                value = list(value.items())
-            if not isinstance(value, (list, tuple)):
-                raise MappingError(
-                    f"task {task.task_id!r} cannot expand over {key!r}: got "
-                    f"{type(value).__name__}; expand needs a list or a dict"
-                )
-            keys.append(key)
-            values.append(value)
-        expansion = Expansion(keys=tuple(keys), values=tuple(values))
+    async def _expansion(self, run: RunState, node: NodeState) -> Expansion:
         limit = self.settings.max_map_length
-        if expansion.length > limit:
-            raise MappingError(
-                f"task {task.task_id!r} would expand into {expansion.length:,} instances, over "
-                f"the limit of {limit:,}; raise it with ASYNCFLOW_MAX_MAP_LENGTH"
-            )
-        return expansion
-
-    async def _mapped_value(self, run: RunState, source: XComArg) -> Any:
-        dag_id, run_id = run.key
-        upstream = source.operator
-        objects = self.executor.objects
-        if upstream.is_mapped:
-            records = await self.store.get_xcoms(dag_id, run_id, upstream.task_id, source.key)
-            return [await load(r.value, objects) for r in records]
-        record = await self.store.get_xcom(dag_id, run_id, upstream.task_id, source.key, -1)
-        return None if record is None else await load(record.value, objects)
+        return await resolve_expansion(self.store, self.executor.objects, run, node, limit)
 
     # --- running -------------------------------------------------------------------
     def _launch(self, ticket: Ticket) -> None:
@@ -278,18 +263,69 @@ class RunDriver:
         assert self._tg is not None, "the engine is not open"
         self._tg.start_soon(fn, *args)
 
-    async def _instance_ended(
-        self, run: RunState, node: NodeState, record: TaskInstanceRecord, outcome: TryOutcome
-    ) -> None:
-        task_done = run.instance_ended(node, record)
-        await self._advance(
-            run, [(node.task.task_id, outcome.state)], sorted(outcome.skipped_task_ids)
-        )
-        if task_done:  # a later run's depends_on_past may have waited for this
+    async def instances_ended(self, run: RunState, tries: list[TryRecorded]) -> None:
+        """Feed tries of one run that ended (stored) to the trigger rules, together."""
+        finished: list[tuple[str, TaskState]] = []
+        skips: set[str] = set()
+        done: list[NodeState] = []
+        for ended in tries:
+            if run.instance_ended(ended.node, ended.record):
+                done.append(ended.node)
+            finished.append((ended.node.task.task_id, ended.outcome.state))
+            skips.update(ended.outcome.skipped_task_ids)
+        await self._advance(run, finished, sorted(skips))
+        for node in done:  # a later run's depends_on_past may have waited for this
             for later, held in await self.past.release(run.dag.dag_id, node.task.task_id):
                 await self._submit_all(later, [held])
 
-    async def _fail_unknown_pool(self, run: RunState, node: NodeState, map_index: int) -> None:
+    def recorded(self, event: TryRecorded) -> bool:
+        """Take over a try whose outcome is stored; ``True`` when its instance has ended."""
+        run, node, record = event.run, event.node, event.record
+        node.instances[record.map_index] = record
+        state = event.outcome.state
+        if state is TaskState.UP_FOR_RETRY:
+            assert record.next_attempt_at is not None
+            self.timers.call_at(
+                record.next_attempt_at, self.post, RetryDue(run, node, record.map_index)
+            )
+        elif state is TaskState.UP_FOR_RESCHEDULE:
+            if event.notified:  # notified while the poke was being recorded
+                self.poke(PokeDue(run, node, record.map_index, None))
+            else:
+                self.park(run, node, record)
+        else:
+            return True
+        return False
+
+    # --- reschedule mode: between pokes, a timer entry and its notify keys ----------
+    def park(self, run: RunState, node: NodeState, record: TaskInstanceRecord) -> None:
+        """Hold a reschedule-mode sensor as a timer entry until its next poke (or a notify)."""
+        assert record.next_poke_at is not None
+        due = record.next_poke_at
+        keys = wake_keys(node)
+        if keys:
+            notified = PokeDue(run, node, record.map_index, None)
+            self.executor.wakeups.add(keys, record.key, lambda: self.post(notified))
+        self.timers.call_at(due, self._poke_due, run, node, record.map_index, due)
+
+    def _poke_due(self, run: RunState, node: NodeState, map_index: int, due: datetime) -> None:
+        # the event is made only now: a parked sensor costs one timer entry, no more
+        self.post(PokeDue(run, node, map_index, due))
+
+    def poke(self, event: PokeDue) -> None:
+        """Queue a parked sensor's next poke (unless queued already or its wait is over)."""
+        node, map_index = event.node, event.map_index
+        record = node.instances[map_index]
+        if record.state is not TaskState.UP_FOR_RESCHEDULE:
+            return  # queued already by the timer or an earlier notify, or its run ended
+        if event.due is not None and record.next_poke_at != event.due:
+            return  # a timer entry of an earlier wait
+        self.executor.wakeups.remove(wake_keys(node), record.key)
+        node.instances[map_index] = replace(record, state=TaskState.QUEUED)
+        self.submit(event.run, node, map_index)
+
+    async def fail_unknown_pool(self, run: RunState, node: NodeState, map_index: int) -> None:
+        """Fail an instance whose pool the engine does not have, before any try."""
         pools = ", ".join(sorted(self.dispatcher.pools)) or "none"
         error = (
             f"task {node.task.task_id!r} uses pool {node.task.pool!r}, which the engine does not "
@@ -310,7 +346,7 @@ class RunDriver:
             task_id=node.task.task_id,
             error=error,
         )
-        if not await self._decide([ended]):
+        if not await self._decide(run, [ended]):
             return
         run.instance_ended(node, ended)
         await self._advance(run, [(node.task.task_id, TaskState.FAILED)])
@@ -320,7 +356,7 @@ class RunDriver:
         timeout = run.dag.dagrun_timeout
         started = run.record.start_date
         if timeout is not None and started is not None:
-            self.timers.call_at(started + timeout, self.spawn, self.time_out, run)
+            self.timers.call_at(started + timeout, self.post, RunTimedOut(run))
 
     async def time_out(self, run: RunState) -> None:
         """Fail a run past its dagrun_timeout: stop its running tries, skip the rest."""
@@ -350,6 +386,24 @@ class RunDriver:
             return
         run.completing = True
         await self._finish(run, run.final_state())
+
+    async def _ended_elsewhere(self, run: RunState) -> None:
+        """End the run here too when the store has it finished (another writer ended it).
+
+        A write of the run loop that the store refused says the run moved on
+        without this engine: its tries are stopped (their reports will be
+        stale) and its waiters get the run as the store has it.
+        """
+        stored = await self.store.get_run(*run.key)
+        if run.completing or stored is None or stored.state not in FINISHED_RUN_STATES:
+            return
+        run.completing = True
+        run.stop_error = f"run {run.record.run_id!r} was ended elsewhere; this try was stopped"
+        run.record = stored
+        log.warning("dag_run_ended_elsewhere", dag_id=stored.dag_id, run_id=stored.run_id)
+        await self.executor.stop_run(run.key)
+        self._on_run_finished(run)
+        run.done.set()
 
     async def _finish(
         self, run: RunState, state: DagRunState, stop_error: str | None = None

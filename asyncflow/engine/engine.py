@@ -31,6 +31,8 @@ from asyncflow.engine.new_runs import (
     run_id_for,
 )
 from asyncflow.engine.process_setup import ProcessSetup
+from asyncflow.engine.run_events import RunEvents
+from asyncflow.engine.run_loop import RunLoop
 from asyncflow.engine.runs import RunBook, RunRef, run_key
 from asyncflow.engine.scheduler import Scheduler, timing_of
 from asyncflow.engine.timers import Timers
@@ -107,6 +109,7 @@ class Engine:
             self.settings.xcom_object_store, self.settings.xcom_object_threshold
         )
         self._timers = Timers(self.clock)
+        events = RunEvents()
         self._driver = RunDriver(
             store=self.store,
             clock=self.clock,
@@ -118,7 +121,10 @@ class Engine:
             objects=self.xcom_objects,
             logs_folder=self._logs_folder(store, task_logs),
             on_run_finished=lambda run: self.runs.finished(run),
+            events=events,
         )
+        self._events = events
+        self._loop = RunLoop(self._driver, events)
         self.runs = RunBook(
             store=self.store,
             clock=self.clock,
@@ -177,12 +183,15 @@ class Engine:
         self.resources = SharedResources()  # one client per connection, closed last
         stack.push_async_callback(_shielded, self.resources.aclose)
         stack.callback(current_resources.reset, current_resources.set(self.resources))
+        self._events.open()
+        stack.callback(self._events.close)  # after the task group, whose loop reads it
         tg = await stack.enter_async_context(anyio.create_task_group())
         self._driver.attach(tg)
         limiter = anyio.CapacityLimiter(self.settings.worker_threads)
         token = worker_limiter.set(limiter)
         stack.callback(worker_limiter.reset, token)
         tg.start_soon(self._timers.run, name="asyncflow-timers")
+        tg.start_soon(self._loop.run, name="asyncflow-run-loop")
         if self.process.watchdog:
             watchdog = LoopWatchdog(
                 self.settings.loop_block_warning_seconds, self._driver.executor.running_tasks
@@ -378,7 +387,7 @@ class Engine:
         run_id, dag_id = run_key(run, dag_id)
         active = self.runs.find_active(run_id, dag_id)
         if active is not None:
-            return await self._driver.fail_now(active, reason, event="dag_run_marked_failed")
+            return await self._loop.fail(active, reason, event="dag_run_marked_failed")
         record = await self.runs.find_record(run_id, dag_id)
         if record.state in (DagRunState.SUCCESS, DagRunState.FAILED):
             return False

@@ -13,7 +13,7 @@ keys is registered so ``engine.notify`` reaches it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime
@@ -27,6 +27,7 @@ from asyncflow.clock import Clock
 from asyncflow.connections import all_secrets
 from asyncflow.engine.attempts import Attempt, HeldAttempts
 from asyncflow.engine.dispatcher import Ticket
+from asyncflow.engine.run_events import RunEvent, TryRecorded
 from asyncflow.engine.run_state import NodeState, RunState
 from asyncflow.engine.task_set import TaskSet
 from asyncflow.engine.timers import Timers
@@ -58,9 +59,7 @@ from asyncflow.storage.protocol import Store
 from asyncflow.task_logs import TryLog, capturing, try_log_path
 from asyncflow.xcom_objects import XComObjects
 
-Submit = Callable[[RunState, NodeState, int], None]
 _NO_LOG: AbstractContextManager[None] = nullcontext()
-Ended = Callable[[RunState, NodeState, TaskInstanceRecord, TryOutcome], Awaitable[None]]
 
 
 class InstanceExecutor:
@@ -76,8 +75,7 @@ class InstanceExecutor:
         owner: str,
         objects: XComObjects | None,
         logs_folder: Path | None,
-        submit: Submit,
-        ended: Ended,
+        post: Callable[[RunEvent], None],
         release: Callable[[Ticket], None],
         spawn: Callable[..., None],
     ) -> None:
@@ -96,8 +94,7 @@ class InstanceExecutor:
         self._held = HeldAttempts()
         self._starting: list[Ticket] = []
         self.tries = TaskSet()  # each try (each poke of a sensor) runs as one of these
-        self._submit = submit
-        self._ended = ended
+        self._post = post
         self._release = release
         self._spawn = spawn
 
@@ -135,7 +132,7 @@ class InstanceExecutor:
             attempt = Attempt(ticket)
             self._held.add(attempt)
             attempts[patient].append(attempt)
-            keys = _wake_keys(node)
+            keys = wake_keys(node)
             if keys:  # registered from the start of the try until it ends or is parked
                 self.wakeups.add(keys, record.key, attempt.wake.set)
         for patient in (False, True):
@@ -240,7 +237,7 @@ class InstanceExecutor:
 
     def _forget_keys(self, attempt: Attempt) -> None:
         _, node, map_index = attempt.payload
-        keys = _wake_keys(node)
+        keys = wake_keys(node)
         if keys:
             self.wakeups.remove(keys, node.instances[map_index].key)
 
@@ -252,7 +249,7 @@ class InstanceExecutor:
         if attempt.wake.notified:  # a notify came as the poke ended
             self._resume(attempt)
             return
-        if _wake_keys(attempt.payload[1]):
+        if wake_keys(attempt.payload[1]):
             attempt.wake.wait_with(partial(self._resume, attempt))
         self.timers.call_at(due, self._resume_if_waiting, attempt, attempt.wait_id)
 
@@ -313,8 +310,7 @@ class InstanceExecutor:
         outcome: TryOutcome,
         ti: TaskInstance,
     ) -> None:
-        """Commit a try's outcome, then retry, park or report it."""
-        map_index = record.map_index
+        """Commit a try's outcome, then hand the try to the run loop (or drop it, stale)."""
         if self.objects is not None and outcome.xcoms:
             try:
                 outcome = replace(outcome, xcoms=await self.objects.offload(outcome.xcoms))
@@ -339,20 +335,11 @@ class InstanceExecutor:
             applied = await self.store.finish_try(self.owner, ended, outcome.xcoms, patient=patient)
         if not applied:  # e.g. its run timed out meanwhile: the store has its end already
             attempt.move(TryEvent.STALE)
-            self.wakeups.remove(_wake_keys(node), record.key)
+            self.wakeups.remove(wake_keys(node), record.key)
             log_stale(write, ended, "the try is no longer current or its run has ended")
             return
         attempt.move(TryEvent.RECORDED)
-        node.instances[map_index] = ended
-        if outcome.state is TaskState.UP_FOR_RESCHEDULE and attempt.wake.notified:
-            self._poke_now(run, node, map_index)  # notified while the poke was being recorded
-        elif outcome.state is TaskState.UP_FOR_RETRY:
-            assert outcome.next_attempt_at is not None
-            self.timers.call_at(outcome.next_attempt_at, self._submit, run, node, map_index)
-        elif outcome.state is TaskState.UP_FOR_RESCHEDULE:
-            self.park(run, node, ended)
-        else:
-            await self._ended(run, node, ended, outcome)
+        self._post(TryRecorded(run, node, ended, outcome, attempt.wake.notified))
 
     async def stop_run(self, key: tuple[str, str]) -> None:
         """Stop every try of one run (its dagrun_timeout passed); they are recorded failed.
@@ -391,28 +378,6 @@ class InstanceExecutor:
         if back is not None:
             node.instances[record.map_index] = back
             await self._store_interruptions([back])
-
-    def park(self, run: RunState, node: NodeState, record: TaskInstanceRecord) -> None:
-        """Hold a reschedule-mode sensor as a timer entry until its next poke (or a notify)."""
-        assert record.next_poke_at is not None
-        due = record.next_poke_at
-        keys = _wake_keys(node)
-        if keys:
-            self.wakeups.add(keys, record.key, lambda: self._poke_now(run, node, record.map_index))
-        self.timers.call_at(due, self._poke_due, run, node, record.map_index, due)
-
-    def _poke_due(self, run: RunState, node: NodeState, map_index: int, due: datetime) -> None:
-        record = node.instances[map_index]
-        if record.state is TaskState.UP_FOR_RESCHEDULE and record.next_poke_at == due:
-            self._poke_now(run, node, map_index)
-
-    def _poke_now(self, run: RunState, node: NodeState, map_index: int) -> None:
-        record = node.instances[map_index]
-        if record.state is not TaskState.UP_FOR_RESCHEDULE:
-            return  # already queued by the timer or an earlier notify
-        self.wakeups.remove(_wake_keys(node), record.key)
-        node.instances[map_index] = replace(record, state=TaskState.QUEUED)
-        self._submit(run, node, map_index)
 
     def _mark_running(self, node: NodeState, map_index: int) -> tuple[TaskInstanceRecord, bool]:
         """The instance as running (in memory), and whether that starts a new try to store."""
@@ -511,7 +476,8 @@ class InstanceExecutor:
         )
 
 
-def _wake_keys(node: NodeState) -> tuple[str, ...]:
+def wake_keys(node: NodeState) -> tuple[str, ...]:
+    """The notify keys of a task (``wake_on``); none for a task that is not a sensor."""
     keys: tuple[str, ...] = getattr(node.task, "wake_on", ())
     return keys
 

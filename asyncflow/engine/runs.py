@@ -18,6 +18,7 @@ from asyncflow.clock import Clock
 from asyncflow.dag import DAG
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.recovery import interrupt_orphans
+from asyncflow.engine.run_events import RunResumed, RunStarted
 from asyncflow.engine.run_state import RunState
 from asyncflow.exceptions import DagRunNotFound, EngineError
 from asyncflow.log import get_logger
@@ -103,7 +104,7 @@ class RunBook:
         self.active[run.key] = run
         self._announce_start()
         log.info("dag_run_started", dag_id=dag.dag_id, run_id=record.run_id)
-        await self.driver.start(run)
+        self.driver.post(RunStarted(run))
         return DagRunResult.build(run.record, run.all_instances())
 
     def _enqueue(self, record: DagRunRecord) -> None:
@@ -206,7 +207,7 @@ class RunBook:
             run_id=record.run_id,
             interrupted=len(interrupted),
         )
-        await self.driver.resume(run)
+        self.driver.post(RunResumed(run))
 
     def _announce_start(self) -> None:
         self._started.set()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,12 @@ class LateStore(SqliteStore):
         yield
         self.answered.set()
 
+    async def end_run_elsewhere(self, dag_id: str, run_id: str) -> None:
+        """Fail the run as another writer would (an operator's mark failed elsewhere)."""
+        await super().finish_run(
+            dag_id, run_id, DagRunState.FAILED, datetime.now(UTC), stop_error="ended elsewhere"
+        )
+
     async def finish_try(
         self,
         owner: str,
@@ -75,8 +81,12 @@ class LateStore(SqliteStore):
     async def expand_task(
         self, dag_id: str, run_id: str, task_id: str, instances: Sequence[TaskInstanceRecord]
     ) -> bool:
-        async with self._held("expand_task"):
-            return await super().expand_task(dag_id, run_id, task_id, instances)
+        if self.late == "expand_task":  # the run ends elsewhere just before the expansion
+            await self.end_run_elsewhere(dag_id, run_id)
+            self.run_finished.set()
+        applied = await super().expand_task(dag_id, run_id, task_id, instances)
+        self.answered.set()
+        return applied
 
 
 def sensor_then_mapped(mode: str, done: bool) -> DAG:
@@ -146,12 +156,22 @@ async def test_a_reschedule_after_the_run_timed_out_leaves_no_sensor_waiting(
     assert len(stale(logs, "record_reschedule")) == 1
 
 
-async def test_a_mapped_expansion_after_the_run_timed_out_adds_no_instances(
+async def test_a_mapped_expansion_after_the_run_ended_elsewhere_adds_no_instances(
     tmp_path: Path,
 ) -> None:
-    """A downstream task expanded after its run failed gets no mapped instances on that run."""
+    """A downstream task expanded after another writer failed its run gets no instances.
+
+    The engine notices the refusal, finds the run failed in the store, and ends
+    it here too: its waiters get the run as the store has it.
+    """
     store = LateStore(tmp_path / "af.db", late="expand_task")
-    result, logs = await run_past_timeout(store, sensor_then_mapped("poke", done=True))
+    with capture_logs() as logs:
+        async with Engine(store, dags=[sensor_then_mapped("poke", done=True)]) as engine:
+            run = await engine.trigger("late")
+            with anyio.fail_after(5):
+                await engine.wait(run)
+                await store.answered.wait()
+            result = await engine.get_run(run)
     assert result.state is DagRunState.FAILED
     assert result.ti("landed").state is TaskState.SUCCESS
     assert [(ti.task_id, ti.map_index, ti.state) for ti in result.task_instances] == [
@@ -159,3 +179,4 @@ async def test_a_mapped_expansion_after_the_run_timed_out_adds_no_instances(
         ("landed", -1, TaskState.SUCCESS),
     ]
     assert len(stale(logs, "expand_task")) == 1
+    assert [e["event"] for e in logs].count("dag_run_ended_elsewhere") == 1
