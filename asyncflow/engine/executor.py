@@ -38,7 +38,7 @@ from asyncflow.engine.transitions import (
     timed_out_record,
 )
 from asyncflow.engine.try_context import build_context
-from asyncflow.engine.try_phase import TryEvent, TryPhase
+from asyncflow.engine.try_phase import TryEvent, TryKind, TryPhase, try_kind
 from asyncflow.engine.wakeups import WakeRegistry
 from asyncflow.mapped_operator import unmap
 from asyncflow.operator import Operator
@@ -52,7 +52,7 @@ from asyncflow.runtime.task_runner import (
     run_try,
     task_log,
 )
-from asyncflow.sensor import Sensor, SensorMode
+from asyncflow.sensor import Sensor
 from asyncflow.settings import Settings
 from asyncflow.states import TaskState
 from asyncflow.storage.protocol import Store
@@ -125,7 +125,7 @@ class InstanceExecutor:
             if run.completing:  # the run ended (e.g. timed out) while this waited for a slot
                 self._release(ticket)
                 continue
-            patient = isinstance(node.task, Sensor)
+            patient = try_kind(node.task).is_sensor
             record, new_try = self._mark_running(node, map_index)
             if new_try:
                 writes[patient].append(record)
@@ -167,7 +167,7 @@ class InstanceExecutor:
         scope = anyio.CancelScope()
         try:
             with scope:
-                if isinstance(node.task, Sensor) and node.task.mode is SensorMode.POKE:
+                if try_kind(node.task) is TryKind.POKE_SENSOR:
                     self._waiting_sensors.add(scope)  # a shutdown interrupts these at once
                 self._by_run.setdefault(run.key, set()).add(scope)
                 outcome, ti = await self._execute(run, node, record, attempt)
@@ -219,7 +219,7 @@ class InstanceExecutor:
         slot is free before it, and ``store.close()`` commits it on the way out.
         A reschedule keeps its notify keys until it is parked.
         """
-        patient = isinstance(ti.task, Sensor)
+        patient = try_kind(ti.task).is_sensor
         if outcome.state is not TaskState.UP_FOR_RESCHEDULE:
             self._forget_keys(attempt)
         if patient:
@@ -331,7 +331,7 @@ class InstanceExecutor:
             write = "record_reschedule"
             applied = await self.store.record_reschedule(self.owner, ended, outcome.xcoms)
         else:  # a sensor's end may share a transaction: its downstream can wait 50 ms
-            write, patient = "finish_try", isinstance(ti.task, Sensor)
+            write, patient = "finish_try", try_kind(ti.task).is_sensor
             applied = await self.store.finish_try(self.owner, ended, outcome.xcoms, patient=patient)
         if not applied:  # e.g. its run timed out meanwhile: the store has its end already
             attempt.move(TryEvent.STALE)
@@ -383,7 +383,7 @@ class InstanceExecutor:
         """The instance as running (in memory), and whether that starts a new try to store."""
         record, new_try = running_record(
             node.instances[map_index],
-            sensor=isinstance(node.task, Sensor),
+            sensor=try_kind(node.task).is_sensor,
             owner=self.owner,
             now=self.clock.now(),
         )
@@ -463,7 +463,7 @@ class InstanceExecutor:
     async def _run(self, run: RunState, ti: TaskInstance, wake: Wake) -> TryOutcome:
         context = build_context(run, ti)
         task = ti.task
-        if not isinstance(task, Sensor):
+        if not isinstance(task, Sensor):  # narrows the type for sensor_loop
             return await run_try(task, ti, context, now=self.clock.now)
         return await run_try(
             task,
@@ -484,8 +484,4 @@ def wake_keys(node: NodeState) -> tuple[str, ...]:
 
 def _keeps_slot(task: Operator, outcome: TryOutcome) -> bool:
     """A not-done poke of a poke-mode sensor: the try goes on, holding its slot."""
-    return (
-        outcome.state is TaskState.UP_FOR_RESCHEDULE
-        and isinstance(task, Sensor)
-        and task.mode is SensorMode.POKE
-    )
+    return outcome.state is TaskState.UP_FOR_RESCHEDULE and try_kind(task) is TryKind.POKE_SENSOR

@@ -13,8 +13,8 @@ from datetime import datetime
 import structlog
 
 from asyncflow.engine.run_state import NodeState, RunState
+from asyncflow.engine.try_phase import try_kind
 from asyncflow.records import TaskInstanceRecord
-from asyncflow.sensor import Sensor
 from asyncflow.states import TaskState
 
 log = structlog.get_logger("asyncflow.engine")
@@ -82,7 +82,7 @@ def interrupted_record(
     """
     if record.state is not TaskState.RUNNING:
         return None
-    if record.next_poke_at is not None and isinstance(node.task, Sensor):
+    if record.next_poke_at is not None and try_kind(node.task).is_sensor:
         return replace(record, state=TaskState.UP_FOR_RESCHEDULE, owner=None)
     return replace(
         record,

@@ -23,6 +23,28 @@ from __future__ import annotations
 from enum import StrEnum
 
 from asyncflow.exceptions import EngineError
+from asyncflow.operator import Operator
+from asyncflow.sensor import Sensor, SensorMode
+
+
+class TryKind(StrEnum):
+    """What kind of try a task's instances run: the one place the executor asks."""
+
+    TASK = "task"  # one call of execute(); its slot is held until its outcome is stored
+    POKE_SENSOR = "poke_sensor"  # pokes until done, holding its slot between pokes
+    RESCHEDULE_SENSOR = "reschedule_sensor"  # one poke per slot; a row in the store between
+
+    @property
+    def is_sensor(self) -> bool:
+        """Whether the try pokes (its start and end are patient writes)."""
+        return self is not TryKind.TASK
+
+
+def try_kind(task: Operator) -> TryKind:
+    """The kind of try ``task`` runs."""
+    if not isinstance(task, Sensor):
+        return TryKind.TASK
+    return TryKind.POKE_SENSOR if task.mode is SensorMode.POKE else TryKind.RESCHEDULE_SENSOR
 
 
 class TryPhase(StrEnum):

@@ -1,12 +1,14 @@
-"""The executor's try lifecycle: every move of the transition table, and every refusal."""
+"""The executor's try lifecycle: every move of the transition table, every refusal, the kinds."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 
-from asyncflow.engine.try_phase import TryEvent, TryPhase, next_phase
+from asyncflow import DAG, EmptyOperator, Operator, PythonSensor
+from asyncflow.engine.try_phase import TryEvent, TryKind, TryPhase, next_phase, try_kind
 from asyncflow.exceptions import EngineError
 
 S, R, H, REC, D, X = (
@@ -63,3 +65,28 @@ def test_only_a_running_try_can_record_and_only_after_running() -> None:
     assert entering_running == {(S, TryEvent.STORED), (H, TryEvent.DUE)}
     entering_recording = {(p, e) for (p, e), a in MOVES.items() if a is REC}
     assert entering_recording == {(R, TryEvent.RETURNED)}
+
+
+def _never() -> bool:
+    return False
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda: EmptyOperator(task_id="t"), TryKind.TASK),
+        (lambda: PythonSensor(task_id="s", python_callable=_never), TryKind.POKE_SENSOR),
+        (
+            lambda: PythonSensor(task_id="s", python_callable=_never, mode="reschedule"),
+            TryKind.RESCHEDULE_SENSOR,
+        ),
+    ],
+)
+def test_the_kind_of_try_follows_the_task_and_its_sensor_mode(
+    make: Callable[[], Operator], kind: TryKind
+) -> None:
+    """A plain task runs a task try; a sensor pokes in its mode; only sensors are patient."""
+    with DAG("kinds"):
+        task = make()
+    assert try_kind(task) is kind
+    assert kind.is_sensor is (kind is not TryKind.TASK)
