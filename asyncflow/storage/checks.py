@@ -190,7 +190,7 @@ def check_reschedule(instance: TaskInstanceRecord) -> None:
 def check_xcoms(
     instance: TaskInstanceRecord,
     xcoms: Sequence[XComRecord],
-    operation: str = "finish_task_instance",
+    operation: str,
 ) -> None:
     """Check that every XCom value was produced by ``instance``.
 

@@ -288,7 +288,7 @@ class MemoryStore:
     ) -> bool:
         """Record a try's outcome and its XCom together, if it is still the current try."""
         await self._enter()
-        checks.check_xcoms(instance, xcoms)
+        checks.check_xcoms(instance, xcoms, "finish_try")
         new = checks.utc_instance(instance)
         self._begin()
         stored = self._stored(new)
@@ -396,6 +396,8 @@ class MemoryStore:
         await self._enter()
         checks.check_expansion(dag_id, run_id, task_id, instances)
         ready = checks.utc_instances(instances)
+        if len({instance.map_index for instance in ready}) != len(ready):
+            raise StoreError(f"expand_task: duplicate map_index among {dag_id}/{run_id}/{task_id}")
         self._begin()
         by_key = self._instances.get((dag_id, run_id), {})
         applied = self._running((dag_id, run_id)) and guards.undecided(by_key.get((task_id, -1)))

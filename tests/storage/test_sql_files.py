@@ -54,4 +54,58 @@ def test_shipped_migrations_are_numbered_from_one_without_gaps() -> None:
 
 def test_shipped_queries_are_loaded_from_the_package() -> None:
     """queries.sql is read from the installed package with every query the store uses."""
-    assert {"insert_run", "upsert_task_instance", "get_xcoms", "get_run_xcoms"} <= set(QUERIES)
+    assert {"insert_run", "insert_task_instance", "get_xcoms", "get_run_xcoms"} <= set(QUERIES)
+    assert set(TRANSITIONS) <= set(QUERIES)
+    assert "upsert_task_instance" not in QUERIES  # blind upserts are gone
+
+
+def statement(name: str) -> str:
+    """The named query without its comment lines, on one line with single spaces."""
+    lines = [line for line in QUERIES[name].splitlines() if not line.lstrip().startswith("--")]
+    return " ".join(" ".join(lines).split())
+
+
+TRANSITIONS = [
+    "start_try",
+    "finish_try",
+    "record_reschedule",
+    "interrupt_try",
+    "decide_instance",
+    "recover_try",
+    "delete_placeholder",
+]
+"""The guarded statements of task instances: each applies only on a running run."""
+
+
+@pytest.mark.parametrize("name", TRANSITIONS)
+def test_every_instance_transition_requires_its_run_to_be_running(name: str) -> None:
+    """Each guarded statement's WHERE ends by requiring the instance's run to be running."""
+    sql = statement(name)
+    assert sql.startswith(("UPDATE task_instance SET", "DELETE FROM task_instance"))
+    assert sql.endswith(
+        "AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = task_instance.dag_id "
+        "AND run.run_id = task_instance.run_id AND run.state = 'running');"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "guard"),
+    [
+        ("start_run", "AND state = 'queued';"),
+        ("finish_run", "AND state = 'running';"),
+        ("reopen_run", "AND state IN ('success', 'failed');"),
+    ],
+)
+def test_every_run_transition_says_which_state_it_leaves(name: str, guard: str) -> None:
+    """start_run, finish_run and reopen_run each update only a run in the state they expect."""
+    assert statement(name).endswith(guard)
+
+
+def test_the_last_migration_adds_interrupted_tries() -> None:
+    """Migration 4 adds task_instance.interrupted_tries, NOT NULL with a default of 0."""
+    last = MIGRATIONS[3]
+    assert (last.version, last.name) == (4, "0004_interrupted_tries.sql")
+    [statement] = last.statements
+    assert "ALTER TABLE task_instance ADD COLUMN interrupted_tries INTEGER NOT NULL DEFAULT 0" in (
+        " ".join(statement.split())
+    )

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import replace
 from datetime import timedelta
 
 import anyio
 import pytest
-from storage_records import T0, a_run, an_instance, an_xcom, finished, rescheduled
+from storage_records import (
+    OWNER,
+    T0,
+    a_run,
+    an_instance,
+    an_xcom,
+    finished,
+    rescheduled,
+    running_run,
+    start,
+    started,
+    stored,
+)
 
 from asyncflow.exceptions import StoreError
-from asyncflow.states import TaskState
+from asyncflow.records import TaskInstanceRecord
+from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage.protocol import Store
 
 pytestmark = pytest.mark.anyio
@@ -32,162 +45,177 @@ async def test_get_task_instances_of_unknown_run_is_empty(store: Store) -> None:
     assert await store.get_task_instances("etl", "nope") == []
 
 
-async def test_set_task_instances_upserts_every_field(store: Store) -> None:
-    """set_task_instances replaces existing instances whole and inserts new ones."""
-    await store.create_run(a_run(), [an_instance("a"), an_instance("b")])
-    changed = an_instance(
+async def test_create_run_stores_every_field_of_its_instances(store: Store) -> None:
+    """An instance handed to create_run is stored with every field as given."""
+    full = an_instance(
         "a",
         state=TaskState.UP_FOR_RESCHEDULE,
         try_number=2,
         start_date=T0,
+        end_date=T0 + timedelta(seconds=1),
+        next_attempt_at=T0 + timedelta(seconds=10),
         next_poke_at=T0 + timedelta(seconds=30),
         first_poke_at=T0,
         poke_count=7,
         owner="host:1",
         lease_expires_at=T0 + timedelta(seconds=60),
         error="timed out",
+        interrupted_tries=2,
     )
-    added = an_instance("c", state=TaskState.SCHEDULED)
-    await store.set_task_instances([changed, added])
-    assert await store.get_task_instances("etl", "manual__1") == [changed, an_instance("b"), added]
-    cleared = an_instance("a", state=TaskState.QUEUED)
-    await store.set_task_instances([cleared])
-    [first, *_] = await store.get_task_instances("etl", "manual__1")
-    assert first == cleared
-
-
-async def test_set_task_instances_of_unknown_run_fails_and_writes_nothing(store: Store) -> None:
-    """One instance of an unknown run fails the whole call with StoreError; none is written."""
-    await store.create_run(a_run(), [])
-    with pytest.raises(StoreError):
-        await store.set_task_instances([an_instance("a"), an_instance("a", run_id="ghost")])
-    assert await store.get_task_instances("etl", "manual__1") == []
-
-
-async def test_expand_task_replaces_the_placeholder_by_mapped_instances(store: Store) -> None:
-    """expand_task removes map_index -1 of the task and adds 0..n-1, leaving other tasks."""
-    await store.create_run(a_run(), [an_instance("m"), an_instance("other")])
-    mapped = [an_instance("m", i, state=TaskState.SCHEDULED) for i in range(3)]
-    await store.expand_task("etl", "manual__1", "m", mapped)
-    got = await store.get_task_instances("etl", "manual__1")
-    assert got == [*mapped, an_instance("other")]
-
-
-async def test_expand_task_with_no_items_removes_the_placeholder(store: Store) -> None:
-    """Expanding over nothing leaves the task with no instances at all."""
-    await store.create_run(a_run(), [an_instance("m")])
-    await store.expand_task("etl", "manual__1", "m", [])
-    assert await store.get_task_instances("etl", "manual__1") == []
-
-
-async def test_expand_task_rejects_instances_that_are_not_mapped_instances_of_it(
-    store: Store,
-) -> None:
-    """Instances of another task, or with map_index -1, raise ValueError and change nothing."""
-    await store.create_run(a_run(), [an_instance("m")])
-    with pytest.raises(ValueError, match="not an instance of"):
-        await store.expand_task("etl", "manual__1", "m", [an_instance("x", 0)])
-    with pytest.raises(ValueError, match="map_index >= 0"):
-        await store.expand_task("etl", "manual__1", "m", [an_instance("m", -1)])
-    assert await store.get_task_instances("etl", "manual__1") == [an_instance("m")]
-
-
-async def test_expand_task_of_unknown_run_fails(store: Store) -> None:
-    """Expanding a task of a run that does not exist raises StoreError."""
-    with pytest.raises(StoreError):
-        await store.expand_task("etl", "ghost", "m", [an_instance("m", 0, run_id="ghost")])
+    await store.create_run(a_run(), [full, an_instance("b")])
+    assert await store.get_task_instances("etl", "manual__1") == [full, an_instance("b")]
 
 
 @pytest.mark.slow
 async def test_expand_task_to_100_000_instances_is_fast(store: Store) -> None:
     """Expanding one task to 100,000 mapped instances takes well under a few seconds."""
-    await store.create_run(a_run(), [an_instance("m")])
+    await running_run(store, [an_instance("m")])
     mapped = [an_instance("m", i, state=TaskState.SCHEDULED) for i in range(100_000)]
     with anyio.fail_after(5):
-        await store.expand_task("etl", "manual__1", "m", mapped)
+        assert await store.expand_task("etl", "manual__1", "m", mapped)
     got = await store.get_task_instances("etl", "manual__1")
     assert len(got) == 100_000
     assert got[0].map_index == 0
     assert got[-1].map_index == 99_999
 
 
-async def test_finish_task_instance_records_the_outcome_and_its_xcom(store: Store) -> None:
-    """finish_task_instance stores the instance's new state together with its XCom values."""
-    await store.create_run(a_run(), [an_instance("a")])
-    done = finished(an_instance("a"))
+async def test_expand_task_with_a_repeated_map_index_fails_and_changes_nothing(
+    store: Store,
+) -> None:
+    """Two mapped instances with one map_index make expand_task fail with StoreError, as a whole."""
+    await running_run(store, [an_instance("m")])
+    with pytest.raises(StoreError):
+        await store.expand_task("etl", "manual__1", "m", [an_instance("m", 0), an_instance("m", 0)])
+    assert await store.get_task_instances("etl", "manual__1") == [an_instance("m")]
+
+
+# --- finish_try and record_reschedule ---------------------------------------------------------
+
+
+async def test_finish_try_records_the_outcome_and_its_xcom(store: Store) -> None:
+    """finish_try stores the try's outcome together with its XCom values and returns True."""
+    await running_run(store, [an_instance("a")])
+    [running] = await start(store, an_instance("a"))
     values = [an_xcom("a", '{"rows": 3}'), an_xcom("a", '"s3://x"', key="path")]
-    await store.finish_task_instance(done, values)
-    assert await store.get_task_instances("etl", "manual__1") == [done]
+    assert await store.finish_try(OWNER, finished(running), values)
+    assert await store.get_task_instances("etl", "manual__1") == [finished(running)]
     assert await store.get_xcom("etl", "manual__1", "a", "return_value", -1) == values[0]
     assert await store.get_xcom("etl", "manual__1", "a", "path", -1) == values[1]
 
 
-async def test_finish_task_instance_without_xcom_records_the_outcome(store: Store) -> None:
-    """finish_task_instance with no XCom just stores the instance."""
-    await store.create_run(a_run(), [an_instance("a")])
-    done = finished(an_instance("a"), TaskState.FAILED)
-    await store.finish_task_instance(done)
-    assert await store.get_task_instances("etl", "manual__1") == [done]
+async def test_finish_try_without_xcom_records_the_outcome(store: Store) -> None:
+    """finish_try with no XCom just stores the outcome."""
+    await running_run(store, [an_instance("a")])
+    [running] = await start(store, an_instance("a"))
+    assert await store.finish_try(OWNER, finished(running, TaskState.FAILED))
+    assert await store.get_task_instances("etl", "manual__1") == [
+        finished(running, TaskState.FAILED)
+    ]
     assert await store.get_run_xcoms("etl", "manual__1") == []
 
 
-async def test_finish_task_instance_of_unknown_run_stores_nothing(store: Store) -> None:
-    """A finish naming an unknown run raises StoreError and stores neither instance nor XCom."""
-    ghost = an_instance("a", run_id="ghost")
-    with pytest.raises(StoreError):
-        await store.finish_task_instance(finished(ghost), [an_xcom("a", run_id="ghost")])
+async def test_finish_try_writes_only_the_outcome(store: Store) -> None:
+    """finish_try writes state, end, next attempt/poke, first poke, poke count and error only.
+
+    The try's own fields (start_date, interrupted_tries) keep their stored
+    values whatever the record says, and the owner and lease are cleared.
+    """
+    await running_run(store, [an_instance("a")])
+    [running] = await start(store, an_instance("a"))
+    outcome = replace(
+        running,
+        state=TaskState.UP_FOR_RETRY,
+        end_date=T0 + timedelta(minutes=9),
+        next_attempt_at=T0 + timedelta(minutes=15),
+        next_poke_at=T0 + timedelta(minutes=16),
+        first_poke_at=T0 + timedelta(minutes=1),
+        poke_count=4,
+        error="OSError: gone",
+        start_date=T0 + timedelta(days=3),  # ignored
+        interrupted_tries=6,  # ignored
+        owner=OWNER,  # cleared
+        lease_expires_at=T0 + timedelta(days=1),  # cleared
+    )
+    assert await store.finish_try(OWNER, outcome)
+    assert await stored(store) == replace(
+        outcome,
+        start_date=running.start_date,
+        interrupted_tries=0,
+        owner=None,
+        lease_expires_at=None,
+    )
+
+
+async def test_finish_try_of_an_unknown_run_stores_nothing(store: Store) -> None:
+    """A finish naming an unknown run returns False and stores neither instance nor XCom."""
+    ghost = started(an_instance("a", run_id="ghost"))
+    assert not await store.finish_try(OWNER, finished(ghost), [an_xcom("a", run_id="ghost")])
     assert await store.get_xcom("etl", "ghost", "a", "return_value", -1) is None
 
 
-async def test_finish_task_instance_rejects_xcom_of_another_instance(store: Store) -> None:
+async def test_finish_try_rejects_xcom_of_another_instance(store: Store) -> None:
     """An XCom value produced by another instance raises ValueError and nothing is written."""
-    await store.create_run(a_run(), [an_instance("a")])
+    await running_run(store, [an_instance("a")])
+    [running] = await start(store, an_instance("a"))
     with pytest.raises(ValueError, match="not produced by"):
-        await store.finish_task_instance(finished(an_instance("a")), [an_xcom("b")])
-    assert await store.get_task_instances("etl", "manual__1") == [an_instance("a")]
+        await store.finish_try(OWNER, finished(running), [an_xcom("b")])
+    assert await store.get_task_instances("etl", "manual__1") == [running]
+    assert await store.get_run_xcoms("etl", "manual__1") == []
 
 
-async def test_reschedule_task_instance_writes_only_what_a_poke_changes(store: Store) -> None:
+async def test_finish_try_names_itself_in_the_xcom_error(store: Store) -> None:
+    """The ValueError of a foreign XCom value names finish_try, the operation the caller made."""
+    await running_run(store, [an_instance("a")])
+    [running] = await start(store, an_instance("a"))
+    with pytest.raises(ValueError, match=r"^finish_try: .* not produced by"):
+        await store.finish_try(OWNER, finished(running), [an_xcom("b")])
+
+
+async def test_record_reschedule_writes_only_what_a_poke_changes(store: Store) -> None:
     """A reschedule updates the poke's fields and keeps the try's own (try_number, start_date)."""
-    running = an_instance(
-        "s", state=TaskState.RUNNING, try_number=2, start_date=T0, first_poke_at=T0, owner="h:1"
-    )
-    await store.create_run(a_run(), [running])
-    poked = dataclasses.replace(
+    await running_run(store, [an_instance("s")])
+    [running] = await start(store, an_instance("s"), try_number=1)
+    poked = replace(
         running,
         state=TaskState.UP_FOR_RESCHEDULE,
-        try_number=9,  # not the stored try's: ignored
         start_date=T0 + timedelta(hours=1),  # ignored
         next_attempt_at=T0 + timedelta(hours=2),  # ignored
+        interrupted_tries=5,  # ignored
         end_date=T0 + timedelta(seconds=1),
         next_poke_at=T0 + timedelta(seconds=30),
+        first_poke_at=T0,
         poke_count=3,
-        owner=None,
-        lease_expires_at=T0 + timedelta(seconds=90),
-        error="the first try failed",
+        owner=OWNER,  # cleared
+        lease_expires_at=T0 + timedelta(seconds=90),  # cleared
+        error="the first poke failed",
     )
-    await store.reschedule_task_instance(poked)
-    assert await store.get_task_instances("etl", "manual__1") == [
-        dataclasses.replace(poked, try_number=2, start_date=T0, next_attempt_at=None)
-    ]
+    assert await store.record_reschedule(OWNER, poked)
+    assert await stored(store, "s") == replace(
+        poked,
+        start_date=running.start_date,
+        next_attempt_at=None,
+        interrupted_tries=0,
+        owner=None,
+        lease_expires_at=None,
+    )
 
 
-async def test_reschedule_task_instance_records_the_xcom_of_the_poke(store: Store) -> None:
+async def test_record_reschedule_records_the_xcom_of_the_poke(store: Store) -> None:
     """XCom values pushed during a poke are stored with the reschedule."""
-    await store.create_run(a_run(), [an_instance("s")])
-    await store.reschedule_task_instance(rescheduled(an_instance("s")), [an_xcom("s", '"p"')])
+    await running_run(store, [an_instance("s")])
+    [running] = await start(store, an_instance("s"))
+    assert await store.record_reschedule(OWNER, rescheduled(running), [an_xcom("s", '"p"')])
     assert await store.get_xcoms("etl", "manual__1", "s", "return_value") == [an_xcom("s", '"p"')]
-    [stored] = await store.get_task_instances("etl", "manual__1")
-    assert stored.state == TaskState.UP_FOR_RESCHEDULE
+    assert (await stored(store, "s")).state == TaskState.UP_FOR_RESCHEDULE
 
 
-async def test_reschedule_of_an_instance_not_stored_fails_and_writes_nothing(store: Store) -> None:
-    """Rescheduling an unknown task instance (or run) raises StoreError; its XCom is not stored."""
-    await store.create_run(a_run(), [an_instance("a")])
-    with pytest.raises(StoreError, match=r"no task instance etl/manual__1/ghost\[-1\]"):
-        await store.reschedule_task_instance(rescheduled(an_instance("ghost")), [an_xcom("ghost")])
-    with pytest.raises(StoreError, match="no task instance etl/nope/a"):
-        await store.reschedule_task_instance(rescheduled(an_instance("a", run_id="nope")))
+async def test_a_reschedule_of_an_instance_not_stored_is_refused(store: Store) -> None:
+    """Rescheduling an unknown task instance (or run) returns False; its XCom is not stored."""
+    await running_run(store, [an_instance("a")])
+    ghost = rescheduled(started(an_instance("ghost")))
+    assert not await store.record_reschedule(OWNER, ghost, [an_xcom("ghost")])
+    elsewhere = rescheduled(started(an_instance("a", run_id="nope")))
+    assert not await store.record_reschedule(OWNER, elsewhere)
     assert await store.get_run_xcoms("etl", "manual__1") == []
     assert await store.get_task_instances("etl", "manual__1") == [an_instance("a")]
 
@@ -200,22 +228,24 @@ async def test_reschedule_of_an_instance_not_stored_fails_and_writes_nothing(sto
     ],
     ids=["success", "no-next-poke"],
 )
-async def test_reschedule_needs_up_for_reschedule_with_a_next_poke(
+async def test_record_reschedule_needs_up_for_reschedule_with_a_next_poke(
     store: Store, fields: dict[str, object]
 ) -> None:
     """A record that is not a sensor between pokes raises ValueError and changes nothing."""
-    await store.create_run(a_run(), [an_instance("s")])
+    await running_run(store, [an_instance("s")])
+    [running] = await start(store, an_instance("s"))
     with pytest.raises(ValueError, match="must be up_for_reschedule with a next_poke_at"):
-        await store.reschedule_task_instance(an_instance("s", **fields))
-    assert await store.get_task_instances("etl", "manual__1") == [an_instance("s")]
+        await store.record_reschedule(OWNER, replace(running, **fields))
+    assert await store.get_task_instances("etl", "manual__1") == [running]
 
 
-async def test_reschedule_rejects_xcom_of_another_instance(store: Store) -> None:
+async def test_record_reschedule_rejects_xcom_of_another_instance(store: Store) -> None:
     """An XCom value produced by another instance raises ValueError naming the operation."""
-    await store.create_run(a_run(), [an_instance("s")])
-    with pytest.raises(ValueError, match=r"reschedule_task_instance: .* not produced by"):
-        await store.reschedule_task_instance(rescheduled(an_instance("s")), [an_xcom("b")])
-    assert await store.get_task_instances("etl", "manual__1") == [an_instance("s")]
+    await running_run(store, [an_instance("s")])
+    [running] = await start(store, an_instance("s"))
+    with pytest.raises(ValueError, match=r"record_reschedule: .* not produced by"):
+        await store.record_reschedule(OWNER, rescheduled(running), [an_xcom("b")])
+    assert await store.get_task_instances("etl", "manual__1") == [running]
 
 
 # --- XCom ---------------------------------------------------------------------------------
@@ -292,32 +322,42 @@ async def test_push_xcom_of_unknown_run_fails(store: Store) -> None:
 
 async def test_stats_count_write_calls_and_transactions(store: Store) -> None:
     """Each awaited write counts one write and, alone, one transaction; reads count nothing."""
-    before = dataclasses.replace(store.stats)
+    before = replace(store.stats)
     await store.create_run(a_run(), [an_instance("a")])
-    await store.set_task_instances([an_instance("a", state=TaskState.QUEUED)])
+    await store.start_run("etl", "manual__1", T0)
+    await store.start_tries(OWNER, [started(an_instance("a"))])
     await store.get_task_instances("etl", "manual__1")
-    assert store.stats.writes - before.writes == 2
-    assert store.stats.transactions - before.transactions == 2
+    assert store.stats.writes - before.writes == 3
+    assert store.stats.transactions - before.transactions == 3
 
 
 async def test_concurrent_writers_all_land(store: Store) -> None:
-    """Writes from 200 concurrent coroutines are all stored."""
-    await store.create_run(a_run(), [])
+    """Tries started and finished from 200 concurrent coroutines are all stored."""
+    instances = [an_instance(f"t{i:03d}") for i in range(200)]
+    await running_run(store, instances)
+
+    async def run_try(ti: TaskInstanceRecord) -> None:
+        [running] = await start(store, ti)
+        assert await store.finish_try(OWNER, finished(running), [an_xcom(ti.task_id)])
+
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            for i in range(200):
-                tg.start_soon(store.set_task_instances, [an_instance(f"t{i:03d}")])
-    assert len(await store.get_task_instances("etl", "manual__1")) == 200
+            for ti in instances:
+                tg.start_soon(run_try, ti)
+    stored_states = {ti.state for ti in await store.get_task_instances("etl", "manual__1")}
+    assert stored_states == {TaskState.SUCCESS}
+    assert len(await store.get_run_xcoms("etl", "manual__1")) == 200
 
 
 async def test_data_survives_close_and_reopen(store: Store) -> None:
     """What was written before close is read back after open."""
-    await store.create_run(a_run(conf={"k": "v"}), [an_instance("a")])
-    await store.finish_task_instance(finished(an_instance("a")), [an_xcom("a")])
+    run = await running_run(store, [an_instance("a")], run=a_run(conf={"k": "v"}))
+    [running] = await start(store, an_instance("a"))
+    await store.finish_try(OWNER, finished(running), [an_xcom("a")])
     await store.close()
     await store.open()
-    assert await store.get_run("etl", "manual__1") == a_run(conf={"k": "v"})
-    assert await store.get_task_instances("etl", "manual__1") == [finished(an_instance("a"))]
+    assert await store.get_run("etl", "manual__1") == run
+    assert await store.get_task_instances("etl", "manual__1") == [finished(running)]
     assert await store.get_xcoms("etl", "manual__1", "a", "return_value") == [an_xcom("a")]
 
 
@@ -338,6 +378,8 @@ async def test_a_closed_store_refuses_reads_and_writes(store: Store) -> None:
         with pytest.raises(StoreError, match="not open"):
             await store.get_run("etl", "manual__1")
         with pytest.raises(StoreError, match="not open"):
-            await store.set_task_instances([an_instance("a")])
+            await store.start_tries(OWNER, [started(an_instance("a"))])
+        with pytest.raises(StoreError, match="not open"):
+            await store.finish_run("etl", "manual__1", DagRunState.SUCCESS, T0)
     finally:
         await store.open()

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from storage_records import T0, a_run, an_instance, an_xcom
+from storage_records import (
+    OWNER,
+    T0,
+    a_run,
+    an_instance,
+    an_xcom,
+    finished,
+    interrupted,
+    rescheduled,
+    running_run,
+    start,
+    started,
+)
 
-from asyncflow.exceptions import DagRunNotFound, StoreError
-from asyncflow.records import DagRunRecord
+from asyncflow.exceptions import StoreError
+from asyncflow.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage.protocol import Store
 
@@ -50,31 +64,6 @@ async def test_create_run_with_duplicate_instances_fails_and_stores_nothing(stor
     with pytest.raises(StoreError):
         await store.create_run(a_run(), [an_instance("a"), an_instance("a")])
     assert await store.get_run("etl", "manual__1") is None
-
-
-async def test_update_run_replaces_state_and_dates_only(store: Store) -> None:
-    """update_run changes state, start_date and end_date and nothing else."""
-    run = a_run(conf={"x": 1})
-    await store.create_run(run, [])
-    changed = dataclasses.replace(
-        run,
-        state=DagRunState.SUCCESS,
-        start_date=T0,
-        end_date=T0 + timedelta(minutes=5),
-        conf={"ignored": True},
-        run_type="scheduled",
-    )
-    await store.update_run(changed)
-    expected = dataclasses.replace(
-        run, state=DagRunState.SUCCESS, start_date=T0, end_date=T0 + timedelta(minutes=5)
-    )
-    assert await store.get_run("etl", "manual__1") == expected
-
-
-async def test_update_run_of_unknown_run_raises_dag_run_not_found(store: Store) -> None:
-    """Updating a run that was never created raises DagRunNotFound."""
-    with pytest.raises(DagRunNotFound):
-        await store.update_run(a_run())
 
 
 async def test_get_run_of_unknown_run_is_none(store: Store) -> None:
@@ -164,15 +153,97 @@ async def test_other_time_zones_come_back_as_the_same_instant_in_utc(store: Stor
     assert got.queued_at == datetime(2024, 5, 1, 12, 0, 0, 5, tzinfo=UTC)
 
 
-async def test_naive_datetimes_are_rejected(store: Store) -> None:
-    """A naive datetime in a run or an instance raises ValueError naming the field."""
-    naive = datetime(2024, 5, 1, 12, 0)
-    with pytest.raises(ValueError, match="logical_date"):
-        await store.create_run(a_run(logical_date=naive), [])
-    await store.create_run(a_run(), [])
-    with pytest.raises(ValueError, match="next_poke_at"):
-        await store.set_task_instances([an_instance("a", next_poke_at=naive)])
-    assert await store.get_task_instances("etl", "manual__1") == []
+NAIVE = datetime(2024, 5, 1, 12, 0)
+
+NaiveWrite = Callable[[Store, TaskInstanceRecord], Awaitable[object]]
+NAIVE_WRITES: dict[str, tuple[NaiveWrite, str]] = {
+    "create_run": (
+        lambda store, _: store.create_run(a_run(run_id="new", logical_date=NAIVE), []),
+        "logical_date",
+    ),
+    "start_run": (lambda store, _: store.start_run("etl", "queued", NAIVE), "start_run: a naive"),
+    "finish_run": (
+        lambda store, _: store.finish_run("etl", "manual__1", DagRunState.FAILED, NAIVE),
+        "finish_run: a naive",
+    ),
+    "start_tries": (
+        lambda store, _: store.start_tries(OWNER, [started(an_instance("b"), start_date=NAIVE)]),
+        "start_date",
+    ),
+    "finish_try": (
+        lambda store, ti: store.finish_try(OWNER, finished(ti, end_date=NAIVE)),
+        "end_date",
+    ),
+    "record_reschedule": (
+        lambda store, ti: store.record_reschedule(
+            OWNER, replace(rescheduled(ti), next_poke_at=NAIVE)
+        ),
+        "next_poke_at",
+    ),
+    "interrupt_tries": (
+        lambda store, ti: store.interrupt_tries(OWNER, [replace(interrupted(ti), end_date=NAIVE)]),
+        "end_date",
+    ),
+    "decide_instances": (
+        lambda store, _: store.decide_instances([an_instance("b", end_date=NAIVE)]),
+        "end_date",
+    ),
+    "recover_tries": (
+        lambda store, ti: store.recover_tries([(ti, finished(ti, end_date=NAIVE))]),
+        "end_date",
+    ),
+    "expand_task": (
+        lambda store, _: store.expand_task(
+            "etl", "manual__1", "m", [an_instance("m", 0, first_poke_at=NAIVE)]
+        ),
+        "first_poke_at",
+    ),
+}
+
+
+@pytest.mark.parametrize("operation", NAIVE_WRITES)
+async def test_naive_datetimes_are_rejected_and_nothing_is_written(
+    store: Store, operation: str
+) -> None:
+    """A naive datetime handed to any write raises ValueError naming it, and changes nothing."""
+    await running_run(store, [an_instance("a"), an_instance("b"), an_instance("m")])
+    await store.create_run(a_run(run_id="queued"), [])
+    [running] = await start(store, an_instance("a"))
+    before = await snapshot(store)
+    write, match = NAIVE_WRITES[operation]
+    with pytest.raises(ValueError, match=match):
+        await write(store, running)
+    assert await snapshot(store) == before
+
+
+async def test_transition_datetimes_are_stored_as_the_same_instant_in_utc(store: Store) -> None:
+    """Aware non-UTC datetimes handed to transitions come back as the same instant, in UTC."""
+    paris = ZoneInfo("Europe/Paris")
+    minus_five = timezone(timedelta(hours=-5))
+    await store.create_run(a_run(), [an_instance("a")])
+    assert await store.start_run("etl", "manual__1", T0.astimezone(paris))
+    begun = started(an_instance("a"), start_date=T0.astimezone(minus_five))
+    assert await store.start_tries(OWNER, [begun]) == [True]
+    ended = finished(begun, end_date=(T0 + timedelta(seconds=5)).astimezone(paris))
+    assert await store.finish_try(OWNER, ended)
+    end = T0 + timedelta(minutes=1)
+    assert await store.finish_run("etl", "manual__1", DagRunState.SUCCESS, end.astimezone(paris))
+    run = await store.get_run("etl", "manual__1")
+    assert run is not None
+    assert (run.start_date, run.end_date) == (T0, end)
+    [ti] = await store.get_task_instances("etl", "manual__1")
+    assert (ti.start_date, ti.end_date) == (T0, T0 + timedelta(seconds=5))
+    assert {
+        value.tzinfo for value in (run.start_date, run.end_date, ti.start_date, ti.end_date)
+    } == {UTC}
+
+
+async def snapshot(store: Store) -> list[object]:
+    """Every run with its task instances and XCom, to compare before and after a write."""
+    return [
+        (run, await store.get_task_instances(run.dag_id, run.run_id))
+        for run in await store.list_runs()
+    ] + [await store.get_run_xcoms("etl", "manual__1")]
 
 
 async def test_conf_round_trips_as_json(store: Store) -> None:
@@ -217,14 +288,12 @@ async def test_records_read_back_are_frozen(store: Store) -> None:
 async def test_unicode_identities_and_texts_round_trip(store: Store) -> None:
     """Unicode in ids, errors and XCom values is stored and found unchanged."""
     dag_id, run_id, task_id = "données", "run—☃", "tâche_😀"
-    await store.create_run(
-        a_run(dag_id, run_id), [an_instance(task_id, dag_id=dag_id, run_id=run_id)]
-    )
-    failed = an_instance(
-        task_id, dag_id=dag_id, run_id=run_id, state=TaskState.FAILED, error="KeyError: 'ü'"
-    )
+    fresh = an_instance(task_id, dag_id=dag_id, run_id=run_id)
+    await running_run(store, [fresh], run=a_run(dag_id, run_id))
+    [running] = await start(store, fresh)
+    failed = finished(running, TaskState.FAILED, error="KeyError: 'ü'")
     xcom = an_xcom(task_id, '"naïve ✓"', dag_id=dag_id, run_id=run_id)
-    await store.finish_task_instance(failed, [xcom])
+    assert await store.finish_try(OWNER, failed, [xcom])
     assert await store.get_task_instances(dag_id, run_id) == [failed]
     assert await store.get_xcom(dag_id, run_id, task_id, "return_value", -1) == xcom
     assert [r.run_id for r in await store.find_runs(run_id)] == [run_id]

@@ -32,7 +32,7 @@ class OwnerLock:
     """The exclusive hold of one engine on one SQLite database file."""
 
     def __init__(self, database: Path) -> None:
-        self._database = database
+        self._database = Path(os.path.realpath(database))  # the file, whatever name it has
         self._fd: int | None = None
         self._owner: EngineIdentity | None = None
 
@@ -77,7 +77,7 @@ class OwnerLock:
     def _in_use(self, holder: EngineIdentity | None) -> StoreInUse:
         who = "another engine" if holder is None else f"the engine {holder.describe()}"
         return StoreInUse(
-            f"the SQLite store {os.path.realpath(self._database)} is in use by {who}; "
+            f"the SQLite store {self._database} is in use by {who}; "
             "one engine writes to a SQLite store at a time: stop that one first, or let it "
             "run your DAGs (asyncflow dags trigger)"
         )

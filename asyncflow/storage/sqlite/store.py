@@ -313,7 +313,7 @@ class SqliteStore:
         patient: bool = False,
     ) -> bool:
         """Record a try's outcome and its XCom together, if it is still the current try."""
-        checks.check_xcoms(instance, xcoms)
+        checks.check_xcoms(instance, xcoms, "finish_try")
         row = codec.finish_try_row(checks.utc_instance(instance), owner)
         xcom_rows = [codec.xcom_row(xcom) for xcom in xcoms]
         op = Op("finish_try", (_FINISH_TRY, _UPSERT_XCOM), ([row], xcom_rows), guarded=True)
