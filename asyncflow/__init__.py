@@ -1,7 +1,7 @@
 """asyncflow: an Airflow-style workflow orchestrator on one asyncio event loop.
 
 Every task and every sensor is a coroutine; waiting never blocks. The names
-below are the public contract (shared/API.md); everything else is internal.
+below are the public surface (``__all__``); everything else is internal.
 """
 
 from asyncflow.context import get_current_context
