@@ -60,6 +60,7 @@ from asyncflow.task_logs import TryLog, capturing, try_log_path
 from asyncflow.xcom_objects import XComObjects
 
 _NO_LOG: AbstractContextManager[None] = nullcontext()
+Finishing = tuple[Attempt, RunState, NodeState, TaskInstanceRecord, TryOutcome]
 
 
 class InstanceExecutor:
@@ -93,6 +94,7 @@ class InstanceExecutor:
         self._by_run: dict[tuple[str, str], set[anyio.CancelScope]] = {}
         self._held = HeldAttempts()
         self._starting: list[Ticket] = []
+        self._finishing: list[Finishing] = []  # sensors' outcomes waiting for one write
         self.tries = TaskSet()  # each try (each poke of a sensor) runs as one of these
         self._post = post
         self._release = release
@@ -328,14 +330,42 @@ class InstanceExecutor:
             owner=None,
         )
         if outcome.state is TaskState.UP_FOR_RESCHEDULE:
-            write = "record_reschedule"
             applied = await self.store.record_reschedule(self.owner, ended, outcome.xcoms)
-        else:  # a sensor's end may share a transaction: its downstream can wait 50 ms
-            write, patient = "finish_try", try_kind(ti.task).is_sensor
-            applied = await self.store.finish_try(self.owner, ended, outcome.xcoms, patient=patient)
+            self._hand_over(attempt, run, node, ended, outcome, applied, "record_reschedule")
+        elif try_kind(ti.task).is_sensor:  # nobody waits on it to the millisecond: batched
+            self._finishing.append((attempt, run, node, ended, outcome))
+            if len(self._finishing) == 1:
+                self.tries.start(self._finish_sensors())
+        else:
+            applied = await self.store.finish_try(self.owner, ended, outcome.xcoms)
+            self._hand_over(attempt, run, node, ended, outcome, applied, "finish_try")
+
+    async def _finish_sensors(self) -> None:
+        """Store the outcomes of sensors that ended meanwhile, in one patient call.
+
+        A completion storm (thousands of sensors done together) then waits in
+        this one coroutine, not in one per sensor.
+        """
+        batch, self._finishing = self._finishing, []
+        tries = [(ended, outcome.xcoms) for _, _, _, ended, outcome in batch]
+        applied = await self.store.finish_tries(self.owner, tries, patient=True)
+        for (attempt, run, node, ended, outcome), ok in zip(batch, applied, strict=True):
+            self._hand_over(attempt, run, node, ended, outcome, ok, "finish_try")
+
+    def _hand_over(
+        self,
+        attempt: Attempt,
+        run: RunState,
+        node: NodeState,
+        ended: TaskInstanceRecord,
+        outcome: TryOutcome,
+        applied: bool,
+        write: str,
+    ) -> None:
+        """Give a recorded try to the run loop, or drop it when the store refused it."""
         if not applied:  # e.g. its run timed out meanwhile: the store has its end already
             attempt.move(TryEvent.STALE)
-            self.wakeups.remove(wake_keys(node), record.key)
+            self.wakeups.remove(wake_keys(node), ended.key)
             log_stale(write, ended, "the try is no longer current or its run has ended")
             return
         attempt.move(TryEvent.RECORDED)

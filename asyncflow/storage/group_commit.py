@@ -131,26 +131,43 @@ class GroupCommit(Generic[T]):
         Raises:
             BaseException: whatever the flush settled this write with.
         """
-        write = PendingWrite(payload)
-        self._pending.append(write)
+        [write] = await self._submit([payload], linger)
+        return write.outcome()
+
+    async def submit_many(self, payloads: list[T], *, linger: float = 0.0) -> list[object]:
+        """Queue several writes together (they share a batch); their results, in order.
+
+        One caller waits for all of them, so a burst of writes costs one waiting
+        coroutine, not one each.
+
+        Raises:
+            BaseException: what the flush settled the first failed write with.
+        """
+        return [write.outcome() for write in await self._submit(payloads, linger)]
+
+    async def _submit(self, payloads: list[T], linger: float) -> list[PendingWrite[T]]:
+        writes = [PendingWrite(payload) for payload in payloads]
+        self._pending.extend(writes)
         due = anyio.current_time() + linger if linger > 0 else -math.inf
-        if due < self._due:
+        if writes and due < self._due:
             self._due = due
             if self._hurry is not None:
                 self._hurry.set()  # the lingering leader waits less, or not at all
         try:
-            while not write.finished:
-                if self._leading:
-                    if write._wake.is_set():  # woken to lead, but another leader came first
-                        write._wake = anyio.Event()
-                    await write._wake.wait()
-                else:
-                    await self._lead()
+            for write in writes:
+                while not write.finished:
+                    if self._leading:
+                        if write._wake.is_set():  # woken to lead, but another leader came first
+                            write._wake = anyio.Event()
+                        await write._wake.wait()
+                    else:
+                        await self._lead()
         except BaseException:
-            write.abandoned = True
+            for write in writes:
+                write.abandoned = True
             self._wake_next_leader()
             raise
-        return write.outcome()
+        return writes
 
     async def drain(self) -> None:
         """Return once every write queued so far is settled, flushing them if needed."""

@@ -312,6 +312,16 @@ class MemoryStore:
         self._commit()
         return applied
 
+    async def finish_tries(
+        self,
+        owner: str,
+        tries: Sequence[tuple[TaskInstanceRecord, Sequence[XComRecord]]],
+        *,
+        patient: bool = False,
+    ) -> list[bool]:
+        """Record many tries' outcomes, each on its own guard, as one call."""
+        return [await self.finish_try(owner, ti, xcoms, patient=patient) for ti, xcoms in tries]
+
     async def interrupt_tries(
         self, owner: str, instances: Sequence[TaskInstanceRecord]
     ) -> list[bool]:

@@ -200,6 +200,20 @@ class Store(Protocol):
         """
         ...
 
+    async def finish_tries(
+        self,
+        owner: str,
+        tries: Sequence[tuple[TaskInstanceRecord, Sequence[XComRecord]]],
+        *,
+        patient: bool = False,
+    ) -> list[bool]:
+        """:meth:`finish_try` for many tries at once: one call and one wait for all.
+
+        Each applies (with its XCom) or not on its own guard, exactly as if
+        finished alone; they commit together. Returns, per try, whether it applied.
+        """
+        ...
+
     async def interrupt_tries(
         self, owner: str, instances: Sequence[TaskInstanceRecord]
     ) -> list[bool]:

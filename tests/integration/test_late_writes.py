@@ -61,16 +61,15 @@ class LateStore(SqliteStore):
             dag_id, run_id, DagRunState.FAILED, datetime.now(UTC), stop_error="ended elsewhere"
         )
 
-    async def finish_try(
+    async def finish_tries(
         self,
         owner: str,
-        instance: TaskInstanceRecord,
-        xcoms: Sequence[XComRecord] = (),
+        tries: Sequence[tuple[TaskInstanceRecord, Sequence[XComRecord]]],
         *,
         patient: bool = False,
-    ) -> bool:
+    ) -> list[bool]:
         async with self._held("finish_try"):
-            return await super().finish_try(owner, instance, xcoms, patient=patient)
+            return await super().finish_tries(owner, tries, patient=patient)
 
     async def record_reschedule(
         self, owner: str, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()

@@ -151,6 +151,44 @@ async def test_a_mixed_start_tries_batch_applies_only_its_good_records(store: St
     ]
 
 
+@pytest.mark.parametrize("patient", [False, True])
+async def test_finish_tries_applies_each_try_on_its_own_guard(store: Store, patient: bool) -> None:
+    """One finish_tries call: each try lands with its XCom or not, as if finished alone."""
+    await running_run(store, [an_instance(t) for t in "abc"])
+    running_a, running_b = await start(store, an_instance("a"), an_instance("b"))
+    tries = [
+        (finished(running_a), [an_xcom("a", "1")]),  # current: applies
+        (finished(running_b), [an_xcom("b", "2")]),  # current, but another owner's report
+        (finished(started(an_instance("c"))), [an_xcom("c", "3")]),  # c never started
+    ]
+    flags = await store.finish_tries(OWNER, tries[:1], patient=patient)
+    flags += await store.finish_tries(OTHER_OWNER, tries[1:2], patient=patient)
+    flags += await store.finish_tries(OWNER, tries[2:], patient=patient)
+    assert flags == [True, False, False]
+    assert [x.task_id for x in await store.get_run_xcoms("etl", "manual__1")] == ["a"]
+    assert [(await stored(store, t)).state for t in "abc"] == [
+        TaskState.SUCCESS,
+        TaskState.RUNNING,
+        None,
+    ]
+
+
+async def test_finish_tries_of_one_call_share_a_batch_and_keep_their_own_flags(
+    store: Store,
+) -> None:
+    """Current and stale tries in one finish_tries call get a flag each, in order."""
+    await running_run(store, [an_instance(t) for t in "abcd"])
+    running = await start(store, an_instance("a"), an_instance("b"), an_instance("d"))
+    tries = [
+        (finished(running[0]), [an_xcom("a")]),
+        (finished(started(an_instance("c"))), [an_xcom("c")]),  # never started: stale
+        (finished(running[1]), []),
+        (finished(running[2]), [an_xcom("d")]),
+    ]
+    assert await store.finish_tries(OWNER, tries) == [True, False, True, True]
+    assert [x.task_id for x in await store.get_run_xcoms("etl", "manual__1")] == ["a", "d"]
+
+
 # --- finish_try, record_reschedule, interrupt_tries -------------------------------------------
 
 Report = Callable[[Store, str, TaskInstanceRecord], Awaitable[bool]]

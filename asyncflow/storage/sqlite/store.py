@@ -313,12 +313,30 @@ class SqliteStore:
         patient: bool = False,
     ) -> bool:
         """Record a try's outcome and its XCom together, if it is still the current try."""
-        checks.check_xcoms(instance, xcoms, "finish_try")
-        row = codec.finish_try_row(checks.utc_instance(instance), owner)
-        xcom_rows = [codec.xcom_row(xcom) for xcom in xcoms]
-        op = Op("finish_try", (_FINISH_TRY, _UPSERT_XCOM), ([row], xcom_rows), guarded=True)
-        [applied] = await self._transition(op, patient)
+        [applied] = await self.finish_tries(owner, [(instance, xcoms)], patient=patient)
         return applied
+
+    async def finish_tries(
+        self,
+        owner: str,
+        tries: Sequence[tuple[TaskInstanceRecord, Sequence[XComRecord]]],
+        *,
+        patient: bool = False,
+    ) -> list[bool]:
+        """Record many tries' outcomes, each on its own guard, in one batch and one wait."""
+        ops = []
+        for instance, xcoms in tries:
+            checks.check_xcoms(instance, xcoms, "finish_try")
+            row = codec.finish_try_row(checks.utc_instance(instance), owner)
+            xcom_rows = [codec.xcom_row(xcom) for xcom in xcoms]
+            ops.append(
+                Op("finish_try", (_FINISH_TRY, _UPSERT_XCOM), ([row], xcom_rows), guarded=True)
+            )
+        if self._writer is None:
+            raise self._not_open("finish_try")
+        self._stats.writes += len(ops)
+        results = await self._commits.submit_many(ops, linger=self._linger if patient else 0.0)
+        return [applied for flags in cast("list[list[bool]]", results) for applied in flags]
 
     async def interrupt_tries(
         self, owner: str, instances: Sequence[TaskInstanceRecord]
