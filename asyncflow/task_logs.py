@@ -78,6 +78,7 @@ class TryLog:
         self._path = path
         self.header = header
         self._file: TextIO | None = None
+        self._opened = False
         self._secrets = tuple(s for s in secrets if s)
         self._lock = threading.Lock()
         self.error: OSError | None = None
@@ -92,7 +93,7 @@ class TryLog:
     @property
     def written(self) -> bool:
         """Whether anything was written (and so the file exists)."""
-        return self._file is not None
+        return self._opened
 
     def write(self, text: str) -> None:
         """Append text (a worker thread may call this too)."""
@@ -110,6 +111,7 @@ class TryLog:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8", buffering=1)
+            self._opened = True
             # a sensor's try is captured poke by poke: one header per file
             if self.header and self._file.tell() == 0:
                 self._file.write(f"{_stamp()} {self.header}\n")
@@ -123,8 +125,9 @@ class TryLog:
         """Close the file, if one was opened."""
         with self._lock:
             if self._file is not None:
+                file, self._file = self._file, None
                 try:
-                    self._file.close()
+                    file.close()
                 except OSError as error:  # the last buffered line could not be written
                     self.error = self.error or error
 
@@ -147,9 +150,15 @@ def capturing(
     What reaches it is asyncflow's own events of the try, and with :func:`routing`
     in effect also what the try prints and logs with :mod:`logging`.
     """
+    with capturing_in(TryLog(path, secrets, header)) as log:
+        yield log
+
+
+@contextmanager
+def capturing_in(log: TryLog) -> Iterator[TryLog]:
+    """Like :func:`capturing`, into a try log made before (a sensor's, poke after poke)."""
     if _routing_users:
         _rewrap_streams()
-    log = TryLog(path, secrets, header)
     token = _current.set(log)
     try:
         yield log

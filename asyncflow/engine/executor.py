@@ -27,6 +27,7 @@ from asyncflow.clock import Clock
 from asyncflow.connections import all_secrets
 from asyncflow.engine.attempts import Attempt, HeldAttempts
 from asyncflow.engine.dispatcher import Ticket
+from asyncflow.engine.poke_queue import PokeQueue
 from asyncflow.engine.run_events import RunEvent, TryRecorded
 from asyncflow.engine.run_state import NodeState, RunState
 from asyncflow.engine.task_set import TaskSet
@@ -37,26 +38,18 @@ from asyncflow.engine.transitions import (
     running_record,
     timed_out_record,
 )
-from asyncflow.engine.try_context import build_context
 from asyncflow.engine.try_phase import TryEvent, TryKind, TryPhase, try_kind
+from asyncflow.engine.try_runner import WAITS, TryRunner, keeps_slot
 from asyncflow.engine.wakeups import WakeRegistry
-from asyncflow.mapped_operator import unmap
-from asyncflow.operator import Operator
 from asyncflow.records import TaskInstanceRecord
-from asyncflow.runtime.sensor_runner import Wake, sensor_loop
 from asyncflow.runtime.task_instance import TaskInstance
 from asyncflow.runtime.task_runner import (
     TryOutcome,
     failed_try,
-    one_line,
-    run_try,
-    task_log,
 )
-from asyncflow.sensor import Sensor
 from asyncflow.settings import Settings
 from asyncflow.states import TaskState
 from asyncflow.storage.protocol import Store
-from asyncflow.task_logs import TryLog, capturing, try_log_path
 from asyncflow.xcom_objects import XComObjects
 
 _NO_LOG: AbstractContextManager[None] = nullcontext()
@@ -87,15 +80,25 @@ class InstanceExecutor:
         self.owner = owner
         self.objects = objects
         self.logs_folder = logs_folder
-        self.secrets = all_secrets() if logs_folder is not None else ()
         self.wakeups = WakeRegistry()
-        self.running_tasks: dict[asyncio.Task[Any], tuple[str, str, str]] = {}
+        self.runner = TryRunner(
+            store=store,
+            clock=clock,
+            settings=settings,
+            objects=objects,
+            logs_folder=logs_folder,
+            secrets=all_secrets() if logs_folder is not None else (),
+        )
+        self.running_tasks = self.runner.running  # the watchdog names the task blocking the loop
         self._waiting_sensors: set[anyio.CancelScope] = set()
         self._by_run: dict[tuple[str, str], set[anyio.CancelScope]] = {}
         self._held = HeldAttempts()
         self._starting: list[Ticket] = []
         self._finishing: list[Finishing] = []  # sensors' outcomes waiting for one write
-        self.tries = TaskSet()  # each try (each poke of a sensor) runs as one of these
+        self.tries = TaskSet()  # each try (each first poke of a sensor) runs as one of these
+        # a held poke-mode sensor's next pokes run in a queue's task, not in a task each
+        self.pokes = PokeQueue(self._poke_again, self.tries.start, self._poke_waits)
+        self._waiting_pokes: dict[Attempt, asyncio.Task[Any]] = {}
         self._post = post
         self._release = release
         self._spawn = spawn
@@ -161,7 +164,7 @@ class InstanceExecutor:
         return True
 
     async def _attempt(self, attempt: Attempt) -> None:
-        """Run the try (a sensor: one poke), then hold, record or stop it by its phase."""
+        """Run the try (a sensor: its first poke), then hold, record or stop it by its phase."""
         if not self._held.take(attempt):
             return  # stopped (a shutdown, the run's timeout) before it began
         run, node, map_index = attempt.payload
@@ -172,7 +175,7 @@ class InstanceExecutor:
                 if try_kind(node.task) is TryKind.POKE_SENSOR:
                     self._waiting_sensors.add(scope)  # a shutdown interrupts these at once
                 self._by_run.setdefault(run.key, set()).add(scope)
-                outcome, ti = await self._execute(run, node, record, attempt)
+                outcome, ti = await self.runner.run(run, node, record, attempt)
         except anyio.get_cancelled_exc_class():
             attempt.move(TryEvent.STOPPED)
             self._let_go(attempt)
@@ -184,7 +187,51 @@ class InstanceExecutor:
             self._forget(run.key, scope)
         if scope.cancelled_caught:
             await self._stopped(attempt, run, node, record)
-        elif _keeps_slot(ti.task, outcome):
+        else:
+            await self._after_try(attempt, run, node, record, outcome, ti)
+
+    async def _poke_again(self, attempt: Attempt) -> None:
+        """A held poke-mode sensor's next poke, run by the poke queue (no task of its own).
+
+        A poke that waits is cancelled through the task it waits in (see
+        :meth:`_poke_waits`); one that does not wait cannot be interrupted.
+        """
+        if not self._held.take(attempt):
+            return  # stopped (a shutdown, the run's timeout) while it was due
+        run, node, map_index = attempt.payload
+        record = node.instances[map_index]
+        try:
+            outcome, ti = await self.runner.poke_again(record, attempt)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._stopped(attempt, run, node, record)
+            raise
+        if outcome is WAITS:
+            attempt.move(TryEvent.NOT_DONE)
+            assert attempt.pokes is not None
+            assert attempt.pokes.next_poke_at is not None
+            self._hold(attempt, attempt.pokes.next_poke_at)
+        else:
+            await self._after_try(attempt, run, node, record, outcome, ti)
+
+    def _poke_waits(self, attempt: Attempt, task: asyncio.Task[Any] | None) -> None:
+        """A queued poke now waits in ``task`` (``None``: it ended)."""
+        if task is None:
+            self._waiting_pokes.pop(attempt, None)
+        else:
+            self._waiting_pokes[attempt] = task
+
+    async def _after_try(
+        self,
+        attempt: Attempt,
+        run: RunState,
+        node: NodeState,
+        record: TaskInstanceRecord,
+        outcome: TryOutcome,
+        ti: TaskInstance,
+    ) -> None:
+        """Hold a poke-mode sensor until its next poke, or record how the try ended."""
+        if keeps_slot(ti.task, outcome):
             attempt.move(TryEvent.NOT_DONE)
             assert outcome.next_poke_at is not None
             attempt.ti = ti
@@ -263,7 +310,7 @@ class InstanceExecutor:
         """Start the held sensor's next poke (its time came, or it was notified)."""
         self._end_wait(attempt)
         attempt.move(TryEvent.DUE)
-        self.tries.start(self._attempt(attempt))
+        self.pokes.push(attempt)
 
     @staticmethod
     def _end_wait(attempt: Attempt) -> None:
@@ -379,6 +426,9 @@ class InstanceExecutor:
         """
         for scope in list(self._by_run.get(key, ())):
             scope.cancel()
+        for attempt, task in list(self._waiting_pokes.items()):
+            if attempt.payload[0].key == key:
+                self.tries.cancel(task)
         await self.stop_holding(key)
 
     def _forget(self, key: tuple[str, str], scope: anyio.CancelScope) -> None:
@@ -397,10 +447,13 @@ class InstanceExecutor:
         scopes = list(self._waiting_sensors)
         for scope in scopes:
             scope.cancel()
+        waiting = list(self._waiting_pokes.values())
+        for task in waiting:
+            self.tries.cancel(task)
         held = self.held
         if held:
             self._spawn(self.stop_holding)
-        return len(scopes) + held
+        return len(scopes) + len(waiting) + held
 
     async def _interrupted(self, node: NodeState, record: TaskInstanceRecord) -> None:
         """Record a try stopped by a shutdown; the next try runs, uncounted, on restart."""
@@ -420,98 +473,8 @@ class InstanceExecutor:
         node.instances[map_index] = record
         return record, new_try
 
-    async def _execute(
-        self, run: RunState, node: NodeState, record: TaskInstanceRecord, attempt: Attempt
-    ) -> tuple[TryOutcome, TaskInstance]:
-        ti = attempt.ti or TaskInstance(
-            task=node.task,
-            dag_id=record.dag_id,
-            run_id=record.run_id,
-            task_id=record.task_id,
-            map_index=record.map_index,
-            try_number=record.try_number,
-            store=self.store,
-            xcom_max_bytes=self.settings.xcom_max_bytes,
-            mapped_kwargs=node.expansion.kwargs_for(record.map_index) if node.expansion else {},
-            first_poke_at=record.first_poke_at,
-            poke_count=record.poke_count,
-            interrupted_tries=record.interrupted_tries,
-            objects=self.objects,
-        )
-        current = asyncio.current_task()
-        if current is not None:
-            self.running_tasks[current] = (record.dag_id, record.run_id, record.task_id)
-        try:
-            with self._try_log(record) as log:
-                outcome = self._unmap(ti) or await self._run(run, ti, attempt.wake)
-                if log is not None and log.written and not _keeps_slot(ti.task, outcome):
-                    log.line(f"try {record.try_number} ended: {outcome.state}")
-            if log is not None and log.error is not None and not attempt.log_failed:
-                attempt.log_failed = True
-                task_log(ti).warning(
-                    "try_log_unwritable",
-                    path=str(log.path),
-                    error=one_line(log.error),
-                    hint="the try's output was dropped; check the disk and ASYNCFLOW_HOME/logs",
-                )
-            return outcome, ti
-        finally:
-            if current is not None:
-                self.running_tasks.pop(current, None)
-
-    def _try_log(self, record: TaskInstanceRecord) -> AbstractContextManager[TryLog | None]:
-        """Capture the try's output in its log file (when task logs are on)."""
-        if self.logs_folder is None:
-            return _NO_LOG
-        folder = self.logs_folder
-
-        def path() -> Path:
-            return try_log_path(
-                folder,
-                record.dag_id,
-                record.run_id,
-                record.task_id,
-                record.map_index,
-                record.try_number,
-            )
-
-        index = f"[{record.map_index}]" if record.map_index >= 0 else ""
-        header = f"try {record.try_number} of {record.task_id}{index} in {record.run_id}"
-        return capturing(path, self.secrets, header)
-
-    def _unmap(self, ti: TaskInstance) -> TryOutcome | None:
-        """Give a classic mapped instance its own operator (a failed try if it rejects them)."""
-        template = ti.task
-        if template.partial_kwargs is None or not template.is_mapped:
-            return None  # not mapped, a TaskFlow task (its callable takes the values) or done
-        try:
-            ti.task = unmap(template, ti.mapped_kwargs)
-        except Exception as error:  # the operator's own checks of its mapped values
-            return failed_try(template, ti, error, self.clock.now())
-        return None
-
-    async def _run(self, run: RunState, ti: TaskInstance, wake: Wake) -> TryOutcome:
-        context = build_context(run, ti)
-        task = ti.task
-        if not isinstance(task, Sensor):  # narrows the type for sensor_loop
-            return await run_try(task, ti, context, now=self.clock.now)
-        return await run_try(
-            task,
-            ti,
-            context,
-            now=self.clock.now,
-            body=lambda: sensor_loop(
-                task, ti, context, clock=self.clock, jitter=self.settings.poke_jitter, wake=wake
-            ),
-        )
-
 
 def wake_keys(node: NodeState) -> tuple[str, ...]:
     """The notify keys of a task (``wake_on``); none for a task that is not a sensor."""
     keys: tuple[str, ...] = getattr(node.task, "wake_on", ())
     return keys
-
-
-def _keeps_slot(task: Operator, outcome: TryOutcome) -> bool:
-    """A not-done poke of a poke-mode sensor: the try goes on, holding its slot."""
-    return outcome.state is TaskState.UP_FOR_RESCHEDULE and try_kind(task) is TryKind.POKE_SENSOR

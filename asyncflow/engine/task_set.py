@@ -16,6 +16,7 @@ it fails the engine's task group exactly as a failing task-group child would.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Coroutine
 from typing import Any
 
@@ -35,9 +36,14 @@ class TaskSet:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def start(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run ``coro`` as a task of this set, starting on the next loop iteration."""
-        task = asyncio.get_running_loop().create_task(self._run(coro))
+    def start(
+        self, coro: Coroutine[Any, Any, Any], context: contextvars.Context | None = None
+    ) -> None:
+        """Run ``coro`` as a task of this set, starting on the next loop iteration.
+
+        ``context``: the context variables it runs in (default: a copy of the caller's).
+        """
+        task = asyncio.get_running_loop().create_task(self._run(coro), context=context)
         self._tasks.add(task)
         self._unstarted[task] = coro
         task.add_done_callback(self._ended)
@@ -50,6 +56,12 @@ class TaskSet:
         with anyio.CancelScope() as scope:
             self._scopes[task] = scope
             await coro
+
+    def cancel(self, task: asyncio.Task[Any]) -> None:
+        """Cancel one task of the set (through its scope, as :meth:`supervise` would)."""
+        scope = self._scopes.get(task)
+        if scope is not None:
+            scope.cancel()
 
     def _ended(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -20,7 +20,13 @@ from asyncflow.context import Context
 from asyncflow.exceptions import SensorTimeout
 from asyncflow.runtime.task_instance import TaskInstance
 from asyncflow.runtime.task_runner import RescheduleTask, with_timeout
-from asyncflow.sensor import PokeReturnValue, Sensor, Verdict, decide_after_poke
+from asyncflow.sensor import (
+    PokeDecision,
+    PokeReturnValue,
+    Sensor,
+    Verdict,
+    decide_after_poke,
+)
 
 
 class Wake:
@@ -53,6 +59,92 @@ class Wake:
         self._resume = None
 
 
+class SensorPokes:
+    """One try of a sensor, poke after poke: what stays the same between its pokes.
+
+    Args:
+        sensor: The sensor (its poke and wait keywords).
+        ti: The try's task instance (poke count, first poke time).
+        context: The context every poke of the try sees.
+        clock: The engine's clock.
+        jitter: The engine's spread of poke intervals.
+        wake: The try's notify hook.
+    """
+
+    __slots__ = ("_policy", "_seed", "clock", "context", "next_poke_at", "sensor", "ti", "wake")
+
+    def __init__(
+        self,
+        sensor: Sensor,
+        ti: TaskInstance,
+        context: Context,
+        *,
+        clock: Clock,
+        jitter: float,
+        wake: Wake,
+    ) -> None:
+        self.sensor = sensor
+        self.ti = ti
+        self.context = context
+        self.clock = clock
+        self.wake = wake
+        self._policy = sensor.wait_policy(jitter)
+        self._seed = f"{ti.dag_id}#{ti.task_id}#{ti.run_id}#{ti.map_index}"
+        self.next_poke_at: datetime | None = None  # set by the engine after a not-done poke
+
+    async def poke(self) -> tuple[PokeDecision, Any]:
+        """Poke, again at once if notified meanwhile; the decision and the poke's XCom value.
+
+        The value is ``PokeReturnValue.xcom_value`` (``None`` for a plain ``True``).
+        """
+        sensor, ti, wake = self.sensor, self.ti, self.wake
+        while True:
+            if ti.first_poke_at is None:
+                ti.first_poke_at = self.clock.now()
+            wake.notified = False  # cleared before the poke: a notify during it is not lost
+            if sensor.execution_timeout is None:
+                result = await sensor.poke(self.context)
+            else:
+                result = await with_timeout(
+                    sensor, sensor.poke(self.context), what="poke of sensor"
+                )
+            done, value = _read(result)
+            ti.poke_count += 1
+            decision = decide_after_poke(
+                self._policy,
+                done=done,
+                now=self.clock.now(),
+                first_poke_at=ti.first_poke_at,
+                poke_count=ti.poke_count,
+                seed=self._seed,
+                not_before=sensor.not_before(self.context),
+            )
+            if decision.verdict is Verdict.WAIT and wake.notified:
+                continue  # notified while poking: poke again now, in either mode
+            return decision, value
+
+    def conclude(self, decision: PokeDecision, value: Any) -> Any:
+        """The try's end as a task body ends: the XCom value, or the exception to raise.
+
+        Raises:
+            SensorTimeout: the poke was not done and the timeout has passed.
+            RescheduleTask: the poke was not done: poke again at the time decided.
+        """
+        if decision.verdict is Verdict.DONE:
+            return value
+        first = self.ti.first_poke_at
+        assert first is not None
+        if decision.verdict is Verdict.TIMED_OUT:
+            now = self.clock.now()
+            raise SensorTimeout(_timeout_message(self.sensor, first, now, self.ti.poke_count))
+        assert decision.next_poke_at is not None
+        raise RescheduleTask(decision.next_poke_at)
+
+    async def until_wait(self) -> Any:
+        """Poke (see :meth:`poke`) and :meth:`conclude`: the body of a try that pokes once."""
+        return self.conclude(*await self.poke())
+
+
 async def sensor_loop(
     sensor: Sensor,
     ti: TaskInstance,
@@ -70,34 +162,8 @@ async def sensor_loop(
         SensorTimeout: when a not-done poke ends after the timeout.
         RescheduleTask: after a not-done poke, with the time of the next one.
     """
-    policy = sensor.wait_policy(jitter)
-    seed = f"{ti.dag_id}#{ti.task_id}#{ti.run_id}#{ti.map_index}"
-    first_poke_at = ti.first_poke_at
-    while True:
-        if first_poke_at is None:
-            first_poke_at = ti.first_poke_at = clock.now()
-        wake.notified = False  # cleared before the poke: a notify during it is not lost
-        result = await with_timeout(sensor, sensor.poke(context), what="poke of sensor")
-        done, value = _read(result)
-        ti.poke_count += 1
-        now = clock.now()
-        decision = decide_after_poke(
-            policy,
-            done=done,
-            now=now,
-            first_poke_at=first_poke_at,
-            poke_count=ti.poke_count,
-            seed=seed,
-            not_before=sensor.not_before(context),
-        )
-        if decision.verdict is Verdict.DONE:
-            return value
-        if decision.verdict is Verdict.TIMED_OUT:
-            raise SensorTimeout(_timeout_message(sensor, first_poke_at, now, ti.poke_count))
-        assert decision.next_poke_at is not None
-        if wake.notified:
-            continue  # notified while poking: poke again now, in either mode
-        raise RescheduleTask(decision.next_poke_at)
+    pokes = SensorPokes(sensor, ti, context, clock=clock, jitter=jitter, wake=wake)
+    return await pokes.until_wait()
 
 
 def _read(result: object) -> tuple[bool, Any]:

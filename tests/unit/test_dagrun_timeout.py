@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from asyncflow import DAG, DagRunState, EmptyOperator, Engine, TaskState, task
@@ -71,6 +73,43 @@ async def test_a_poke_sensor_waiting_between_pokes_fails_with_its_run() -> None:
             result = await engine.wait(run.run_id)
         assert engine._driver.dispatcher.running == 0
         stored = await engine.get_run(run.run_id)
+    assert result.state is DagRunState.FAILED
+    wait_ti = stored.ti("wait")
+    assert wait_ti.state is TaskState.FAILED
+    assert wait_ti.error is not None
+    assert "exceeded its dagrun_timeout of 0:10:00" in wait_ti.error
+
+
+async def test_a_poke_sensor_in_a_later_poke_that_waits_fails_with_its_run() -> None:
+    """A poke-mode sensor whose second poke is waiting (not between pokes) is failed too."""
+    second_poke = anyio.Event()
+    cleaned_up = anyio.Event()
+    with DAG("bounded_later_poke", dagrun_timeout=timedelta(minutes=10)) as built:
+
+        @task.sensor(poke_interval=60)
+        async def wait(ti: Any) -> bool:
+            if ti.poke_count == 0:
+                return False
+            second_poke.set()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                cleaned_up.set()
+            return True  # pragma: no cover - cancelled above
+
+        wait()
+    clock = FakeClock()
+    async with Engine(MemoryStore(), dags=[built], clock=clock) as engine:
+        run = await engine.trigger("bounded_later_poke")
+        with anyio.fail_after(5):
+            while not second_poke.is_set():  # the second poke is due 54-66 s later
+                clock.advance(timedelta(seconds=6))
+                await anyio.lowlevel.checkpoint()
+        clock.advance(timedelta(minutes=10))
+        with anyio.fail_after(5):
+            result = await engine.wait(run)
+            await cleaned_up.wait()
+        stored = await engine.get_run(run)
     assert result.state is DagRunState.FAILED
     wait_ti = stored.ti("wait")
     assert wait_ti.state is TaskState.FAILED
