@@ -321,7 +321,7 @@ class RunDriver:
         if event.due is not None and record.next_poke_at != event.due:
             return  # a timer entry of an earlier wait
         self.executor.wakeups.remove(wake_keys(node), record.key)
-        node.instances[map_index] = replace(record, state=TaskState.QUEUED)
+        node.instances[map_index] = record.evolve(state=TaskState.QUEUED)
         self.submit(event.run, node, map_index)
 
     async def fail_unknown_pool(self, run: RunState, node: NodeState, map_index: int) -> None:

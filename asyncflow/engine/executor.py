@@ -365,8 +365,7 @@ class InstanceExecutor:
                 outcome = replace(outcome, xcoms=await self.objects.offload(outcome.xcoms))
             except Exception as error:  # object storage unreachable: the try fails
                 outcome = failed_try(node.task, ti, error, self.clock.now())
-        ended = replace(
-            record,
+        ended = record.evolve(
             state=outcome.state,
             end_date=self.clock.now(),
             error=outcome.error or record.error,

@@ -211,7 +211,7 @@ class RunState:
     ) -> list[tuple[str, TaskState]]:
         ended = []
         for map_index, ti in node.instances.items():
-            record = replace(ti, state=state, start_date=at, end_date=at)
+            record = ti.evolve(state=state, start_date=at, end_date=at)
             node.instances[map_index] = record
             writes.append(record)
             ended.append((node.task.task_id, state))
@@ -234,7 +234,7 @@ class RunState:
         template = node.instances[-1]
         length = expansion.length
         node.expansion = expansion
-        node.instances = {i: replace(template, map_index=i) for i in range(length)}
+        node.instances = {i: template.evolve(map_index=i) for i in range(length)}
         node.unfinished = length
         for child_id in node.task.downstream_task_ids:
             child = self.nodes[child_id]

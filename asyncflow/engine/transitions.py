@@ -7,7 +7,6 @@ transition the store no longer expected (a write that arrived late).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 import structlog
@@ -29,12 +28,11 @@ def running_record(
     nothing to store until the poke ends.
     """
     if previous.state is TaskState.QUEUED and previous.next_poke_at is not None:
-        return replace(previous, state=TaskState.RUNNING, owner=owner), False
+        return previous.evolve(state=TaskState.RUNNING, owner=owner), False
     first_poke_at = previous.first_poke_at
     if sensor and first_poke_at is None:
         first_poke_at = now  # the timeout counts from here, across retries and restarts
-    record = replace(
-        previous,
+    record = previous.evolve(
         state=TaskState.RUNNING,
         try_number=previous.try_number + 1,
         start_date=now,
@@ -61,8 +59,7 @@ def timed_out_record(
 
     It failed, with the run's ``stop_error``, as the store recorded it with the run.
     """
-    return replace(
-        record,
+    return record.evolve(
         state=TaskState.FAILED,
         end_date=now,
         owner=None,
@@ -83,9 +80,8 @@ def interrupted_record(
     if record.state is not TaskState.RUNNING:
         return None
     if record.next_poke_at is not None and try_kind(node.task).is_sensor:
-        return replace(record, state=TaskState.UP_FOR_RESCHEDULE, owner=None)
-    return replace(
-        record,
+        return record.evolve(state=TaskState.UP_FOR_RESCHEDULE, owner=None)
+    return record.evolve(
         state=None,
         end_date=now,
         owner=None,
