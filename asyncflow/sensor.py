@@ -15,6 +15,7 @@ so ``timeout``, ``soft_fail``, backoff and XCom behave the same in either.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -137,6 +138,11 @@ def poke_delay(policy: WaitPolicy, *, poke_count: int, seed: str) -> timedelta:
     return delay
 
 
+@functools.lru_cache(maxsize=256)
+def _shared_policy(policy: WaitPolicy) -> WaitPolicy:
+    return policy
+
+
 def _fraction(seed: str, poke_count: int) -> float:
     """A deterministic number in [0, 1) from the sensor's identity and poke count."""
     # CRC-32 is enough to spread pokes and far cheaper than a cryptographic hash
@@ -203,13 +209,19 @@ class Sensor(Operator):
             raise DagDefinitionError(f"{where}: wake_on must be a list of non-empty strings")
 
     def wait_policy(self, jitter: float) -> WaitPolicy:
-        """The sensor's wait keywords as one value, with the engine's jitter setting."""
-        return WaitPolicy(
-            poke_interval=self.poke_interval,
-            timeout=self.timeout,
-            exponential_backoff=self.exponential_backoff,
-            max_wait=self.max_wait,
-            jitter=jitter,
+        """The sensor's wait keywords as one value, with the engine's jitter setting.
+
+        Equal policies are one shared object: the instances of a mapped sensor
+        (a hundred thousand of them) all wait by the same one.
+        """
+        return _shared_policy(
+            WaitPolicy(
+                poke_interval=self.poke_interval,
+                timeout=self.timeout,
+                exponential_backoff=self.exponential_backoff,
+                max_wait=self.max_wait,
+                jitter=jitter,
+            )
         )
 
     async def poke(self, context: Context) -> bool | PokeReturnValue:

@@ -150,15 +150,9 @@ def capturing(
     What reaches it is asyncflow's own events of the try, and with :func:`routing`
     in effect also what the try prints and logs with :mod:`logging`.
     """
-    with capturing_in(TryLog(path, secrets, header)) as log:
-        yield log
-
-
-@contextmanager
-def capturing_in(log: TryLog) -> Iterator[TryLog]:
-    """Like :func:`capturing`, into a try log made before (a sensor's, poke after poke)."""
     if _routing_users:
         _rewrap_streams()
+    log = TryLog(path, secrets, header)
     token = _current.set(log)
     try:
         yield log

@@ -16,7 +16,6 @@ from asyncflow.engine.run_state import NodeState, RunState
 from asyncflow.engine.try_phase import TryEvent, TryPhase, next_phase
 from asyncflow.runtime.sensor_runner import SensorPokes, Wake
 from asyncflow.runtime.task_instance import TaskInstance
-from asyncflow.task_logs import TryLog
 
 RunKey = tuple[str, str]
 
@@ -24,7 +23,7 @@ RunKey = tuple[str, str]
 class Attempt:
     """One try of one instance while the executor has it: its slot and its notify hook."""
 
-    __slots__ = ("log", "log_failed", "phase", "pokes", "ti", "ticket", "wait_id", "wake")
+    __slots__ = ("log_failed", "phase", "pokes", "ti", "ticket", "wait_id", "wake")
 
     def __init__(self, ticket: Ticket) -> None:
         self.ticket = ticket
@@ -32,7 +31,6 @@ class Attempt:
         self.wake = Wake()
         self.ti: TaskInstance | None = None  # set once the first poke has run
         self.wait_id = 0  # which wait a timer entry belongs to (notify may end one early)
-        self.log: TryLog | None = None  # the try's log, once something was captured
         self.log_failed = False  # warned once that its try log cannot be written
         self.pokes: SensorPokes | None = None  # a sensor's try, from its first poke
 

@@ -201,7 +201,7 @@ class InstanceExecutor:
         run, node, map_index = attempt.payload
         record = node.instances[map_index]
         try:
-            outcome, ti = await self.runner.poke_again(record, attempt)
+            outcome, ti = await self.runner.poke_again(run, record, attempt)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._stopped(attempt, run, node, record)

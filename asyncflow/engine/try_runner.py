@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncflow.clock import Clock
-from asyncflow.context import reset_current_context, set_current_context
+from asyncflow.context import Context, reset_current_context, set_current_context
 from asyncflow.engine.attempts import Attempt
 from asyncflow.engine.run_state import NodeState, RunState
 from asyncflow.engine.try_context import build_context
@@ -38,7 +38,7 @@ from asyncflow.sensor import Sensor, Verdict
 from asyncflow.settings import Settings
 from asyncflow.states import TaskState
 from asyncflow.storage.protocol import Store
-from asyncflow.task_logs import TryLog, capturing_in, try_log_path
+from asyncflow.task_logs import TryLog, capturing, try_log_path
 from asyncflow.xcom_objects import XComObjects
 
 _NO_LOG: AbstractContextManager[None] = nullcontext()
@@ -76,20 +76,22 @@ class TryRunner:
     ) -> tuple[TryOutcome, TaskInstance]:
         """Run the try (a sensor: its first poke) and say how it ended."""
         ti = attempt.ti or self._task_instance(node, record)
-        with self._running(record), self._capture(attempt, record) as log:
+        with self._running(record), self._capture(record) as log:
             outcome = self._unmap(ti) or await self._body(run, ti, attempt)
             self._log_end(log, ti, outcome)
-        self._warn_unwritable(attempt, ti)
+        self._warn_unwritable(attempt, log, ti)
         return outcome, ti
 
     async def poke_again(
-        self, record: TaskInstanceRecord, attempt: Attempt
+        self, run: RunState, record: TaskInstanceRecord, attempt: Attempt
     ) -> tuple[TryOutcome, TaskInstance]:
         """The next poke of a poke-mode sensor's try (begun by :meth:`run`).
 
-        The hot path of every waiting sensor: no context manager, no outcome
-        built for a poke that is not done (it returns :data:`WAITS` with the
-        next poke time in ``attempt.pokes.next_poke_at``).
+        The hot path of every waiting sensor: no context manager without task
+        logs, no outcome built for a poke that is not done (it returns
+        :data:`WAITS` with the next poke time in ``attempt.pokes.next_poke_at``).
+        The context and the log are made again for each poke rather than kept:
+        a hundred thousand waiting sensors would hold them all.
         """
         pokes = attempt.pokes
         assert pokes is not None, "a sensor's first poke is run by run()"
@@ -97,36 +99,41 @@ class TryRunner:
         assert current is not None
         self.running[current] = (record.dag_id, record.run_id, record.task_id)
         try:
+            context = build_context(run, pokes.ti)
             if self.logs_folder is None:
-                return await self._poke_once(pokes, None), pokes.ti
-            with self._capture(attempt, record) as log:
-                outcome = await self._poke_once(pokes, log)
-            self._warn_unwritable(attempt, pokes.ti)
+                return await self._poke_once(pokes, context, None), pokes.ti
+            with self._capture(record) as log:
+                outcome = await self._poke_once(pokes, context, log)
+            self._warn_unwritable(attempt, log, pokes.ti)
             return outcome, pokes.ti
         finally:
             del self.running[current]
 
-    async def _poke_once(self, pokes: SensorPokes, log: TryLog | None) -> TryOutcome:
-        token = set_current_context(pokes.context)
+    async def _poke_once(
+        self, pokes: SensorPokes, context: Context, log: TryLog | None
+    ) -> TryOutcome:
+        token = set_current_context(context)
         try:
-            decision, value = await pokes.poke()
+            decision, value = await pokes.poke(context)
         except Exception as error:  # the try's ending decides what the error means
-            outcome = await self._end_poking(pokes, _raise, error)
+            outcome = await self._end_poking(pokes, context, _raise, error)
         else:
             if decision.verdict is Verdict.WAIT:
                 pokes.next_poke_at = decision.next_poke_at
                 return WAITS
-            outcome = await self._end_poking(pokes, pokes.conclude, decision, value)
+            outcome = await self._end_poking(pokes, context, pokes.conclude, decision, value)
         finally:
             reset_current_context(token)
         self._log_end(log, pokes.ti, outcome)
         return outcome
 
-    async def _end_poking(self, pokes: SensorPokes, end: Any, *args: Any) -> TryOutcome:
+    async def _end_poking(
+        self, pokes: SensorPokes, context: Context, end: Any, *args: Any
+    ) -> TryOutcome:
         async def ending() -> Any:
             return end(*args)
 
-        return await run_try(pokes.sensor, pokes.ti, pokes.context, now=self.clock.now, body=ending)
+        return await run_try(pokes.sensor, pokes.ti, context, now=self.clock.now, body=ending)
 
     def _task_instance(self, node: NodeState, record: TaskInstanceRecord) -> TaskInstance:
         return TaskInstance(
@@ -157,33 +164,29 @@ class TryRunner:
         finally:
             self.running.pop(current, None)
 
-    def _capture(
-        self, attempt: Attempt, record: TaskInstanceRecord
-    ) -> AbstractContextManager[TryLog | None]:
+    def _capture(self, record: TaskInstanceRecord) -> AbstractContextManager[TryLog | None]:
         """Capture the try's output in its log file (when task logs are on).
 
-        A sensor's try keeps one :class:`TryLog` across its pokes; its file is
-        open only while a poke writes to it.
+        The file is opened only when something is written; a sensor's next poke
+        captures into the same file.
         """
         if self.logs_folder is None:
             return _NO_LOG
-        if attempt.log is None:
-            folder = self.logs_folder
+        folder = self.logs_folder
 
-            def path() -> Path:
-                return try_log_path(
-                    folder,
-                    record.dag_id,
-                    record.run_id,
-                    record.task_id,
-                    record.map_index,
-                    record.try_number,
-                )
+        def path() -> Path:
+            return try_log_path(
+                folder,
+                record.dag_id,
+                record.run_id,
+                record.task_id,
+                record.map_index,
+                record.try_number,
+            )
 
-            index = f"[{record.map_index}]" if record.map_index >= 0 else ""
-            header = f"try {record.try_number} of {record.task_id}{index} in {record.run_id}"
-            attempt.log = TryLog(path, self.secrets, header)
-        return capturing_in(attempt.log)
+        index = f"[{record.map_index}]" if record.map_index >= 0 else ""
+        header = f"try {record.try_number} of {record.task_id}{index} in {record.run_id}"
+        return capturing(path, self.secrets, header)
 
     @staticmethod
     def _log_end(log: TryLog | None, ti: TaskInstance, outcome: TryOutcome) -> None:
@@ -191,8 +194,7 @@ class TryRunner:
             log.line(f"try {ti.try_number} ended: {outcome.state}")
 
     @staticmethod
-    def _warn_unwritable(attempt: Attempt, ti: TaskInstance) -> None:
-        log = attempt.log
+    def _warn_unwritable(attempt: Attempt, log: TryLog | None, ti: TaskInstance) -> None:
         if log is not None and log.error is not None and not attempt.log_failed:
             attempt.log_failed = True
             task_log(ti).warning(
@@ -219,10 +221,12 @@ class TryRunner:
         if not isinstance(task, Sensor):  # narrows the type for SensorPokes
             return await run_try(task, ti, context, now=self.clock.now)
         pokes = SensorPokes(
-            task, ti, context, clock=self.clock, jitter=self.settings.poke_jitter, wake=attempt.wake
+            task, ti, clock=self.clock, jitter=self.settings.poke_jitter, wake=attempt.wake
         )
         attempt.pokes = pokes
-        return await run_try(task, ti, context, now=self.clock.now, body=pokes.until_wait)
+        return await run_try(
+            task, ti, context, now=self.clock.now, body=lambda: pokes.until_wait(context)
+        )
 
 
 def keeps_slot(task: Operator, outcome: TryOutcome) -> bool:

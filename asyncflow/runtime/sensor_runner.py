@@ -65,19 +65,17 @@ class SensorPokes:
     Args:
         sensor: The sensor (its poke and wait keywords).
         ti: The try's task instance (poke count, first poke time).
-        context: The context every poke of the try sees.
         clock: The engine's clock.
         jitter: The engine's spread of poke intervals.
         wake: The try's notify hook.
     """
 
-    __slots__ = ("_policy", "_seed", "clock", "context", "next_poke_at", "sensor", "ti", "wake")
+    __slots__ = ("_policy", "_seed", "clock", "next_poke_at", "sensor", "ti", "wake")
 
     def __init__(
         self,
         sensor: Sensor,
         ti: TaskInstance,
-        context: Context,
         *,
         clock: Clock,
         jitter: float,
@@ -85,14 +83,13 @@ class SensorPokes:
     ) -> None:
         self.sensor = sensor
         self.ti = ti
-        self.context = context
         self.clock = clock
         self.wake = wake
         self._policy = sensor.wait_policy(jitter)
         self._seed = f"{ti.dag_id}#{ti.task_id}#{ti.run_id}#{ti.map_index}"
         self.next_poke_at: datetime | None = None  # set by the engine after a not-done poke
 
-    async def poke(self) -> tuple[PokeDecision, Any]:
+    async def poke(self, context: Context) -> tuple[PokeDecision, Any]:
         """Poke, again at once if notified meanwhile; the decision and the poke's XCom value.
 
         The value is ``PokeReturnValue.xcom_value`` (``None`` for a plain ``True``).
@@ -103,11 +100,9 @@ class SensorPokes:
                 ti.first_poke_at = self.clock.now()
             wake.notified = False  # cleared before the poke: a notify during it is not lost
             if sensor.execution_timeout is None:
-                result = await sensor.poke(self.context)
+                result = await sensor.poke(context)
             else:
-                result = await with_timeout(
-                    sensor, sensor.poke(self.context), what="poke of sensor"
-                )
+                result = await with_timeout(sensor, sensor.poke(context), what="poke of sensor")
             done, value = _read(result)
             ti.poke_count += 1
             decision = decide_after_poke(
@@ -117,7 +112,7 @@ class SensorPokes:
                 first_poke_at=ti.first_poke_at,
                 poke_count=ti.poke_count,
                 seed=self._seed,
-                not_before=sensor.not_before(self.context),
+                not_before=sensor.not_before(context),
             )
             if decision.verdict is Verdict.WAIT and wake.notified:
                 continue  # notified while poking: poke again now, in either mode
@@ -140,9 +135,9 @@ class SensorPokes:
         assert decision.next_poke_at is not None
         raise RescheduleTask(decision.next_poke_at)
 
-    async def until_wait(self) -> Any:
+    async def until_wait(self, context: Context) -> Any:
         """Poke (see :meth:`poke`) and :meth:`conclude`: the body of a try that pokes once."""
-        return self.conclude(*await self.poke())
+        return self.conclude(*await self.poke(context))
 
 
 async def sensor_loop(
@@ -162,8 +157,8 @@ async def sensor_loop(
         SensorTimeout: when a not-done poke ends after the timeout.
         RescheduleTask: after a not-done poke, with the time of the next one.
     """
-    pokes = SensorPokes(sensor, ti, context, clock=clock, jitter=jitter, wake=wake)
-    return await pokes.until_wait()
+    pokes = SensorPokes(sensor, ti, clock=clock, jitter=jitter, wake=wake)
+    return await pokes.until_wait(context)
 
 
 def _read(result: object) -> tuple[bool, Any]:
