@@ -27,11 +27,11 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 _current: ContextVar[TryLog | None] = ContextVar("asyncflow_try_log", default=None)
 
@@ -141,24 +141,31 @@ def current_try_log() -> TryLog | None:
     return _current.get()
 
 
-@contextmanager
-def capturing(
-    path: Path | Callable[[], Path], secrets: Iterable[str] = (), header: str = ""
-) -> Iterator[TryLog]:
+class capturing(AbstractContextManager[TryLog]):
     """Send this context's output to the try log at ``path`` for the block.
 
     What reaches it is asyncflow's own events of the try, and with :func:`routing`
-    in effect also what the try prints and logs with :mod:`logging`.
+    in effect also what the try prints and logs with :mod:`logging`. (A class,
+    not a generator: every poke of every waiting sensor enters one.)
     """
-    if _routing_users:
-        _rewrap_streams()
-    log = TryLog(path, secrets, header)
-    token = _current.set(log)
-    try:
-        yield log
-    finally:
-        _current.reset(token)
-        log.close()
+
+    __slots__ = ("_log", "_token")
+
+    def __init__(
+        self, path: Path | Callable[[], Path], secrets: Iterable[str] = (), header: str = ""
+    ) -> None:
+        self._log = TryLog(path, secrets, header)
+        self._token: Any = None
+
+    def __enter__(self) -> TryLog:
+        if _routing_users:
+            _rewrap_streams()
+        self._token = _current.set(self._log)
+        return self._log
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current.reset(self._token)
+        self._log.close()
 
 
 @contextmanager
