@@ -36,28 +36,19 @@ import os
 import platform
 import random
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from _bench import floor_in_subprocess, print_side_by_side, rss_bytes, write_results
 
 from asyncflow import DAG, DagRunState, Engine, PokeReturnValue, ProcessSetup, task
 from asyncflow.log import configure
 from asyncflow.settings import Settings
 
-RESULTS = Path(__file__).parent / "results"
 JITTER = Settings.from_env().poke_jitter  # the engine's spread of poke intervals (default 0.1)
-PAGE = os.sysconf("SC_PAGE_SIZE")
 GOLDEN = 0.6180339887498949  # scrambles due times across the sensors
-
-
-def rss_bytes() -> int:
-    """The process's resident set size now (Linux)."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE
 
 
 def peak_rss_bytes() -> int:
@@ -181,15 +172,6 @@ async def run_floor(args: argparse.Namespace) -> dict[str, Any]:
     return figures(probe, time.time(), baseline, cpu)
 
 
-def floor_in_subprocess(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the floor in a fresh interpreter and read its JSON back."""
-    argv = [sys.executable, __file__, "--floor"]
-    for name in ("n", "interval", "wait", "spread"):
-        argv += [f"--{name}", str(getattr(args, name))]
-    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
-
-
 ROWS: list[tuple[str, str]] = [
     ("ramp: start -> every sensor poked once (s)", "ramp_s"),
     ("last sensor done after the last condition turned true (s)", "last_done_after_true_s"),
@@ -210,16 +192,10 @@ def print_table(args: argparse.Namespace, flow: dict[str, Any], floor: dict[str,
         f"wait={args.wait:g}s, spread={args.spread:g}s, python {platform.python_version()}, "
         f"{os.cpu_count()} cpus"
     )
-    rows = [("metric", "asyncflow", "floor")]
-    for label, key in ROWS:
-        rows.append((label, *(_cell(side[key]) for side in (flow, floor))))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for row in rows:
-        cells = zip(row, widths, strict=True)
-        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(cells)))
+    print_side_by_side(ROWS, flow, floor, _cell)
 
 
-def _cell(value: float) -> str:
+def _cell(key: str, value: float) -> str:
     return f"{value:,.0f}" if isinstance(value, int) or abs(value) >= 1000 else f"{value:.2f}"
 
 
@@ -246,7 +222,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/storm.db" if args.store == "sqlite" else "memory://"
         load_before = os.getloadavg()[0]  # other work on the machine skews wall-clock figures
-        floor = floor_in_subprocess(args)
+        floor = floor_in_subprocess(__file__, args, ("n", "interval", "wait", "spread"))
         flow = asyncio.run(run_asyncflow(args, url))
     print_table(args, flow, floor)
     ratio = flow["peak_rss_per_sensor_b"] / floor["peak_rss_per_sensor_b"]
@@ -254,13 +230,8 @@ def main() -> None:
     print(f"asyncflow / floor, peak RSS per sensor: {ratio:.2f}x (target 3x)")
     print(f"run end after true: {flow['end_after_true_s']:.2f} s (target {target:g} s)")
     print(f"machine load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"completion-storm-{args.store}.json"
-    info = {"python": platform.python_version(), "machine": platform.machine()}
-    info |= {"cpus": os.cpu_count(), "argv": sys.argv[1:], "jitter": JITTER}
-    info |= {"config": {k: str(v) for k, v in vars(args).items() if k != "floor"}}
-    info |= {"loadavg_1min": [load_before, os.getloadavg()[0]]}
-    out.write_text(json.dumps(info | {"asyncflow": flow, "floor": floor, "ratio": ratio}, indent=2))
+    figures = {"jitter": JITTER, "asyncflow": flow, "floor": floor, "ratio": ratio}
+    out = write_results(f"completion-storm-{args.store}", args, load_before, figures)
     print(f"wrote {out}")
 
 

@@ -26,8 +26,6 @@ import os
 import platform
 import random
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from array import array
@@ -37,22 +35,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from _bench import floor_in_subprocess, print_side_by_side, rss_bytes, write_results
+
 from asyncflow import DAG, DagRunState, Engine, ProcessSetup, task
 from asyncflow.log import configure
 from asyncflow.settings import Settings
 
-RESULTS = Path(__file__).parent / "results"
 # engines are opened as `asyncflow run` opens its own (GC thresholds, watchdog, capture)
 SERVED = ProcessSetup.everything()
 JITTER = Settings.from_env().poke_jitter  # the engine's spread of poke intervals (default 0.1)
-PAGE = os.sysconf("SC_PAGE_SIZE")
 GOLDEN = 0.6180339887498949  # scrambles due times across the sensors
-
-
-def rss_bytes() -> int:
-    """The process's resident set size now (Linux)."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE
 
 
 @dataclass(slots=True)
@@ -202,15 +194,6 @@ async def run_floor(args: argparse.Namespace) -> dict[str, Any]:
     return summarise(probe, list(done_at))
 
 
-def floor_in_subprocess(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the floor in a fresh interpreter and read its JSON back."""
-    argv = [sys.executable, __file__, "--floor"]
-    for name in ("n", "interval", "wait", "spread"):
-        argv += [f"--{name}", str(getattr(args, name))]
-    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
-
-
 ROWS: list[tuple[str, str]] = [
     ("wall time (s)", "wall_s"),
     ("ramp: start -> every sensor poked once (s)", "ramp_s"),
@@ -231,8 +214,7 @@ ROWS: list[tuple[str, str]] = [
 ]
 
 
-def _cell(metrics: dict[str, Any], key: str) -> str:
-    value = metrics[key]
+def _cell(key: str, value: Any) -> str:
     if isinstance(value, int) or abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.4f}" if "transactions" in key else f"{value:.2f}"
@@ -250,16 +232,7 @@ def print_table(args: argparse.Namespace, flow: dict[str, Any], floor: dict[str,
         f"python {platform.python_version()}, "
         f"{os.cpu_count()} cpus"
     )
-    rows = [("metric", "asyncflow", "floor")]
-    rows += [(label, _cell(flow, key), _cell(floor, key)) for label, key in ROWS]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for row in rows:
-        print(
-            "  ".join(
-                cell.rjust(w) if i else cell.ljust(w)
-                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
+    print_side_by_side(ROWS, flow, floor, _cell)
 
 
 def ratios(flow: dict[str, Any], floor: dict[str, Any]) -> dict[str, float]:
@@ -294,7 +267,7 @@ def main() -> None:
         return
     configure(logging.WARNING)
     load_before = os.getloadavg()[0]  # other work on the machine skews wall-clock figures
-    floor = floor_in_subprocess(args)
+    floor = floor_in_subprocess(__file__, args, ("n", "interval", "wait", "spread"))
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/sensors.db" if args.store == "sqlite" else "memory://"
         flow = asyncio.run(run_asyncflow(args, url, Path(tmp)))
@@ -303,15 +276,8 @@ def main() -> None:
     for key, value in ratio.items():
         print(f"asyncflow / floor, {key}: {value:.2f}x")
     print(f"machine load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"sensors-{args.mode}-{args.store}.json"
-    info = {"python": platform.python_version(), "machine": platform.machine()}
-    info |= {"cpus": os.cpu_count(), "argv": sys.argv[1:], "jitter": JITTER}
-    info |= {"config": {k: v for k, v in vars(args).items() if k != "floor"}}
-    info |= {"loadavg_1min": [load_before, os.getloadavg()[0]]}
-    out.write_text(
-        json.dumps(info | {"asyncflow": flow, "floor": floor, "ratios": ratio}, indent=2)
-    )
+    figures = {"jitter": JITTER, "asyncflow": flow, "floor": floor, "ratios": ratio}
+    out = write_results(f"sensors-{args.mode}-{args.store}", args, load_before, figures)
     print(f"wrote {out}")
 
 
