@@ -19,7 +19,7 @@ import anyio.abc
 
 from asyncflow.clock import Clock
 from asyncflow.engine.dispatcher import Dispatcher, Ticket
-from asyncflow.engine.executor import InstanceExecutor, wake_keys
+from asyncflow.engine.executor import InstanceExecutor
 from asyncflow.engine.expansion import resolve_expansion
 from asyncflow.engine.past import PastGate
 from asyncflow.engine.run_events import (
@@ -33,6 +33,7 @@ from asyncflow.engine.run_events import (
 from asyncflow.engine.run_state import Expansion, NodeState, RunState
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.transitions import log_stale, timeout_error
+from asyncflow.engine.wakeups import wake_keys
 from asyncflow.exceptions import MappingError
 from asyncflow.log import get_logger
 from asyncflow.records import TaskInstanceRecord

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -28,7 +27,7 @@ from asyncflow.connections import all_secrets
 from asyncflow.engine.attempts import Attempt, HeldAttempts
 from asyncflow.engine.dispatcher import Ticket
 from asyncflow.engine.poke_queue import PokeQueue
-from asyncflow.engine.run_events import RunEvent, TryRecorded
+from asyncflow.engine.run_events import RunEvent
 from asyncflow.engine.run_state import NodeState, RunState
 from asyncflow.engine.task_set import TaskSet
 from asyncflow.engine.timers import Timers
@@ -39,13 +38,13 @@ from asyncflow.engine.transitions import (
     timed_out_record,
 )
 from asyncflow.engine.try_phase import TryEvent, TryKind, TryPhase, try_kind
+from asyncflow.engine.try_recorder import TryRecorder
 from asyncflow.engine.try_runner import WAITS, TryRunner, keeps_slot
-from asyncflow.engine.wakeups import WakeRegistry
+from asyncflow.engine.wakeups import WakeRegistry, wake_keys
 from asyncflow.records import TaskInstanceRecord
 from asyncflow.runtime.task_instance import TaskInstance
 from asyncflow.runtime.task_runner import (
     TryOutcome,
-    failed_try,
 )
 from asyncflow.settings import Settings
 from asyncflow.states import TaskState
@@ -53,7 +52,6 @@ from asyncflow.storage.protocol import Store
 from asyncflow.xcom_objects import XComObjects
 
 _NO_LOG: AbstractContextManager[None] = nullcontext()
-Finishing = tuple[Attempt, RunState, NodeState, TaskInstanceRecord, TryOutcome]
 
 
 class InstanceExecutor:
@@ -94,11 +92,19 @@ class InstanceExecutor:
         self._by_run: dict[tuple[str, str], set[anyio.CancelScope]] = {}
         self._held = HeldAttempts()
         self._starting: list[Ticket] = []
-        self._finishing: list[Finishing] = []  # sensors' outcomes waiting for one write
         self.tries = TaskSet()  # each try (each first poke of a sensor) runs as one of these
         # a held poke-mode sensor's next pokes run in a queue's task, not in a task each
         self.pokes = PokeQueue(self._poke_again, self.tries.start, self._poke_waits)
         self._waiting_pokes: dict[Attempt, asyncio.Task[Any]] = {}
+        self.recorder = TryRecorder(
+            store=store,
+            clock=clock,
+            owner=owner,
+            objects=objects,
+            wakeups=self.wakeups,
+            post=post,
+            start=self.tries.start,
+        )
         self._post = post
         self._release = release
         self._spawn = spawn
@@ -274,7 +280,7 @@ class InstanceExecutor:
         if patient:
             self._release(attempt.ticket)
         try:
-            await self._record(attempt, run, node, record, outcome, ti)
+            await self.recorder.record(attempt, run, node, record, outcome, ti)
         finally:
             if not patient:
                 self._release(attempt.ticket)
@@ -350,73 +356,6 @@ class InstanceExecutor:
             if not ok:
                 log_stale("interrupt_try", record, "the try had ended or its run had")
 
-    async def _record(
-        self,
-        attempt: Attempt,
-        run: RunState,
-        node: NodeState,
-        record: TaskInstanceRecord,
-        outcome: TryOutcome,
-        ti: TaskInstance,
-    ) -> None:
-        """Commit a try's outcome, then hand the try to the run loop (or drop it, stale)."""
-        if self.objects is not None and outcome.xcoms:
-            try:
-                outcome = replace(outcome, xcoms=await self.objects.offload(outcome.xcoms))
-            except Exception as error:  # object storage unreachable: the try fails
-                outcome = failed_try(node.task, ti, error, self.clock.now())
-        ended = record.evolve(
-            state=outcome.state,
-            end_date=self.clock.now(),
-            error=outcome.error or record.error,
-            next_attempt_at=outcome.next_attempt_at,
-            next_poke_at=outcome.next_poke_at,
-            first_poke_at=ti.first_poke_at,
-            poke_count=ti.poke_count,
-            owner=None,
-        )
-        if outcome.state is TaskState.UP_FOR_RESCHEDULE:
-            applied = await self.store.record_reschedule(self.owner, ended, outcome.xcoms)
-            self._hand_over(attempt, run, node, ended, outcome, applied, "record_reschedule")
-        elif try_kind(ti.task).is_sensor:  # nobody waits on it to the millisecond: batched
-            self._finishing.append((attempt, run, node, ended, outcome))
-            if len(self._finishing) == 1:
-                self.tries.start(self._finish_sensors())
-        else:
-            applied = await self.store.finish_try(self.owner, ended, outcome.xcoms)
-            self._hand_over(attempt, run, node, ended, outcome, applied, "finish_try")
-
-    async def _finish_sensors(self) -> None:
-        """Store the outcomes of sensors that ended meanwhile, in one patient call.
-
-        A completion storm (thousands of sensors done together) then waits in
-        this one coroutine, not in one per sensor.
-        """
-        batch, self._finishing = self._finishing, []
-        tries = [(ended, outcome.xcoms) for _, _, _, ended, outcome in batch]
-        applied = await self.store.finish_tries(self.owner, tries, patient=True)
-        for (attempt, run, node, ended, outcome), ok in zip(batch, applied, strict=True):
-            self._hand_over(attempt, run, node, ended, outcome, ok, "finish_try")
-
-    def _hand_over(
-        self,
-        attempt: Attempt,
-        run: RunState,
-        node: NodeState,
-        ended: TaskInstanceRecord,
-        outcome: TryOutcome,
-        applied: bool,
-        write: str,
-    ) -> None:
-        """Give a recorded try to the run loop, or drop it when the store refused it."""
-        if not applied:  # e.g. its run timed out meanwhile: the store has its end already
-            attempt.move(TryEvent.STALE)
-            self.wakeups.remove(wake_keys(node), ended.key)
-            log_stale(write, ended, "the try is no longer current or its run has ended")
-            return
-        attempt.move(TryEvent.RECORDED)
-        self._post(TryRecorded(run, node, ended, outcome, attempt.wake.notified))
-
     async def stop_run(self, key: tuple[str, str]) -> None:
         """Stop every try of one run (its dagrun_timeout passed); they are recorded failed.
 
@@ -471,9 +410,3 @@ class InstanceExecutor:
         )
         node.instances[map_index] = record
         return record, new_try
-
-
-def wake_keys(node: NodeState) -> tuple[str, ...]:
-    """The notify keys of a task (``wake_on``); none for a task that is not a sensor."""
-    keys: tuple[str, ...] = getattr(node.task, "wake_on", ())
-    return keys

@@ -8,6 +8,7 @@ queues its next poke at once. Both are removed when the wait ends.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
+from typing import Any
 
 
 class WakeRegistry:
@@ -36,3 +37,12 @@ class WakeRegistry:
         for callback in callbacks:
             callback()
         return len(callbacks)
+
+
+def wake_keys(node: Any) -> tuple[str, ...]:
+    """The notify keys of a run's task (``wake_on``); none for a task that is not a sensor.
+
+    ``node`` is a :class:`~asyncflow.engine.run_state.NodeState`.
+    """
+    keys: tuple[str, ...] = getattr(node.task, "wake_on", ())
+    return keys
