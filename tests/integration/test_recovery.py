@@ -271,3 +271,35 @@ async def test_a_branch_still_skips_after_a_restart_that_lost_its_skips(tmp_path
     assert ran == ["left"]
     assert resumed.ti("right").state is TaskState.SKIPPED
     assert resumed.state is DagRunState.SUCCESS
+
+
+async def test_a_later_poke_in_flight_at_a_graceful_exit_is_interrupted_at_once(
+    tmp_path: Path,
+) -> None:
+    """A poke-mode sensor whose second poke is waiting on I/O stops at once and is resumable."""
+    url = f"sqlite:///{tmp_path / 'af.db'}"
+    in_flight = anyio.Event()
+    cleaned_up = anyio.Event()
+    with DAG("in_flight") as built:
+
+        @task.sensor(poke_interval=0.05)
+        async def wait(ti: Any) -> bool:
+            if ti.poke_count == 0:
+                return False
+            in_flight.set()
+            try:
+                await anyio.sleep_forever()  # e.g. a request that does not answer
+            finally:
+                cleaned_up.set()
+            return True  # pragma: no cover - cancelled above
+
+        wait()
+    with anyio.fail_after(5):  # the grace period is 60 s: nothing may wait for it
+        async with Engine(url, dags=[built], settings=settings(60)) as engine:
+            run = await engine.trigger("in_flight")
+            await in_flight.wait()
+        await cleaned_up.wait()
+    async with Engine(url) as reader:
+        (record,) = await reader.store.get_task_instances("in_flight", run.run_id)
+    assert (record.state, record.try_number, record.interrupted_tries) == (None, 1, 1)
+    assert record.error == "interrupted: the engine shut down during try 1"
