@@ -29,6 +29,7 @@ from asyncflow.results import DagRunResult, TaskInstanceResult
 from asyncflow.sensor import PokeReturnValue, Sensor
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.task import task
+from asyncflow.task_group import TaskGroup, task_group
 from asyncflow.trigger_rules import TriggerRule
 
 # DAG.test() runs an engine, which the model may not import; the package holds both,
@@ -55,6 +56,7 @@ __all__ = [
     "SensorTimeout",
     "ShortCircuitOperator",
     "SkipTask",
+    "TaskGroup",
     "TaskInstanceResult",
     "TaskState",
     "TriggerRule",
@@ -62,4 +64,5 @@ __all__ = [
     "dag",
     "get_current_context",
     "task",
+    "task_group",
 ]

@@ -35,6 +35,7 @@ from asyncflow.schedule import Schedule, parse_schedule
 if TYPE_CHECKING:
     from asyncflow.operator import Operator
     from asyncflow.results import DagRunResult
+    from asyncflow.task_group import TaskGroup
 
 P = ParamSpec("P")
 
@@ -181,6 +182,7 @@ class DAG:
         self.description = description
         self.fileloc: str | None = None
         self.task_dict: dict[str, Operator] = {}
+        self.task_group_dict: dict[str, TaskGroup] = {}  # by full group id
         created = _created.get()
         if created is not None:
             created.append((self, _creating_module_file()))
@@ -243,16 +245,24 @@ class DAG:
                 f"DAG {self.dag_id!r}: duplicate task_id {task.task_id!r}; "
                 "every task in a DAG needs its own task_id"
             )
+        if task.task_id in self.task_group_dict:
+            raise DuplicateTaskIdError(
+                f"DAG {self.dag_id!r}: task_id {task.task_id!r} is the id of a task group; "
+                "tasks and groups share one namespace"
+            )
         self.task_dict[task.task_id] = task
 
-    def unique_task_id(self, base: str) -> str:
-        """``base`` if free, else ``base__1``, ``base__2``... as Airflow names reused tasks."""
-        if base not in self.task_dict:
-            return base
-        n = 1
-        while f"{base}__{n}" in self.task_dict:
+    def unique_task_id(self, base: str, full_id: Callable[[str], str] = str) -> str:
+        """``base`` if free, else ``base__1``, ``base__2``... as Airflow names reused tasks.
+
+        ``full_id`` gives the id a name gets where the task is made (in a task
+        group: prefixed with the group's id); the name returned is unprefixed.
+        """
+        candidate, n = base, 0
+        while full_id(candidate) in self.task_dict or full_id(candidate) in self.task_group_dict:
             n += 1
-        return f"{base}__{n}"
+            candidate = f"{base}__{n}"
+        return candidate
 
     def validate(self) -> None:
         """Check the graph is acyclic.

@@ -25,6 +25,7 @@ from asyncflow.dag import DAG, current_dag, validate_id
 from asyncflow.exceptions import DagDefinitionError
 from asyncflow.mapped_operator import OperatorPartial, building_detached
 from asyncflow.retry import to_timedelta
+from asyncflow.task_group import TaskGroup, current_task_group
 from asyncflow.trigger_rules import TriggerRule, parse_trigger_rule
 from asyncflow.xcom_arg import XComArg
 
@@ -102,12 +103,17 @@ class Operator:
         doc_md: str | None = _UNSET,
     ) -> None:
         dag = dag if dag is not None else current_dag()
-        self.task_id = validate_id(task_id, what="task_id", owner=_owner_of(dag))
+        task_id = validate_id(task_id, what="task_id", owner=_owner_of(dag))
         if dag is None:
             raise DagDefinitionError(
                 f"task {task_id!r} was created outside a DAG: create it inside "
                 "`with DAG(...)` or an @dag function, or pass dag="
             )
+        # a mapped instance's own operator copies its template, group and all
+        group = None if building_detached() else current_task_group(dag)
+        self.task_id = group.child_id(task_id) if group is not None else task_id
+        self.task_group: TaskGroup | None = group
+        defaults = group.default_args if group is not None else dag.default_args
         given = {
             "retries": retries,
             "retry_delay": retry_delay,
@@ -125,10 +131,10 @@ class Operator:
             "doc_md": doc_md,
         }
         values: dict[str, Any] = {
-            key: value if value is not _UNSET else dag.default_args.get(key, TASK_DEFAULTS[key])
+            key: value if value is not _UNSET else defaults.get(key, TASK_DEFAULTS[key])
             for key, value in given.items()
         }
-        where = f"task {task_id!r}"
+        where = f"task {self.task_id!r}"
         self.dag: DAG = dag
         self.retries: int = _non_negative_int(values["retries"], "retries", where)
         self.retry_delay: timedelta = _required_delta(values["retry_delay"], "retry_delay", where)
@@ -141,7 +147,9 @@ class Operator:
         self.execution_timeout = to_timedelta(
             values["execution_timeout"], name="execution_timeout", owner=where
         )
-        self.trigger_rule: TriggerRule = parse_trigger_rule(values["trigger_rule"], task_id=task_id)
+        self.trigger_rule: TriggerRule = parse_trigger_rule(
+            values["trigger_rule"], task_id=self.task_id
+        )
         self.pool: str | None = _optional_str(values["pool"], "pool", where)
         self.priority_weight: int = _int(values["priority_weight"], "priority_weight", where)
         self.depends_on_past: bool = _flag(values["depends_on_past"], "depends_on_past", where)
@@ -160,6 +168,8 @@ class Operator:
         self.downstream_task_ids: set[str] = set()
         if not building_detached():  # a mapped instance's own operator is not a DAG task
             dag.add_task(self)
+            if group is not None:
+                group.add(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.task_id!r}>"
@@ -222,13 +232,13 @@ class Operator:
         return [self.dag.task_dict[t] for t in sorted(self.downstream_task_ids)]
 
     def set_downstream(self, other: Any) -> None:
-        """Make ``other`` (a task, an XComArg or a list of them) run after this task."""
-        for task in _as_operators(other):
+        """Make ``other`` (a task, an XComArg, a task group or a list) run after this task."""
+        for task in _as_operators(other, upstream=False):
             _link(self, task)
 
     def set_upstream(self, other: Any) -> None:
-        """Make ``other`` (a task, an XComArg or a list of them) run before this task."""
-        for task in _as_operators(other):
+        """Make ``other`` (a task, an XComArg, a task group or a list) run before this task."""
+        for task in _as_operators(other, upstream=True):
             _link(task, self)
 
     def __rshift__(self, other: Any) -> Any:
@@ -272,8 +282,8 @@ def chain(*elements: Any) -> None:
 
 
 def _link_any(up: Any, down: Any) -> None:
-    for a in _as_operators(up):
-        for b in _as_operators(down):
+    for a in _as_operators(up, upstream=True):
+        for b in _as_operators(down, upstream=False):
             _link(a, b)
 
 
@@ -289,16 +299,19 @@ def _link(up: Operator, down: Operator) -> None:
     down.upstream_task_ids.add(up.task_id)
 
 
-def _as_operators(value: Any) -> list[Operator]:
+def _as_operators(value: Any, *, upstream: bool) -> list[Operator]:
+    """The tasks a dependency on ``value`` links: a group's leaves upstream, its roots down."""
     if isinstance(value, Operator):
         return [value]
     if isinstance(value, XComArg):
         return [value.operator]
+    if isinstance(value, TaskGroup):
+        return value.leaves if upstream else value.roots
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [op for item in value for op in _as_operators(item)]
+        return [op for item in value for op in _as_operators(item, upstream=upstream)]
     raise DagDefinitionError(
         f"cannot set a dependency on {type(value).__name__} {value!r}: "
-        "use a task, a task's result or a list of them"
+        "use a task, a task's result, a task group or a list of them"
     )
 
 

@@ -34,6 +34,7 @@ from asyncflow.operators.python import (
     ShortCircuitOperator,
 )
 from asyncflow.operators.python_sensor import PythonSensor
+from asyncflow.task_group import current_task_group
 from asyncflow.xcom_arg import XComArg, iter_xcom_args
 
 P = ParamSpec("P")
@@ -92,7 +93,9 @@ class TaskDecorator(Generic[P, R]):
         dag = current_dag()
         kwargs = dict(self.operator_kwargs)
         base_id = kwargs.pop("task_id", None) or self.function.__name__
-        task_id = dag.unique_task_id(base_id) if dag is not None else base_id
+        group = current_task_group(dag) if dag is not None else None
+        full_id = group.child_id if group is not None else str
+        task_id = dag.unique_task_id(base_id, full_id) if dag is not None else base_id
         _check_arguments(self.function, task_id, op_args, op_kwargs)
         return self.operator_class(
             task_id=task_id,

@@ -141,3 +141,12 @@ def test_bash_task_returns_the_last_stdout_line(bag: DagBag) -> None:
     result = run(bag, "bash_task")
     assert result.xcom("greet") == "hello asyncflow"
     assert str(result.xcom("count_words")).strip() == "3"
+
+
+def test_task_groups_prefix_their_tasks_and_pass_results_on(bag: DagBag) -> None:
+    """The groups' tasks run under prefixed ids and the decorated group's result reaches report."""
+    result = run(bag, "task_groups")
+    assert result.xcom("transform.enrich") == (120 - 1) * 2
+    assert result.xcom("transform__1.enrich") == (30 - 1) * 2
+    assert result.xcom("report") == f"{(119 + 29) * 2} rows ready"
+    assert result.ti("extract.orders").state == TaskState.SUCCESS
