@@ -1,11 +1,11 @@
-"""The SQLite store's SQL, read from the ``.sql`` files shipped in this package.
+"""A SQL backend's ``.sql`` files: named queries and numbered migrations.
 
-Two kinds of file live next to this module:
+Each SQL backend keeps two kinds of file in its package:
 
 - ``queries.sql``: named statements, each block opened by a ``-- name: <name>``
-  line, parsed once at import into :data:`QUERIES`;
+  line, parsed once at import by :func:`load_queries`;
 - ``migrations/NNNN_<what>.sql``: numbered schema migrations, applied in order by
-  :mod:`asyncflow.storage.sqlite.schema`, loaded into :data:`MIGRATIONS`.
+  the backend's ``schema`` module, loaded by :func:`load_migrations`.
 
 Files are read with :mod:`importlib.resources`, so they are found the same way in
 a source checkout and in an installed wheel.
@@ -14,7 +14,7 @@ a source checkout and in an installed wheel.
 from __future__ import annotations
 
 import re
-import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 
@@ -24,10 +24,10 @@ _MIGRATION_FILE = re.compile(r"^(\d{4})_(\w+)\.sql$")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Migration:
-    """One numbered schema migration, split into its statements."""
+    """One numbered schema migration, split into the statements its backend runs."""
 
-    version: int  # the number in the file name; PRAGMA user_version after it ran
-    name: str  # the file name, for error messages
+    version: int  # the number in the file name; the schema's version after it ran
+    name: str  # the file name, for error messages and reports
     statements: tuple[str, ...]
 
 
@@ -50,48 +50,36 @@ def parse_queries(text: str) -> dict[str, str]:
         sql = body.strip()
         if name in queries:
             raise ValueError(f"query {name!r} is defined twice")
-        if not _strip_comments(sql):
+        if not strip_comments(sql):
             raise ValueError(f"query {name!r} has no statement")
         queries[name] = sql
     return queries
 
 
-def split_statements(text: str) -> tuple[str, ...]:
-    """Split a SQL script into complete statements, respecting quotes and comments.
-
-    Raises:
-        ValueError: the script ends with an incomplete statement.
-    """
-    statements: list[str] = []
-    buffer = ""
-    for line in text.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            statements.append(buffer.strip())
-            buffer = ""
-    if _strip_comments(buffer):
-        raise ValueError(f"incomplete SQL statement at the end: {buffer.strip()[:60]!r}")
-    return tuple(statements)
-
-
-def _strip_comments(sql: str) -> str:
+def strip_comments(sql: str) -> str:
+    """The SQL without its whole-line ``--`` comments, stripped."""
     lines = (line for line in sql.splitlines() if not line.lstrip().startswith("--"))
     return "\n".join(lines).strip()
 
 
-def load_queries() -> dict[str, str]:
-    """The named statements of ``queries.sql``."""
-    return parse_queries((files(__package__) / "queries.sql").read_text(encoding="utf-8"))
+def load_queries(package: str) -> dict[str, str]:
+    """The named statements of a backend package's ``queries.sql``."""
+    return parse_queries((files(package) / "queries.sql").read_text(encoding="utf-8"))
 
 
-def load_migrations() -> tuple[Migration, ...]:
-    """Every migration under ``migrations/``, ordered by version.
+def load_migrations(package: str, split: Callable[[str], tuple[str, ...]]) -> tuple[Migration, ...]:
+    """Every migration under a backend package's ``migrations/``, ordered by version.
+
+    Args:
+        package: the backend's package, e.g. ``"asyncflow.storage.sqlite"``.
+        split: turns a file's text into the statements the backend runs one by
+            one (a backend whose driver runs a whole script returns it whole).
 
     Raises:
         ValueError: the versions are not 1, 2, 3... without gaps or repeats.
     """
     found: list[Migration] = []
-    for entry in (files(__package__) / "migrations").iterdir():
+    for entry in (files(package) / "migrations").iterdir():
         match = _MIGRATION_FILE.match(entry.name)
         if match is None:
             continue
@@ -99,7 +87,7 @@ def load_migrations() -> tuple[Migration, ...]:
             Migration(
                 version=int(match.group(1)),
                 name=entry.name,
-                statements=split_statements(entry.read_text(encoding="utf-8")),
+                statements=split(entry.read_text(encoding="utf-8")),
             )
         )
     found.sort(key=lambda migration: migration.version)
@@ -107,10 +95,3 @@ def load_migrations() -> tuple[Migration, ...]:
     if versions != list(range(1, len(found) + 1)):
         raise ValueError(f"migration versions must run 1, 2, 3... without gaps: {versions}")
     return tuple(found)
-
-
-QUERIES: dict[str, str] = load_queries()
-"""The named statements of ``queries.sql``, parsed once at import."""
-
-MIGRATIONS: tuple[Migration, ...] = load_migrations()
-"""The schema migrations, in the order they are applied."""

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from asyncflow.storage.sqlite.sqlfiles import (
-    MIGRATIONS,
-    QUERIES,
-    parse_queries,
-    split_statements,
-)
+from asyncflow.storage.sqlfiles import parse_queries
+from asyncflow.storage.sqlite.sqlfiles import MIGRATIONS, QUERIES, split_statements
 
 
 def test_named_blocks_become_queries_in_file_order() -> None:

@@ -1,7 +1,7 @@
 """Opening a SQLite database: connection settings and numbered migrations.
 
 Migrations are the files ``migrations/NNNN_<what>.sql`` (see
-:mod:`asyncflow.storage.sqlite.sqlfiles`). The schema version is SQLite's
+:mod:`asyncflow.storage.sqlfiles`). The schema version is SQLite's
 ``PRAGMA user_version``: migration N sets it to N in the same transaction as its
 statements, so a migration is applied completely or not at all. The check runs
 under ``BEGIN IMMEDIATE`` (the write lock), so two processes opening a new file
@@ -17,7 +17,8 @@ from pathlib import Path
 import aiosqlite
 
 from asyncflow.exceptions import StoreError
-from asyncflow.storage.sqlite.sqlfiles import MIGRATIONS, Migration
+from asyncflow.storage.sqlfiles import Migration
+from asyncflow.storage.sqlite.sqlfiles import MIGRATIONS
 
 BUSY_TIMEOUT_SECONDS = 5.0
 """How long a statement waits for another process's lock before failing."""
