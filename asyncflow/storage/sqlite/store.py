@@ -54,6 +54,7 @@ from asyncflow.records import (
 )
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage import checks
+from asyncflow.storage.batches import OperationFailed, flush_isolating
 from asyncflow.storage.group_commit import GroupCommit, PendingWrite
 from asyncflow.storage.protocol import RERUN_STATES
 from asyncflow.storage.sqlite import codec, ops, schema
@@ -90,10 +91,6 @@ nothing but the moment the poke is durable (a crash in between means one more
 poke after the restart), and it turns a transaction per handful of pokes into
 one per hundred or more at a few thousand pokes a second.
 """
-
-
-class _OperationFailed(Exception):
-    """Applying a batch failed because of one of its operations."""
 
 
 class SqliteStore:
@@ -430,23 +427,7 @@ class SqliteStore:
 
     async def _flush(self, batch: list[PendingWrite[Op]]) -> None:
         """Commit a batch in one transaction, splitting it to isolate a failing write."""
-        try:
-            results = await self._transaction([write.payload for write in batch])
-        except _OperationFailed as failed:
-            if len(batch) > 1:
-                middle = len(batch) // 2
-                await self._flush(batch[:middle])
-                await self._flush(batch[middle:])
-                return
-            cause = failed.__cause__
-            assert isinstance(cause, Exception)  # set by _transaction
-            batch[0].fail(self._caller_error(batch[0].payload.name, cause))
-        except Exception as exc:
-            for write in batch:
-                write.fail(self._caller_error(write.payload.name, exc))
-        else:
-            for write, result in zip(batch, results, strict=True):
-                write.succeed(result)
+        await flush_isolating(batch, self._transaction, self._caller_error)
 
     async def _transaction(self, ops: list[Op]) -> list[object]:
         writer = self._writer
@@ -464,7 +445,7 @@ class SqliteStore:
             with suppress(sqlite3.Error):
                 await writer.execute("ROLLBACK")
             if not applied and not isinstance(exc, sqlite3.OperationalError):
-                raise _OperationFailed from exc
+                raise OperationFailed from exc
             raise
         self._stats.transactions += 1
         return results
