@@ -55,7 +55,7 @@ from asyncflow.records import (
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage import checks
 from asyncflow.storage.batches import OperationFailed, flush_isolating
-from asyncflow.storage.group_commit import GroupCommit, PendingWrite
+from asyncflow.storage.group_commit import RESCHEDULE_LINGER_SECONDS, GroupCommit, PendingWrite
 from asyncflow.storage.protocol import RERUN_STATES
 from asyncflow.storage.sqlite import codec, ops, schema
 from asyncflow.storage.sqlite.codec import Row
@@ -82,15 +82,6 @@ _GET_XCOMS = QUERIES["get_xcoms"]
 _GET_RUN_XCOMS = QUERIES["get_run_xcoms"]
 _SET_DAG_PAUSED = QUERIES["set_dag_paused"]
 _GET_PAUSED_DAGS = QUERIES["get_paused_dags"]
-
-RESCHEDULE_LINGER_SECONDS = 0.05
-"""How long a sensor's reschedule write may wait for others to share its transaction.
-
-Its poke already happened and its next poke is set by time, so the wait delays
-nothing but the moment the poke is durable (a crash in between means one more
-poke after the restart), and it turns a transaction per handful of pokes into
-one per hundred or more at a few thousand pokes a second.
-"""
 
 
 class SqliteStore:
