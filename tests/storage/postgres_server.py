@@ -1,0 +1,80 @@
+"""The PostgreSQL server the storage tests run against, one fresh schema per test.
+
+The server is ``ASYNCFLOW_TEST_POSTGRES_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/test``, the one CI and every developer
+machine run). Each test gets a schema of its own, ``af_<random hex>``, named in
+its store URL as the ``search_path`` (and as the ``application_name``, so a
+test can find its store's connections), and dropped afterwards: tests never see
+each other's rows, and runs by other people on the same server never collide.
+
+An unreachable server fails the test with a message saying so: these tests
+must not pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import pytest
+
+from asyncflow.storage.postgres.connections import PoolOptions
+
+SERVER_URL = os.environ.get(
+    "ASYNCFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+"""The database the PostgreSQL tests create their schemas in."""
+
+TEST_POOL = PoolOptions(min_size=1, max_size=3, first_pause=0.05)
+"""A small pool: the server's connections are shared with every other test run."""
+
+_unreachable: list[str] = []  # why the server could not be reached, once per session
+
+
+async def connect() -> asyncpg.Connection[asyncpg.Record]:
+    """A plain connection to the test database, or the test fails saying why there is none."""
+    if _unreachable:
+        pytest.fail(_unreachable[0], pytrace=False)
+    try:
+        return await asyncpg.connect(SERVER_URL, timeout=5)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        _unreachable.append(
+            f"PostgreSQL is unreachable at {SERVER_URL} ({type(exc).__name__}: {exc}); "
+            "the PostgreSQL storage tests need it: start it, or point "
+            "ASYNCFLOW_TEST_POSTGRES_URL at one"
+        )
+        pytest.fail(_unreachable[0], pytrace=False)
+
+
+@asynccontextmanager
+async def fresh_schema() -> AsyncIterator[str]:
+    """A new, empty schema for the block; yields a store URL whose tables live in it."""
+    name = f"af_{uuid.uuid4().hex}"
+    admin = await connect()
+    try:
+        await admin.execute(f"CREATE SCHEMA {name}")  # a generated name, not user input
+        joiner = "&" if "?" in SERVER_URL else "?"
+        yield f"{SERVER_URL}{joiner}search_path={name}&application_name={name}"
+    finally:
+        try:
+            await admin.execute(f"DROP SCHEMA {name} CASCADE")
+        finally:
+            await admin.close()
+
+
+async def terminate_connections(url: str) -> int:
+    """Kill, server-side, every connection of the store on ``url``; how many there were."""
+    application = url.rsplit("application_name=", 1)[1]
+    admin = await connect()
+    try:
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = $1",
+            application,
+        )
+    finally:
+        await admin.close()
+    return int(killed)
