@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import cast
 
-from asyncflow.exceptions import AsyncflowError, StoreError
+from asyncflow.exceptions import AsyncflowError, StoreError, StoreInUse
 from asyncflow.records import (
     DagRunRecord,
     EngineIdentity,
@@ -166,12 +166,14 @@ class PostgresStore:
         """Drop every table of asyncflow with all in it, then create them again.
 
         Raises:
-            StoreError: an engine still holds a live lease on the store.
+            StoreInUse: an engine still holds a live lease on the store.
         """
         live = [lease for lease in await self.engines() if lease.live]
         if live:
             held = "; ".join(lease.engine.describe() for lease in live)
-            raise StoreError(f"{self._url} is in use by {len(live)} engine(s) ({held})")
+            raise StoreInUse(
+                f"{self._url} is in use by {len(live)} engine(s) ({held}); stop them first"
+            )
         await self._connections.transaction("reset", schema.drop_tables)
         applied = await self._connections.transaction("reset", schema.migrate)
         self._applied = tuple(migration.name for migration in applied)

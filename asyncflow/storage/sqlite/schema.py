@@ -56,7 +56,7 @@ async def schema_version(connection: aiosqlite.Connection) -> int:
 
 async def migrate(
     connection: aiosqlite.Connection, migrations: Sequence[Migration] = MIGRATIONS
-) -> int:
+) -> list[Migration]:
     """Apply the migrations the database has not had yet, in order.
 
     Args:
@@ -64,7 +64,7 @@ async def migrate(
         migrations: the migrations, ordered by version.
 
     Returns:
-        The schema version after migrating.
+        The migrations applied now, in order (none when the database was up to date).
 
     Raises:
         StoreError: the database is newer than every migration this version knows.
@@ -72,7 +72,7 @@ async def migrate(
     """
     latest = migrations[-1].version if migrations else 0
     if await schema_version(connection) == latest:
-        return latest
+        return []
     await connection.execute("BEGIN IMMEDIATE")
     try:
         version = await schema_version(connection)
@@ -81,15 +81,15 @@ async def migrate(
                 f"the database schema is version {version}, newer than this asyncflow "
                 f"knows (up to {latest}); upgrade asyncflow"
             )
-        for migration in migrations:
-            if migration.version > version:
-                for statement in migration.statements:
-                    await connection.execute(statement)
-                # PRAGMA takes no parameters; the version is an int from a file name.
-                await connection.execute(f"PRAGMA user_version = {migration.version:d}")
+        applied = [migration for migration in migrations if migration.version > version]
+        for migration in applied:
+            for statement in migration.statements:
+                await connection.execute(statement)
+            # PRAGMA takes no parameters; the version is an int from a file name.
+            await connection.execute(f"PRAGMA user_version = {migration.version:d}")
         await connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:
             await connection.execute("ROLLBACK")
         raise
-    return latest
+    return applied

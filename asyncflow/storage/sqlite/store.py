@@ -112,6 +112,7 @@ class SqliteStore:
         self._linger = linger
         self._commits: GroupCommit[Op] = GroupCommit(self._flush)
         self._lock = OwnerLock(self._path)
+        self._applied: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self._path)!r}, open={self._writer is not None})"
@@ -125,6 +126,11 @@ class SqliteStore:
     def stats(self) -> StoreStats:
         """Write calls and the transactions that committed them."""
         return self._stats
+
+    @property
+    def applied_migrations(self) -> tuple[str, ...]:
+        """The migrations the last :meth:`open` applied, by file name."""
+        return self._applied
 
     async def open(self) -> None:
         """Create the file if needed, connect and apply pending migrations (idempotent).
@@ -143,13 +149,14 @@ class SqliteStore:
             try:
                 writer = await schema.connect(self._path, reader=False)
                 stack.push_async_callback(writer.close)
-                await schema.migrate(writer)
+                applied = await schema.migrate(writer)
                 reader = await schema.connect(self._path, reader=True)
                 stack.push_async_callback(reader.close)
             except (sqlite3.Error, StoreError) as exc:
                 raise self._error("open", exc) from exc
             stack.pop_all()
         self._writer, self._reader = writer, reader
+        self._applied = tuple(migration.name for migration in applied)
 
     async def acquire(self, owner: EngineIdentity) -> None:
         """Become the database's one owning engine (see :mod:`.owner_lock`).

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
+import anyio
 import asyncpg
 import pytest
 
@@ -49,20 +50,41 @@ async def connect() -> asyncpg.Connection[asyncpg.Record]:
         pytest.fail(_unreachable[0], pytrace=False)
 
 
+def _new_schema() -> tuple[str, str]:
+    """A fresh schema name (``af_<random hex>``, never user input) and its store URL."""
+    name = f"af_{uuid.uuid4().hex}"
+    joiner = "&" if "?" in SERVER_URL else "?"
+    return name, f"{SERVER_URL}{joiner}search_path={name}&application_name={name}"
+
+
+async def _execute(sql: str) -> None:
+    admin = await connect()
+    try:
+        await admin.execute(sql)
+    finally:
+        await admin.close()
+
+
 @asynccontextmanager
 async def fresh_schema() -> AsyncIterator[str]:
     """A new, empty schema for the block; yields a store URL whose tables live in it."""
-    name = f"af_{uuid.uuid4().hex}"
-    admin = await connect()
+    name, url = _new_schema()
+    await _execute(f"CREATE SCHEMA {name}")
     try:
-        await admin.execute(f"CREATE SCHEMA {name}")  # a generated name, not user input
-        joiner = "&" if "?" in SERVER_URL else "?"
-        yield f"{SERVER_URL}{joiner}search_path={name}&application_name={name}"
+        yield url
     finally:
-        try:
-            await admin.execute(f"DROP SCHEMA {name} CASCADE")
-        finally:
-            await admin.close()
+        await _execute(f"DROP SCHEMA {name} CASCADE")
+
+
+@contextmanager
+def fresh_schema_for_commands() -> Iterator[str]:
+    """:func:`fresh_schema` for tests that run commands rather than a loop of their own."""
+    name, url = _new_schema()
+    anyio.run(_execute, f"CREATE SCHEMA {name}")
+    try:
+        yield url
+    finally:
+        anyio.run(_execute, f"DROP SCHEMA {name} CASCADE")
 
 
 async def terminate_connections(url: str) -> int:
