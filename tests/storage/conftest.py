@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from postgres_server import TEST_POOL, fresh_schema
+from sql_backends import SqlStore, StoreFactory, store_factory
 
 from asyncflow.storage.memory import MemoryStore
 from asyncflow.storage.postgres import PostgresStore
@@ -31,9 +32,7 @@ async def make_store(kind: str, directory: Path, stack: AsyncExitStack) -> Store
     """A new, unopened store of the given kind; a PostgreSQL one in a schema ``stack`` drops."""
     if kind == "memory":
         return MemoryStore()
-    if kind == "postgres":
-        return PostgresStore(await stack.enter_async_context(fresh_schema()), pool=TEST_POOL)
-    return SqliteStore(directory / "store.db")
+    return (await store_factory(kind, directory, stack))()
 
 
 async def opened_store(kind: str, directory: Path) -> AsyncIterator[Store]:
@@ -85,6 +84,24 @@ async def postgres_store(postgres_url: str) -> AsyncIterator[PostgresStore]:
 async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     """An opened SQLite store on a real file in tmp_path."""
     opened = SqliteStore(tmp_path / "store.db")
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def sql_stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreFactory]:
+    """A maker of unopened stores of each SQL backend, all on one database."""
+    async with AsyncExitStack() as stack:
+        yield await store_factory(request.param, tmp_path, stack)
+
+
+@pytest.fixture
+async def sql_store(sql_stores: StoreFactory) -> AsyncIterator[SqlStore]:
+    """An opened store of each SQL backend."""
+    opened = sql_stores()
     await opened.open()
     try:
         yield opened
