@@ -334,7 +334,7 @@ async def test_a_task_start_is_not_held_back_by_lingering_reschedules(
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(reschedule_all, store, sensors)
-                await wait_until(lambda: store._commits.pending == len(sensors))
+                await wait_until(lambda: store._queue.commits.pending == len(sensors))
                 assert await store.start_tries(OWNER, [started(an_instance("t"))]) == [True]
         assert store.stats.transactions - before == 1
         stored_all = await store.get_task_instances("etl", "manual__1")
@@ -374,7 +374,7 @@ async def test_close_commits_lingering_reschedules_at_once(sql_stores: StoreFact
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             tg.start_soon(reschedule_all, store, sensors)
-            await wait_until(lambda: store._commits.pending == len(sensors))
+            await wait_until(lambda: store._queue.commits.pending == len(sensors))
             await store.close()
     async with opened(sql_stores()) as reopened:
         stored_all = await reopened.get_task_instances("etl", "manual__1")

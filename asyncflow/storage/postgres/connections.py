@@ -53,6 +53,10 @@ def is_lost_connection(exc: BaseException) -> bool:
         return exc.sqlstate in _LOST_STATES
     if isinstance(exc, asyncpg.InterfaceError):
         return "closed" in str(exc)  # "connection is closed": used after it was lost
+    if isinstance(exc, asyncpg.InternalClientError):
+        # the protocol out of step, as when the server ends an idle connection just as
+        # a statement starts on it: that connection is done for, not the statement
+        return True
     return isinstance(exc, (OSError, TimeoutError))  # refused, reset, connect timeout
 
 

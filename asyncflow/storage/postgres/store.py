@@ -21,10 +21,10 @@ Ownership: many engines may acquire the store, each with a lease it renews
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import cast
+from typing import ClassVar, cast
 
 from asyncflow.exceptions import AsyncflowError, StoreError, StoreInUse
 from asyncflow.records import (
@@ -38,7 +38,7 @@ from asyncflow.settings import Settings
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage import checks, mask_url
 from asyncflow.storage.batches import OperationFailed, flush_isolating
-from asyncflow.storage.group_commit import RESCHEDULE_LINGER_SECONDS, GroupCommit, PendingWrite
+from asyncflow.storage.group_commit import RESCHEDULE_LINGER_SECONDS, PendingWrite
 from asyncflow.storage.postgres import codec, leases, ops, schema
 from asyncflow.storage.postgres.connections import (
     Connection,
@@ -52,6 +52,7 @@ from asyncflow.storage.postgres.leases import LEASE_TTL_SECONDS, EngineLease
 from asyncflow.storage.postgres.ops import Op
 from asyncflow.storage.postgres.sqlfiles import QUERIES
 from asyncflow.storage.protocol import RERUN_STATES
+from asyncflow.storage.sql_writes import RowCodec, SqlTransitions, WriteQueue
 
 _Q = QUERIES
 _LIST_RUNS = {
@@ -62,7 +63,7 @@ _LIST_RUNS = {
 }
 
 
-class PostgresStore:
+class PostgresStore(SqlTransitions):
     """A :class:`~asyncflow.storage.protocol.Store` in a PostgreSQL database.
 
     Args:
@@ -80,6 +81,9 @@ class PostgresStore:
         >>> # await store.open(); ...; await store.close()
     """
 
+    _codec: ClassVar[RowCodec] = codec
+    _queries: ClassVar[Mapping[str, str]] = QUERIES
+
     def __init__(
         self,
         url: str,
@@ -93,9 +97,7 @@ class PostgresStore:
         self._url = mask_url(url)
         self._connections = Connections(dsn, self._url, pool or PoolOptions())
         self._lease_ttl = lease_ttl
-        self._linger = linger
-        self._stats = StoreStats()
-        self._commits: GroupCommit[Op] = GroupCommit(self._flush)
+        self._queue = WriteQueue(self._flush, linger, self._check_open)
         self._owners: dict[str, EngineIdentity] = {}
         self._applied: tuple[str, ...] = ()
 
@@ -120,7 +122,7 @@ class PostgresStore:
     @property
     def stats(self) -> StoreStats:
         """Write calls and the transactions that committed them."""
-        return self._stats
+        return self._queue.stats
 
     @property
     def applied_migrations(self) -> tuple[str, ...]:
@@ -156,7 +158,7 @@ class PostgresStore:
         if not self._connections.is_open:
             return
         try:
-            await self._commits.drain()
+            await self._queue.commits.drain()
             for owner in list(self._owners.values()):
                 await self.release(owner)
         finally:
@@ -265,91 +267,6 @@ class PostgresStore:
         rows = await self._read("get_task_instances", _Q["get_task_instances"], dag_id, run_id)
         return [codec.instance_from_record(row) for row in rows]
 
-    async def start_tries(
-        self, owner: str, instances: Sequence[TaskInstanceRecord], *, patient: bool = False
-    ) -> list[bool]:
-        """Start a try of each instance whose guard holds (``patient``: it may linger)."""
-        rows = [codec.start_try_row(checks.utc_instance(ti), owner) for ti in instances]
-        return await self._transition(
-            Op("start_tries", (_Q["start_try"],), (rows,), guarded=True), patient
-        )
-
-    async def record_reschedule(
-        self, owner: str, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
-    ) -> bool:
-        """Record a reschedule-mode sensor's unfinished poke and its XCom, if still its try.
-
-        Raises:
-            ValueError: the instance is not ``up_for_reschedule`` with a
-                ``next_poke_at``, or an XCom value is another instance's.
-        """
-        checks.check_reschedule(instance)
-        checks.check_xcoms(instance, xcoms, "record_reschedule")
-        row = codec.reschedule_row(checks.utc_instance(instance), owner)
-        shape = (_Q["record_reschedule"], _Q["upsert_xcom"])
-        op = Op(
-            "record_reschedule", shape, ([row], [codec.xcom_row(x) for x in xcoms]), guarded=True
-        )
-        [applied] = await self._transition(op, patient=True)
-        return applied
-
-    async def finish_try(
-        self,
-        owner: str,
-        instance: TaskInstanceRecord,
-        xcoms: Sequence[XComRecord] = (),
-        *,
-        patient: bool = False,
-    ) -> bool:
-        """Record a try's outcome and its XCom together, if it is still the current try."""
-        [applied] = await self.finish_tries(owner, [(instance, xcoms)], patient=patient)
-        return applied
-
-    async def finish_tries(
-        self,
-        owner: str,
-        tries: Sequence[tuple[TaskInstanceRecord, Sequence[XComRecord]]],
-        *,
-        patient: bool = False,
-    ) -> list[bool]:
-        """Record many tries' outcomes, each on its own guard, in one batch and one wait."""
-        shape = (_Q["finish_try"], _Q["upsert_xcom"])
-        batch = []
-        for instance, xcoms in tries:
-            checks.check_xcoms(instance, xcoms, "finish_try")
-            row = codec.finish_try_row(checks.utc_instance(instance), owner)
-            rows = ([row], [codec.xcom_row(xcom) for xcom in xcoms])
-            batch.append(Op("finish_try", shape, rows, guarded=True))
-        self._require("finish_try")
-        self._stats.writes += len(batch)
-        results = await self._commits.submit_many(batch, linger=self._linger if patient else 0.0)
-        return [applied for flags in cast("list[list[bool]]", results) for applied in flags]
-
-    async def interrupt_tries(
-        self, owner: str, instances: Sequence[TaskInstanceRecord]
-    ) -> list[bool]:
-        """Record tries a shutdown stopped (each only while it is still the current try)."""
-        rows = [codec.interrupt_row(checks.utc_instance(ti), owner) for ti in instances]
-        return await self._transition(
-            Op("interrupt_tries", (_Q["interrupt_try"],), (rows,), guarded=True)
-        )
-
-    async def decide_instances(self, instances: Sequence[TaskInstanceRecord]) -> list[bool]:
-        """End instances that never ran (each only while it has no state)."""
-        rows = [codec.decide_row(checks.utc_instance(ti)) for ti in instances]
-        return await self._transition(
-            Op("decide_instances", (_Q["decide_instance"],), (rows,), guarded=True)
-        )
-
-    async def recover_tries(
-        self, changes: Sequence[tuple[TaskInstanceRecord, TaskInstanceRecord]]
-    ) -> list[bool]:
-        """End tries a stopped engine left in flight (each only while still as read)."""
-        rows = [codec.recover_row(read, checks.utc_instance(new)) for read, new in changes]
-        return await self._transition(
-            Op("recover_tries", (_Q["recover_try"],), (rows,), guarded=True)
-        )
-
     async def expand_task(
         self, dag_id: str, run_id: str, task_id: str, instances: Sequence[TaskInstanceRecord]
     ) -> bool:
@@ -360,11 +277,6 @@ class PostgresStore:
         return bool(await self._apply("expand_task", apply))
 
     # --- XCom and DAGs -----------------------------------------------------------------
-    async def push_xcom(self, xcoms: Sequence[XComRecord]) -> None:
-        """Upsert XCom values by ``(dag_id, run_id, task_id, map_index, key)``."""
-        rows = [codec.xcom_row(xcom) for xcom in xcoms]
-        await self._write(Op("push_xcom", (_Q["upsert_xcom"],), (rows,)))
-
     async def get_xcom(
         self, dag_id: str, run_id: str, task_id: str, key: str, map_index: int
     ) -> XComRecord | None:
@@ -406,7 +318,7 @@ class PostgresStore:
         except Exception as exc:
             raise self._connections.error(operation, exc) from exc
 
-    def _require(self, operation: str) -> None:
+    def _check_open(self, operation: str) -> None:
         if not self._connections.is_open:
             raise StoreError(
                 f"{operation}: the store on {self._url} is not open; await open() first"
@@ -415,14 +327,8 @@ class PostgresStore:
     async def _apply(self, name: str, apply: ops.Apply) -> object:
         return await self._write(Op(name, apply=apply))
 
-    async def _write(self, op: Op, *, linger: float = 0.0) -> object:
-        self._require(op.name)
-        self._stats.writes += 1
-        return await self._commits.submit(op, linger=linger)
-
-    async def _transition(self, op: Op, patient: bool = False) -> list[bool]:
-        """Queue a guarded operation; which of its rows applied."""
-        return cast("list[bool]", await self._write(op, linger=self._linger if patient else 0.0))
+    async def _write(self, op: Op) -> object:
+        return await self._queue.submit(op)
 
     async def _flush(self, batch: list[PendingWrite[Op]]) -> None:
         await flush_isolating(batch, self._transaction, self._caller_error)
@@ -437,7 +343,7 @@ class PostgresStore:
                 raise
 
         results = await self._connections.transaction(batch[0].name, work)
-        self._stats.transactions += 1
+        self._queue.stats.transactions += 1
         return results
 
     def _caller_error(self, operation: str, exc: Exception) -> Exception:
