@@ -41,7 +41,7 @@ DROP TABLE IF EXISTS xcom, task_instance, dag_run, dag, engine, asyncflow_migrat
 -- name: register_engine
 -- Leases are kept by the server's clock, the one clock every host shares.
 INSERT INTO engine (id, host, pid, started_at, heartbeat_at, lease_expires_at)
-VALUES ($1, $2, $3, $4, clock_timestamp(), clock_timestamp() + make_interval(secs => $5))
+VALUES ($1, $2, $3, $4, statement_timestamp(), statement_timestamp() + make_interval(secs => $5))
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
                                lease_expires_at = excluded.lease_expires_at
 RETURNING lease_expires_at;
@@ -49,8 +49,8 @@ RETURNING lease_expires_at;
 -- name: renew_lease
 -- The row is the lease: an engine that took over another's work deletes it,
 -- so a renewal finding none learns that its lease was lost.
-UPDATE engine SET heartbeat_at = clock_timestamp(),
-                  lease_expires_at = clock_timestamp() + make_interval(secs => $2)
+UPDATE engine SET heartbeat_at = statement_timestamp(),
+                  lease_expires_at = statement_timestamp() + make_interval(secs => $2)
 WHERE id = $1
 RETURNING lease_expires_at;
 

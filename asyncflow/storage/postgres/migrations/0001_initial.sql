@@ -6,11 +6,10 @@
 -- it (jsonb reorders a dict's keys, turns -0.0 into 0 and refuses "\u0000"
 -- inside a string), and nothing queries inside them. Identifiers are text in
 -- the "C" collation: they sort by code point, as the other stores sort them
--- (and compare faster). Runs and task instances have a bigint id besides
--- their natural key, for short references (notifications, claims).
+-- (and compare faster). Counters and map indexes are bigint, as wide as
+-- SQLite's integers.
 
 CREATE TABLE dag_run (
-    id                  bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
     dag_id              text COLLATE "C" NOT NULL,
     run_id              text COLLATE "C" NOT NULL,
     run_type            text NOT NULL,
@@ -37,7 +36,6 @@ CREATE INDEX dag_run_by_state_logical_date ON dag_run (state, logical_date);
 -- fillfactor leaves room on each page for heap-only updates (no index writes)
 -- of the state, times and owner that change on every try and poke.
 CREATE TABLE task_instance (
-    id                bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
     dag_id            text COLLATE "C" NOT NULL,
     run_id            text COLLATE "C" NOT NULL,
     task_id           text COLLATE "C" NOT NULL,
