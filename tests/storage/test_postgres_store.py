@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import asyncpg
@@ -35,7 +36,7 @@ async def opened(url: str) -> AsyncIterator[PostgresStore]:
 
 async def in_schema(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
     """Rows of one statement run in the store's schema on a connection of the test's own."""
-    schema = url.split("search_path=")[1].split("&")[0]
+    schema = parse_qs(urlsplit(url).query)["search_path"][0]
     admin = await connect()
     try:
         await admin.execute(f"SET search_path = {schema}")  # a generated name
