@@ -33,6 +33,8 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 # Everything between "scheme://user:" and the last "@" is treated as the password:
 # masking too much is harmless, printing a password is not.
 _PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:).*@")
+# A password may also travel as a query parameter (postgresql://u@h/db?password=...).
+_PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 _POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+asyncpg"})
 
 
@@ -83,7 +85,7 @@ def mask_url(url: str) -> str:
         >>> mask_url("postgresql://app:s3cret@db:5432/flows")
         'postgresql://app:***@db:5432/flows'
     """
-    return _PASSWORD.sub(r"\1***@", url)
+    return _PASSWORD_PARAMETER.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
 def _sqlite_store(url: str) -> SqliteStore:

@@ -125,8 +125,13 @@ def test_malformed_urls_raise_store_error(url: str) -> None:
         ("postgresql://user@h/db", "postgresql://user@h/db"),
         ("postgresql://h:5432/db", "postgresql://h:5432/db"),
         ("sqlite:///a/b.db", "sqlite:///a/b.db"),
+        ("postgresql://u@h/db?password=p&x=1", "postgresql://u@h/db?password=***&x=1"),
+        (
+            "postgresql://u@h/db?sslmode=require&PASSWORD=p",
+            "postgresql://u@h/db?sslmode=require&PASSWORD=***",
+        ),
     ],
 )
 def test_mask_url_hides_any_password(url: str, masked: str) -> None:
-    """mask_url replaces the password, even one holding '@' or ':', and leaves the rest."""
+    """mask_url replaces a password (with '@' or ':' in it, or in the query), nothing else."""
     assert mask_url(url) == masked

@@ -11,7 +11,13 @@ import anyio
 import asyncpg
 import asyncpg.transaction
 import pytest
-from postgres_server import TEST_POOL, connect, fresh_schema, terminate_connections
+from postgres_server import (
+    SERVER_URL,
+    TEST_POOL,
+    connect,
+    fresh_schema,
+    terminate_connections,
+)
 from storage_records import OWNER, a_run, an_instance, an_xcom, finished, running_run, start
 
 from asyncflow.exceptions import StoreError
@@ -101,6 +107,13 @@ async def test_an_unreachable_server_is_one_line_with_the_password_masked() -> N
     assert message.startswith("open failed on postgresql://flow:***@127.0.0.1:1/flows: ")
     assert "hunter2" not in message
     assert "\n" not in message
+
+
+async def test_a_database_that_does_not_exist_is_one_store_error() -> None:
+    """A URL naming a missing database fails to open with a StoreError naming it."""
+    missing = SERVER_URL.rsplit("/", 1)[0] + "/af_no_such_database"
+    with pytest.raises(StoreError, match='database "af_no_such_database" does not exist'):
+        await PostgresStore(missing, pool=PoolOptions(retries=0)).open()
 
 
 # --- values ---------------------------------------------------------------------------------

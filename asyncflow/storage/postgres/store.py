@@ -143,8 +143,8 @@ class PostgresStore(SqlTransitions):
         """
         if self._connections.is_open:
             return
-        await self._connections.open()
         try:
+            await self._connections.open()
             applied = await self._connections.transaction("open", schema.migrate)
         except BaseException as exc:
             await self._connections.close()
