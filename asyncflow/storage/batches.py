@@ -21,12 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from asyncflow.storage.group_commit import PendingWrite
 
 Row = tuple[Any, ...]
-C = TypeVar("C")  # the backend's connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +40,26 @@ class Op:
     guarded: bool = False  # the first statement is a transition: a flag per row
 
 
-MergedApply = Callable[[C, list[Op]], Awaitable[list[object]]]
-"""Applies consecutive operations of one shape; returns each one's result."""
+class Connection(Protocol):
+    """What a batch needs of a backend's connection: one statement over many rows."""
+
+    def executemany(self, sql: str, rows: list[Row], /) -> Awaitable[object]:
+        """Run ``sql`` once per row."""
+        ...
 
 
-async def apply_ops(connection: C, ops: list[Op], merged: MergedApply[C]) -> list[object]:
-    """Apply operations in order, handing each run of one shape to ``merged``.
+C = TypeVar("C", bound=Connection)
+
+GuardedApply = Callable[[C, str, list[list[Row]]], Awaitable[list[list[bool]]]]
+"""Applies a transition's rows (grouped by operation); which of each one's rows matched."""
+
+
+async def apply_ops(connection: C, ops: list[Op], guarded: GuardedApply[C]) -> list[object]:
+    """Apply operations in order, merging each run of one shape.
+
+    In a run of one shape, a guarded first statement goes to ``guarded``, the
+    backend's way to learn which rows applied; every other statement is one
+    ``executemany``, with the rows of the operations whose transition applied.
 
     Returns:
         Each operation's result, in order: a list of flags for a guarded one,
@@ -63,9 +76,26 @@ async def apply_ops(connection: C, ops: list[Op], merged: MergedApply[C]) -> lis
         end = start + 1
         while end < len(ops) and ops[end].apply is None and ops[end].shape == op.shape:
             end += 1
-        results.extend(await merged(connection, ops[start:end]))
+        results.extend(await _apply_merged(connection, ops[start:end], guarded))
         start = end
     return results
+
+
+async def _apply_merged(connection: C, ops: list[Op], guarded: GuardedApply[C]) -> list[object]:
+    shape = ops[0].shape
+    flags: list[list[bool]] | None = None
+    if ops[0].guarded:
+        flags = await guarded(connection, shape[0], [op.rows[0] for op in ops])
+    for index in range(1 if flags is not None else 0, len(shape)):
+        rows = [
+            row
+            for position, op in enumerate(ops)
+            if flags is None or all(flags[position])
+            for row in op.rows[index]
+        ]
+        if rows:
+            await connection.executemany(shape[index], rows)
+    return [None] * len(ops) if flags is None else list(flags)
 
 
 class OperationFailed(Exception):

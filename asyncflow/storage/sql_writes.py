@@ -90,6 +90,11 @@ class SqlTransitions:
     _queries: ClassVar[Mapping[str, str]]
     _queue: WriteQueue
 
+    @property
+    def stats(self) -> StoreStats:
+        """Write calls and the transactions that committed them."""
+        return self._queue.stats
+
     async def start_tries(
         self, owner: str, instances: Sequence[TaskInstanceRecord], *, patient: bool = False
     ) -> list[bool]:

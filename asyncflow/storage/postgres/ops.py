@@ -46,25 +46,7 @@ async def apply_ops(connection: Connection, ops: list[Op]) -> list[object]:
     Raises:
         asyncpg.PostgresError: a statement failed.
     """
-    return await batches.apply_ops(connection, ops, _apply_merged)
-
-
-async def _apply_merged(connection: Connection, ops: list[Op]) -> list[object]:
-    """Apply operations of one shape: the transition as arrays, the rest as executemany."""
-    shape = ops[0].shape
-    flags: list[list[bool]] | None = None
-    if ops[0].guarded:
-        flags = await _apply_guarded(connection, shape[0], [op.rows[0] for op in ops])
-    for index in range(1 if flags is not None else 0, len(shape)):
-        rows = [
-            row
-            for position, op in enumerate(ops)
-            if flags is None or all(flags[position])
-            for row in op.rows[index]
-        ]
-        if rows:
-            await connection.executemany(shape[index], rows)
-    return [None] * len(ops) if flags is None else list(flags)
+    return await batches.apply_ops(connection, ops, _apply_guarded)
 
 
 async def _apply_guarded(

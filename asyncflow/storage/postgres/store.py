@@ -30,7 +30,6 @@ from asyncflow.exceptions import AsyncflowError, StoreError, StoreInUse
 from asyncflow.records import (
     DagRunRecord,
     EngineIdentity,
-    StoreStats,
     TaskInstanceRecord,
     XComRecord,
 )
@@ -118,11 +117,6 @@ class PostgresStore(SqlTransitions):
     def url(self) -> str:
         """The database URL, with any password masked."""
         return self._url
-
-    @property
-    def stats(self) -> StoreStats:
-        """Write calls and the transactions that committed them."""
-        return self._queue.stats
 
     @property
     def applied_migrations(self) -> tuple[str, ...]:

@@ -42,25 +42,7 @@ async def apply_ops(writer: aiosqlite.Connection, ops: list[Op]) -> list[object]
     Raises:
         sqlite3.Error: a statement failed.
     """
-    return await batches.apply_ops(writer, ops, _apply_merged)
-
-
-async def _apply_merged(writer: aiosqlite.Connection, ops: list[Op]) -> list[object]:
-    """Apply operations of one shape, one ``executemany`` per statement."""
-    shape = ops[0].shape
-    flags: list[list[bool]] | None = None
-    if ops[0].guarded:
-        flags = await _apply_guarded(writer, shape[0], [op.rows[0] for op in ops])
-    for index in range(1 if flags is not None else 0, len(shape)):
-        rows = [
-            row
-            for position, op in enumerate(ops)
-            if flags is None or all(flags[position])
-            for row in op.rows[index]
-        ]
-        if rows:
-            await writer.executemany(shape[index], rows)
-    return [None] * len(ops) if flags is None else list(flags)
+    return await batches.apply_ops(writer, ops, _apply_guarded)
 
 
 async def _apply_guarded(

@@ -48,7 +48,6 @@ from asyncflow.exceptions import AsyncflowError, StoreError
 from asyncflow.records import (
     DagRunRecord,
     EngineIdentity,
-    StoreStats,
     TaskInstanceRecord,
     XComRecord,
 )
@@ -116,11 +115,6 @@ class SqliteStore(SqlTransitions):
     def path(self) -> Path:
         """The database file."""
         return self._path
-
-    @property
-    def stats(self) -> StoreStats:
-        """Write calls and the transactions that committed them."""
-        return self._queue.stats
 
     @property
     def applied_migrations(self) -> tuple[str, ...]:
