@@ -13,7 +13,8 @@
     ├── MappingError              dynamic mapping got something it cannot expand
     ├── StoreError                the store failed (driver errors are wrapped here)
     │   ├── MissingExtraError     the store URL needs an extra that is not installed
-    │   └── StoreInUse            another engine owns the store (a SQLite store has one)
+    │   ├── StoreInUse            another engine owns the store (a SQLite store has one)
+    │   └── LeaseLost             an engine's lease on a shared store ended without it
     ├── EngineError               the engine is used wrongly (closed, wrong loop)
     ├── TaskControl               raised by a task to control its own outcome
     │   ├── SkipTask              mark the task skipped
@@ -70,6 +71,10 @@ class MissingExtraError(StoreError, ImportError):
 
 class StoreInUse(StoreError):
     """Another engine owns the store; the message names it (pid, host, since when)."""
+
+
+class LeaseLost(StoreError):
+    """An engine's lease on a shared (PostgreSQL) store is gone: released or taken over."""
 
 
 class EngineError(AsyncflowError, RuntimeError):

@@ -21,7 +21,18 @@ task_logs_folder                  ASYNCFLOW_LOGS_FOLDER           <home>/logs
 xcom_object_store                 ASYNCFLOW_XCOM_OBJECT_STORE     unset (s3://bucket/prefix)
 xcom_object_threshold             ASYNCFLOW_XCOM_OBJECT_THRESHOLD 49152 (bytes)
 gc_threshold                      ASYNCFLOW_GC_THRESHOLD          20000 (0: leave it alone)
+postgres_pool_min_size            ASYNCFLOW_POSTGRES_POOL_MIN     1
+postgres_pool_max_size            ASYNCFLOW_POSTGRES_POOL_MAX     10
+postgres_lease_ttl_seconds        ASYNCFLOW_POSTGRES_LEASE_TTL    30
+postgres_retries                  ASYNCFLOW_POSTGRES_RETRIES      5
 ================================  ==============================  =====================
+
+``postgres_*``: a PostgreSQL store keeps one connection pool of
+``postgres_pool_min_size`` to ``postgres_pool_max_size`` connections. An
+engine's lease on the store lasts ``postgres_lease_ttl_seconds`` past its last
+heartbeat. A read, or a write not yet committed, that loses its connection
+(a server restart, a connection killed) is tried again up to
+``postgres_retries`` times, waiting 0.1 s, then 0.2 s, 0.4 s... in between.
 
 ``gc_threshold``: while an engine that may tune the GC is open
 (``ProcessSetup(tune_gc=True)``, as in every command of the command line), the
@@ -67,6 +78,10 @@ class Settings:
     xcom_object_store: str | None = None
     xcom_object_threshold: int = 48 * 1024
     gc_threshold: int = 20_000
+    postgres_pool_min_size: int = 1
+    postgres_pool_max_size: int = 10
+    postgres_lease_ttl_seconds: float = 30.0
+    postgres_retries: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -92,8 +107,20 @@ class Settings:
             gc_threshold=_setting(
                 env, "ASYNCFLOW_GC_THRESHOLD", 20_000, int, lambda v: v >= 0, "0 or more"
             ),
+            postgres_pool_min_size=_positive_int(env, "ASYNCFLOW_POSTGRES_POOL_MIN", 1),
+            postgres_pool_max_size=_positive_int(env, "ASYNCFLOW_POSTGRES_POOL_MAX", 10),
+            postgres_lease_ttl_seconds=_positive_float(env, "ASYNCFLOW_POSTGRES_LEASE_TTL", 30.0),
+            postgres_retries=_setting(
+                env, "ASYNCFLOW_POSTGRES_RETRIES", 5, int, lambda v: v >= 0, "0 or more"
+            ),
         )
-        return replace(settings, **overrides) if overrides else settings
+        settings = replace(settings, **overrides) if overrides else settings
+        if settings.postgres_pool_min_size > settings.postgres_pool_max_size:
+            raise SettingsError(
+                f"ASYNCFLOW_POSTGRES_POOL_MIN ({settings.postgres_pool_min_size}) must not "
+                f"exceed ASYNCFLOW_POSTGRES_POOL_MAX ({settings.postgres_pool_max_size})"
+            )
+        return settings
 
 
 def _setting(

@@ -1,4 +1,4 @@
-"""``asyncflow db ...``: create, migrate or reset the store."""
+"""``asyncflow db ...``: create, migrate or reset the store (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,29 @@ def init_db(ctx: click.Context) -> None:
         $ asyncflow db init --database-url sqlite:////srv/asyncflow/asyncflow.db
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
     config = config_for(ctx)
-    _init(config)
+    _migrate(config)
     click.echo(f"Database ready: {mask_url(config.database_url)}")
+
+
+@db.command("upgrade")
+@common_options
+@click.pass_context
+def upgrade_db(ctx: click.Context) -> None:
+    """Apply the schema migrations the database has not had yet, and say which.
+
+    Safe while engines run: a migration applies in one transaction, once.
+
+    \b
+    Example:
+        $ asyncflow db upgrade --database-url postgresql://flow@db:5432/flows
+    """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
+    config = config_for(ctx)
+    applied = _migrate(config)
+    shown = mask_url(config.database_url)
+    if applied:
+        click.echo(f"Applied {len(applied)} migration(s) to {shown}: {', '.join(applied)}")
+    else:
+        click.echo(f"Database up to date: {shown}")
 
 
 @db.command("reset")
@@ -42,7 +63,8 @@ def reset_db(ctx: click.Context, yes: bool) -> int:
     """Delete the database and all in it (runs, task instances, XCom, pauses), then create it.
 
     Asks first on a terminal; without one, --yes is required. Refused while
-    `asyncflow run` serves the database. Task log files are kept.
+    `asyncflow run` serves the database (on PostgreSQL: while any engine holds
+    a live lease). Task log files are kept.
 
     \b
     Example:
@@ -60,19 +82,44 @@ def reset_db(ctx: click.Context, yes: bool) -> int:
         path = database_file(config)
         if path is not None:
             _delete_sqlite(path)
-        _init(config)
+            _migrate(config)
+        else:
+            _reset_server(config)
     click.echo(f"Database reset: {shown}")
     return 0
 
 
-def _init(config: CliConfig) -> None:
-    store = open_store(config.database_url)
+def _migrate(config: CliConfig) -> tuple[str, ...]:
+    """Open the store (which applies pending migrations) and close it; what it applied."""
+    store = open_store(config.database_url, config.settings)
 
-    async def migrate() -> None:
+    async def migrate() -> tuple[str, ...]:
         await store.open()
         await store.close()
+        return store.applied_migrations
 
-    anyio.run(migrate)
+    return anyio.run(migrate)
+
+
+def _reset_server(config: CliConfig) -> None:
+    """Drop and recreate the tables of a store on a database server (refused while in use)."""
+    from asyncflow.storage.memory import MemoryStore
+
+    store = open_store(config.database_url, config.settings)
+    if isinstance(store, MemoryStore):
+        return  # it keeps nothing between commands
+    from asyncflow.storage.postgres import PostgresStore  # as lazily as open_store imports it
+
+    assert isinstance(store, PostgresStore)  # the only other kind open_store returns
+
+    async def reset() -> None:
+        await store.open()
+        try:
+            await store.reset()
+        finally:
+            await store.close()
+
+    anyio.run(reset)
 
 
 def _delete_sqlite(path: Path) -> None:

@@ -99,7 +99,7 @@ class Engine:
         self.settings = settings or Settings.from_env()
         self.clock: Clock = clock or SystemClock()
         self.process = process or ProcessSetup()
-        self.store: Store = open_store(store) if isinstance(store, str) else store
+        self.store: Store = open_store(store, self.settings) if isinstance(store, str) else store
         self.dags: dict[str, DAG] = {}
         self.dags_folder = Path(dags_folder) if dags_folder is not None else None
         self.import_errors: dict[str, str] = {}

@@ -6,8 +6,10 @@ then, so a backend's driver is loaded only by those who use it:
 - ``sqlite:///relative/path.db`` (relative to the working directory),
   ``sqlite:////absolute/path.db``: :class:`~asyncflow.storage.sqlite.SqliteStore`;
 - ``memory://``: :class:`~asyncflow.storage.memory.MemoryStore`;
-- ``postgresql://user:pass@host:port/db``: the PostgreSQL store, not in this
-  version yet (:class:`~asyncflow.exceptions.MissingExtraError`).
+- ``postgresql://user:pass@host:port/db`` (also ``postgres://`` and
+  ``postgresql+asyncpg://``): :class:`~asyncflow.storage.postgres.PostgresStore`,
+  with the ``postgres`` extra (asyncpg) installed; without it,
+  :class:`~asyncflow.exceptions.MissingExtraError` says how to install it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from asyncflow.exceptions import MissingExtraError, StoreError
 from asyncflow.storage.protocol import Store
 
 if TYPE_CHECKING:
+    from asyncflow.settings import Settings
+    from asyncflow.storage.postgres import PostgresStore
     from asyncflow.storage.sqlite import SqliteStore
 
 __all__ = ["Store", "mask_url", "open_store"]
@@ -29,23 +33,28 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 # Everything between "scheme://user:" and the last "@" is treated as the password:
 # masking too much is harmless, printing a password is not.
 _PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:).*@")
+# A password may also travel as a query parameter (postgresql://u@h/db?password=...).
+_PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 _POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+asyncpg"})
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, settings: Settings | None = None) -> Store:
     """The store a URL names, not opened yet: the caller awaits ``open()``.
 
     Args:
-        url: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or
-            ``memory://``. A relative SQLite path is resolved against the
-            current directory now; the file and its parent directory are
-            created when the store is opened.
+        url: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
+            ``memory://`` or ``postgresql://user:pass@host:port/db``. A
+            relative SQLite path is resolved against the current directory
+            now; the file and its parent directory are created when the store
+            is opened.
+        settings: what sizes a PostgreSQL store's pool and leases (default:
+            read from the environment).
 
     Returns:
         A store implementing :class:`~asyncflow.storage.protocol.Store`.
 
     Raises:
-        MissingExtraError: the URL names PostgreSQL, which this version lacks.
+        MissingExtraError: the URL names PostgreSQL and asyncpg is not installed.
         StoreError: the scheme is unknown or the URL is malformed.
 
     Example:
@@ -63,10 +72,7 @@ def open_store(url: str) -> Store:
 
         return MemoryStore()
     if scheme in _POSTGRES_SCHEMES:
-        raise MissingExtraError(
-            f"{mask_url(url)}: the PostgreSQL store comes with "
-            "pip install 'asyncflow[postgres]', and it is not available in this version yet"
-        )
+        return _postgres_store(url, settings)
     raise StoreError(
         f"unknown store URL scheme {scheme!r} in {mask_url(url)!r}; accepted: {_ACCEPTED}"
     )
@@ -79,7 +85,7 @@ def mask_url(url: str) -> str:
         >>> mask_url("postgresql://app:s3cret@db:5432/flows")
         'postgresql://app:***@db:5432/flows'
     """
-    return _PASSWORD.sub(r"\1***@", url)
+    return _PASSWORD_PARAMETER.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
 def _sqlite_store(url: str) -> SqliteStore:
@@ -99,3 +105,22 @@ def _sqlite_store(url: str) -> SqliteStore:
     from asyncflow.storage.sqlite import SqliteStore
 
     return SqliteStore(Path(raw).absolute())
+
+
+def _postgres_store(url: str, settings: Settings | None) -> PostgresStore:
+    if "://" not in url:
+        raise StoreError(
+            f"a PostgreSQL URL is postgresql://user:pass@host:port/db, not {mask_url(url)!r}"
+        )
+    try:
+        from asyncflow.storage.postgres import PostgresStore
+    except ModuleNotFoundError as exc:
+        if exc.name != "asyncpg":
+            raise
+        raise MissingExtraError(
+            f"{mask_url(url)}: the PostgreSQL store needs asyncpg: "
+            "pip install 'asyncflow[postgres]'"
+        ) from exc
+    from asyncflow.settings import Settings
+
+    return PostgresStore.from_settings(url, settings or Settings.from_env())

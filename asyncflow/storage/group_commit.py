@@ -47,6 +47,15 @@ from asyncflow.exceptions import StoreError
 
 T = TypeVar("T")
 
+RESCHEDULE_LINGER_SECONDS = 0.05
+"""How long a sensor's reschedule write may wait for others to share its transaction.
+
+Its poke already happened and its next poke is set by time, so the wait delays
+nothing but the moment the poke is durable (a crash in between means one more
+poke after the restart), and it turns a transaction per handful of pokes into
+one per hundred or more at a few thousand pokes a second.
+"""
+
 
 class PendingWrite(Generic[T]):
     """One caller's write, waiting in the queue for the batch that commits it.

@@ -73,6 +73,11 @@ class MemoryStore:
         """Counters of write calls; each one is a transaction of its own."""
         return self._stats
 
+    @property
+    def applied_migrations(self) -> tuple[str, ...]:
+        """None: a memory store has no schema to migrate."""
+        return ()
+
     async def open(self) -> None:
         """Make the store usable (idempotent); the data is kept across close/open."""
         self._is_open = True

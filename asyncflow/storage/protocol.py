@@ -66,6 +66,11 @@ class Store(Protocol):
         """Counters of transactions and writes since the store was opened."""
         ...
 
+    @property
+    def applied_migrations(self) -> tuple[str, ...]:
+        """The migrations the last :meth:`open` applied, by file name (none if up to date)."""
+        ...
+
     async def open(self) -> None:
         """Connect and bring the schema up to date (idempotent); reads need no more."""
         ...

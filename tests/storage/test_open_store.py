@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from asyncflow.exceptions import MissingExtraError, StoreError
+from asyncflow.settings import Settings
 from asyncflow.storage import mask_url, open_store
 from asyncflow.storage.memory import MemoryStore
+from asyncflow.storage.postgres import PostgresStore
 from asyncflow.storage.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
@@ -49,13 +52,33 @@ def test_memory_url_gives_a_memory_store() -> None:
     assert first is not second
 
 
-def test_postgresql_says_which_extra_and_that_it_is_not_available_yet() -> None:
-    """A postgresql URL gives a one-line MissingExtraError naming the extra, password hidden."""
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+asyncpg", "POSTGRESQL"])
+def test_postgresql_urls_give_an_unopened_postgres_store(scheme: str) -> None:
+    """Each PostgreSQL scheme gives a PostgresStore, not connected yet, its password masked."""
+    store = open_store(f"{scheme}://flow:hunter2@db.example:5432/flows")
+    assert isinstance(store, PostgresStore)
+    assert store.url == f"{scheme}://flow:***@db.example:5432/flows"
+    assert "hunter2" not in repr(store)
+    assert "open=False" in repr(store)
+
+
+def test_a_postgres_store_is_sized_by_the_settings() -> None:
+    """The lease ttl and pool sizes come from the settings handed to open_store."""
+    settings = Settings.from_env({}, postgres_lease_ttl_seconds=7.5, postgres_pool_max_size=3)
+    store = open_store("postgresql://db/flows", settings)
+    assert isinstance(store, PostgresStore)
+    assert store.lease_ttl == 7.5
+
+
+def test_postgresql_without_asyncpg_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without asyncpg, a postgresql URL gives a one-line MissingExtraError naming the extra."""
+    for name in [name for name in sys.modules if name.startswith("asyncflow.storage.postgres")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "asyncpg", None)  # import asyncpg now fails
     with pytest.raises(MissingExtraError) as caught:
         open_store("postgresql://flow:hunter2@db.example:5432/flows")
     message = str(caught.value)
     assert "pip install 'asyncflow[postgres]'" in message
-    assert "not available in this version yet" in message
     assert "hunter2" not in message
     assert "\n" not in message
     assert isinstance(caught.value, StoreError)
@@ -84,6 +107,7 @@ def test_an_unknown_scheme_names_it_and_the_accepted_ones() -> None:
         "sqlite:///:memory:",
         "sqlite:///af.db?mode=ro",
         "memory://somewhere",
+        "postgresql:db",
     ],
 )
 def test_malformed_urls_raise_store_error(url: str) -> None:
@@ -101,8 +125,13 @@ def test_malformed_urls_raise_store_error(url: str) -> None:
         ("postgresql://user@h/db", "postgresql://user@h/db"),
         ("postgresql://h:5432/db", "postgresql://h:5432/db"),
         ("sqlite:///a/b.db", "sqlite:///a/b.db"),
+        ("postgresql://u@h/db?password=p&x=1", "postgresql://u@h/db?password=***&x=1"),
+        (
+            "postgresql://u@h/db?sslmode=require&PASSWORD=p",
+            "postgresql://u@h/db?sslmode=require&PASSWORD=***",
+        ),
     ],
 )
 def test_mask_url_hides_any_password(url: str, masked: str) -> None:
-    """mask_url replaces the password, even one holding '@' or ':', and leaves the rest."""
+    """mask_url replaces a password (with '@' or ':' in it, or in the query), nothing else."""
     assert mask_url(url) == masked

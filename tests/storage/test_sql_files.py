@@ -1,15 +1,13 @@
-"""The SQL files of the SQLite store: named queries and numbered migrations."""
+"""The SQL files of the SQL stores: named queries and numbered migrations."""
 
 from __future__ import annotations
 
 import pytest
 
-from asyncflow.storage.sqlite.sqlfiles import (
-    MIGRATIONS,
-    QUERIES,
-    parse_queries,
-    split_statements,
-)
+from asyncflow.storage.postgres.sqlfiles import MIGRATIONS as PG_MIGRATIONS
+from asyncflow.storage.postgres.sqlfiles import QUERIES as PG_QUERIES
+from asyncflow.storage.sqlfiles import parse_queries, strip_comments
+from asyncflow.storage.sqlite.sqlfiles import MIGRATIONS, QUERIES, split_statements
 
 
 def test_named_blocks_become_queries_in_file_order() -> None:
@@ -109,3 +107,52 @@ def test_the_last_migration_adds_interrupted_tries() -> None:
     assert "ALTER TABLE task_instance ADD COLUMN interrupted_tries INTEGER NOT NULL DEFAULT 0" in (
         " ".join(statement.split())
     )
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+def pg_statement(name: str) -> str:
+    """A PostgreSQL named query without its comment lines, on one line with single spaces."""
+    return " ".join(strip_comments(PG_QUERIES[name]).split())
+
+
+PG_RUN_GUARD = (
+    "AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id "
+    "AND run.run_id = ti.run_id AND run.state = 'running')"
+)
+
+
+def test_postgres_migrations_and_queries_load_from_the_package() -> None:
+    """The PostgreSQL migrations are numbered from 1, each one script; its queries are loaded."""
+    assert [m.version for m in PG_MIGRATIONS] == list(range(1, len(PG_MIGRATIONS) + 1))
+    assert PG_MIGRATIONS[0].name == "0001_initial.sql"
+    assert all(len(m.statements) == 1 for m in PG_MIGRATIONS)
+    assert set(TRANSITIONS) <= set(PG_QUERIES)
+
+
+@pytest.mark.parametrize("name", [t for t in TRANSITIONS if t != "delete_placeholder"])
+def test_every_postgres_transition_is_guarded_and_returns_what_applied(name: str) -> None:
+    """Each array-valued transition requires a running run and returns the positions it applied."""
+    sql = pg_statement(name)
+    assert sql.startswith("UPDATE task_instance AS ti SET")
+    assert "WITH ORDINALITY" in sql
+    assert sql.endswith(f"{PG_RUN_GUARD} RETURNING v.position;")
+
+
+def test_the_postgres_placeholder_delete_requires_a_running_run() -> None:
+    """A mapped task's placeholder is deleted only while undecided on a running run."""
+    assert pg_statement("delete_placeholder").endswith(f"AND ti.state IS NULL {PG_RUN_GUARD};")
+
+
+@pytest.mark.parametrize(
+    ("name", "guard"),
+    [
+        ("start_run", "AND state = 'queued';"),
+        ("finish_run", "AND state = 'running';"),
+        ("reopen_run", "AND state IN ('success', 'failed');"),
+    ],
+)
+def test_every_postgres_run_transition_says_which_state_it_leaves(name: str, guard: str) -> None:
+    """start_run, finish_run and reopen_run on PostgreSQL each expect the state SQLite does."""
+    assert pg_statement(name).endswith(guard)

@@ -89,7 +89,7 @@ async def test_a_database_of_migrations_1_to_3_gets_migration_4(tmp_path: Path) 
     path = tmp_path / "old.db"
     connection = await schema.connect(path, reader=False)
     try:
-        assert await schema.migrate(connection, MIGRATIONS[:3]) == 3
+        assert await schema.migrate(connection, MIGRATIONS[:3]) == list(MIGRATIONS[:3])
         await connection.execute(
             "INSERT INTO dag_run (dag_id, run_id, run_type, state, logical_date, queued_at)"
             " VALUES ('etl', 'manual__1', 'manual', 'running', ?, ?)",

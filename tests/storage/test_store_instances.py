@@ -275,7 +275,7 @@ async def test_get_xcoms_orders_by_map_index_and_keeps_one_key(store: Store) -> 
     """get_xcoms returns a task's values under one key ordered by map_index."""
     await store.create_run(a_run(), [])
     pushed = [an_xcom("m", str(i), map_index=i) for i in (10, 2, 0, 1)]
-    await store.push_xcom([*pushed, an_xcom("m", "x", map_index=5, key="other")])
+    await store.push_xcom([*pushed, an_xcom("m", '"x"', map_index=5, key="other")])
     got = await store.get_xcoms("etl", "manual__1", "m", "return_value")
     assert [x.map_index for x in got] == [0, 1, 2, 10]
     assert [x.value for x in got] == ["0", "1", "2", "10"]

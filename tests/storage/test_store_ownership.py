@@ -1,8 +1,11 @@
-"""Ownership: one engine at a time acquires a store; another is refused, naming the first.
+"""Ownership: which engines may acquire a store, and what releasing it does.
 
-The first section holds for every backend; the rest is what the SQLite store's
-lock on its file adds: every name of one file meets the same lock, a second
-store object or another process is refused, and a killed owner's lock is free.
+The first section holds for every backend. A memory or SQLite store has one
+owner at a time: another is refused, naming the first (second section), and
+the SQLite store's lock on its file adds that every name of one file meets the
+same lock, a second store object or another process is refused, and a killed
+owner's lock is free. A PostgreSQL store is shared: any number of engines
+acquire it, each with a lease row (tests/storage/test_postgres_leases.py).
 """
 
 from __future__ import annotations
@@ -42,49 +45,6 @@ def assert_names(refused: pytest.ExceptionInfo[StoreInUse], pid: int, host: str)
 # --- every backend --------------------------------------------------------------------------
 
 
-async def test_a_second_owner_is_refused_naming_the_first(store: Store) -> None:
-    """While one engine owns the store, another's acquire raises StoreInUse naming the first."""
-    first = an_identity(pid=4242, host="other-host")
-    await store.acquire(first)
-    with pytest.raises(StoreInUse) as refused:
-        await store.acquire(EngineIdentity.of_this_process())
-    assert_names(refused, 4242, "other-host")
-    assert HOLDER_SINCE in str(refused.value)
-
-
-async def test_the_owner_acquiring_again_is_a_no_op(store: Store) -> None:
-    """Acquiring twice with the same identity succeeds, and others are still refused."""
-    owner = EngineIdentity.of_this_process()
-    await store.acquire(owner)
-    await store.acquire(owner)
-    with pytest.raises(StoreInUse):
-        await store.acquire(an_identity())
-
-
-async def test_after_release_another_owner_may_acquire(store: Store) -> None:
-    """Once its owner released the store, another engine acquires it (and the first is refused)."""
-    first, second = an_identity(pid=1), an_identity(pid=2)
-    await store.acquire(first)
-    await store.release(first)
-    await store.acquire(second)
-    with pytest.raises(StoreInUse) as refused:
-        await store.acquire(first)
-    assert_names(refused, 2, "other-host")
-
-
-async def test_release_is_idempotent_and_only_the_owners(store: Store) -> None:
-    """Releasing twice is harmless; a release by an engine that does not own it changes nothing."""
-    owner, other = an_identity(pid=1), an_identity(pid=2)
-    await store.release(owner)
-    await store.acquire(owner)
-    await store.release(other)
-    with pytest.raises(StoreInUse):
-        await store.acquire(other)
-    await store.release(owner)
-    await store.release(owner)
-    await store.acquire(other)
-
-
 async def test_closing_the_store_releases_it(store: Store) -> None:
     """After close (and a new open), another engine may acquire the store."""
     await store.acquire(an_identity(pid=1))
@@ -100,6 +60,52 @@ async def test_reading_needs_no_ownership(store: Store) -> None:
     run = await store.get_run("etl", "manual__1")
     assert run is not None
     assert run.run_id == "manual__1"
+
+
+# --- one owner at a time: memory and SQLite ----------------------------------------------------
+
+
+async def test_a_second_owner_is_refused_naming_the_first(single_owner_store: Store) -> None:
+    """While one engine owns the store, another's acquire raises StoreInUse naming the first."""
+    first = an_identity(pid=4242, host="other-host")
+    await single_owner_store.acquire(first)
+    with pytest.raises(StoreInUse) as refused:
+        await single_owner_store.acquire(EngineIdentity.of_this_process())
+    assert_names(refused, 4242, "other-host")
+    assert HOLDER_SINCE in str(refused.value)
+
+
+async def test_the_owner_acquiring_again_is_a_no_op(single_owner_store: Store) -> None:
+    """Acquiring twice with the same identity succeeds, and others are still refused."""
+    owner = EngineIdentity.of_this_process()
+    await single_owner_store.acquire(owner)
+    await single_owner_store.acquire(owner)
+    with pytest.raises(StoreInUse):
+        await single_owner_store.acquire(an_identity())
+
+
+async def test_after_release_another_owner_may_acquire(single_owner_store: Store) -> None:
+    """Once its owner released the store, another engine acquires it (and the first is refused)."""
+    first, second = an_identity(pid=1), an_identity(pid=2)
+    await single_owner_store.acquire(first)
+    await single_owner_store.release(first)
+    await single_owner_store.acquire(second)
+    with pytest.raises(StoreInUse) as refused:
+        await single_owner_store.acquire(first)
+    assert_names(refused, 2, "other-host")
+
+
+async def test_release_is_idempotent_and_only_the_owners(single_owner_store: Store) -> None:
+    """Releasing twice is harmless; a release by an engine that does not own it changes nothing."""
+    owner, other = an_identity(pid=1), an_identity(pid=2)
+    await single_owner_store.release(owner)
+    await single_owner_store.acquire(owner)
+    await single_owner_store.release(other)
+    with pytest.raises(StoreInUse):
+        await single_owner_store.acquire(other)
+    await single_owner_store.release(owner)
+    await single_owner_store.release(owner)
+    await single_owner_store.acquire(other)
 
 
 # --- SQLite: every name of one file, every store object, every process ------------------------

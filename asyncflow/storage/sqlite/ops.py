@@ -1,14 +1,7 @@
 """The SQLite store's write operations, and how a batch of them is applied.
 
-A write call becomes one :class:`Op`: either rows for a fixed sequence of
-statements (its *shape*), which consecutive operations of the same shape share
-in one ``executemany`` per statement, or a function of its own for an
-operation whose caller needs a result of its own (a row count).
-
-A *guarded* operation's first statement is a transition (an ``UPDATE`` whose
-``WHERE`` states its precondition): each of its rows applies or matches
-nothing, and the operation's result is one flag per row. Its later statements
-(the XCom a try produced) apply only when all its rows did. A merged
+Operations are :class:`~asyncflow.storage.batches.Op` s; consecutive ones of
+the same shape share one ``executemany`` per statement. A merged
 ``executemany`` reports only its total row count, so when that falls short the
 statement is undone to a savepoint and its rows are applied one by one to learn
 which ones hold: the common case, every write current, costs one call.
@@ -20,11 +13,9 @@ isolates the one at fault by splitting the batch.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-
 import aiosqlite
 
+from asyncflow.storage import batches
 from asyncflow.storage.sqlite.codec import Row
 from asyncflow.storage.sqlite.sqlfiles import QUERIES
 
@@ -38,18 +29,7 @@ _STOP_UNFINISHED = QUERIES["stop_unfinished"]
 _REOPEN_RUN = QUERIES["reopen_run"]
 _CLEAR_INSTANCES = QUERIES["clear_instances"]
 
-Apply = Callable[[aiosqlite.Connection], Awaitable[object]]
-
-
-@dataclass(frozen=True, slots=True)
-class Op:
-    """One write call, encoded: either statements to merge or a function to run."""
-
-    name: str  # the Store method, for error messages
-    shape: tuple[str, ...] = ()  # the statements, in order; same shape -> mergeable
-    rows: tuple[list[Row], ...] = ()  # the rows for each statement of the shape
-    apply: Apply | None = None  # an operation that needs its own result (rowcount)
-    guarded: bool = False  # the first statement is a transition: a flag per row
+Op = batches.Op
 
 
 async def apply_ops(writer: aiosqlite.Connection, ops: list[Op]) -> list[object]:
@@ -62,38 +42,7 @@ async def apply_ops(writer: aiosqlite.Connection, ops: list[Op]) -> list[object]
     Raises:
         sqlite3.Error: a statement failed.
     """
-    results: list[object] = []
-    start = 0
-    while start < len(ops):
-        op = ops[start]
-        if op.apply is not None:
-            results.append(await op.apply(writer))
-            start += 1
-            continue
-        end = start + 1
-        while end < len(ops) and ops[end].apply is None and ops[end].shape == op.shape:
-            end += 1
-        results.extend(await _apply_merged(writer, ops[start:end]))
-        start = end
-    return results
-
-
-async def _apply_merged(writer: aiosqlite.Connection, ops: list[Op]) -> list[object]:
-    """Apply operations of one shape, one ``executemany`` per statement."""
-    shape = ops[0].shape
-    flags: list[list[bool]] | None = None
-    if ops[0].guarded:
-        flags = await _apply_guarded(writer, shape[0], [op.rows[0] for op in ops])
-    for index in range(1 if flags is not None else 0, len(shape)):
-        rows = [
-            row
-            for position, op in enumerate(ops)
-            if flags is None or all(flags[position])
-            for row in op.rows[index]
-        ]
-        if rows:
-            await writer.executemany(shape[index], rows)
-    return [None] * len(ops) if flags is None else list(flags)
+    return await batches.apply_ops(writer, ops, _apply_guarded)
 
 
 async def _apply_guarded(

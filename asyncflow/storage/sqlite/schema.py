@@ -1,7 +1,7 @@
 """Opening a SQLite database: connection settings and numbered migrations.
 
 Migrations are the files ``migrations/NNNN_<what>.sql`` (see
-:mod:`asyncflow.storage.sqlite.sqlfiles`). The schema version is SQLite's
+:mod:`asyncflow.storage.sqlfiles`). The schema version is SQLite's
 ``PRAGMA user_version``: migration N sets it to N in the same transaction as its
 statements, so a migration is applied completely or not at all. The check runs
 under ``BEGIN IMMEDIATE`` (the write lock), so two processes opening a new file
@@ -17,7 +17,8 @@ from pathlib import Path
 import aiosqlite
 
 from asyncflow.exceptions import StoreError
-from asyncflow.storage.sqlite.sqlfiles import MIGRATIONS, Migration
+from asyncflow.storage.sqlfiles import Migration
+from asyncflow.storage.sqlite.sqlfiles import MIGRATIONS
 
 BUSY_TIMEOUT_SECONDS = 5.0
 """How long a statement waits for another process's lock before failing."""
@@ -55,7 +56,7 @@ async def schema_version(connection: aiosqlite.Connection) -> int:
 
 async def migrate(
     connection: aiosqlite.Connection, migrations: Sequence[Migration] = MIGRATIONS
-) -> int:
+) -> list[Migration]:
     """Apply the migrations the database has not had yet, in order.
 
     Args:
@@ -63,7 +64,7 @@ async def migrate(
         migrations: the migrations, ordered by version.
 
     Returns:
-        The schema version after migrating.
+        The migrations applied now, in order (none when the database was up to date).
 
     Raises:
         StoreError: the database is newer than every migration this version knows.
@@ -71,7 +72,7 @@ async def migrate(
     """
     latest = migrations[-1].version if migrations else 0
     if await schema_version(connection) == latest:
-        return latest
+        return []
     await connection.execute("BEGIN IMMEDIATE")
     try:
         version = await schema_version(connection)
@@ -80,15 +81,15 @@ async def migrate(
                 f"the database schema is version {version}, newer than this asyncflow "
                 f"knows (up to {latest}); upgrade asyncflow"
             )
-        for migration in migrations:
-            if migration.version > version:
-                for statement in migration.statements:
-                    await connection.execute(statement)
-                # PRAGMA takes no parameters; the version is an int from a file name.
-                await connection.execute(f"PRAGMA user_version = {migration.version:d}")
+        applied = [migration for migration in migrations if migration.version > version]
+        for migration in applied:
+            for statement in migration.statements:
+                await connection.execute(statement)
+            # PRAGMA takes no parameters; the version is an int from a file name.
+            await connection.execute(f"PRAGMA user_version = {migration.version:d}")
         await connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:
             await connection.execute("ROLLBACK")
         raise
-    return latest
+    return applied

@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import cast
+from typing import ClassVar, cast
 
 import aiosqlite
 
@@ -48,14 +48,15 @@ from asyncflow.exceptions import AsyncflowError, StoreError
 from asyncflow.records import (
     DagRunRecord,
     EngineIdentity,
-    StoreStats,
     TaskInstanceRecord,
     XComRecord,
 )
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage import checks
-from asyncflow.storage.group_commit import GroupCommit, PendingWrite
+from asyncflow.storage.batches import OperationFailed, flush_isolating
+from asyncflow.storage.group_commit import RESCHEDULE_LINGER_SECONDS, PendingWrite
 from asyncflow.storage.protocol import RERUN_STATES
+from asyncflow.storage.sql_writes import RowCodec, SqlTransitions, WriteQueue
 from asyncflow.storage.sqlite import codec, ops, schema
 from asyncflow.storage.sqlite.codec import Row
 from asyncflow.storage.sqlite.ops import Op, apply_ops
@@ -68,35 +69,15 @@ _LIST_RUNS = QUERIES["list_runs"]
 _LIST_RUNS_OF_DAG = QUERIES["list_runs_of_dag"]
 _LIST_RUNS_IN_STATES = QUERIES["list_runs_in_states"]
 _LIST_RUNS_OF_DAG_IN_STATES = QUERIES["list_runs_of_dag_in_states"]
-_START_TRY = QUERIES["start_try"]
-_FINISH_TRY = QUERIES["finish_try"]
-_RECORD_RESCHEDULE = QUERIES["record_reschedule"]
-_INTERRUPT_TRY = QUERIES["interrupt_try"]
-_DECIDE_INSTANCE = QUERIES["decide_instance"]
-_RECOVER_TRY = QUERIES["recover_try"]
 _GET_INSTANCES = QUERIES["get_task_instances"]
-_UPSERT_XCOM = QUERIES["upsert_xcom"]
 _GET_XCOM = QUERIES["get_xcom"]
 _GET_XCOMS = QUERIES["get_xcoms"]
 _GET_RUN_XCOMS = QUERIES["get_run_xcoms"]
 _SET_DAG_PAUSED = QUERIES["set_dag_paused"]
 _GET_PAUSED_DAGS = QUERIES["get_paused_dags"]
 
-RESCHEDULE_LINGER_SECONDS = 0.05
-"""How long a sensor's reschedule write may wait for others to share its transaction.
 
-Its poke already happened and its next poke is set by time, so the wait delays
-nothing but the moment the poke is durable (a crash in between means one more
-poke after the restart), and it turns a transaction per handful of pokes into
-one per hundred or more at a few thousand pokes a second.
-"""
-
-
-class _OperationFailed(Exception):
-    """Applying a batch failed because of one of its operations."""
-
-
-class SqliteStore:
+class SqliteStore(SqlTransitions):
     """A :class:`~asyncflow.storage.protocol.Store` in one SQLite file.
 
     Args:
@@ -112,18 +93,20 @@ class SqliteStore:
         >>> # await store.open(); ...; await store.close()
     """
 
+    _codec: ClassVar[RowCodec] = codec
+    _queries: ClassVar[Mapping[str, str]] = QUERIES
+
     def __init__(self, path: str | Path, *, linger: float = RESCHEDULE_LINGER_SECONDS) -> None:
         if str(path) == ":memory:" or str(path).startswith("file:"):
             raise StoreError(
                 f"SqliteStore needs a file path, not {str(path)!r}; use memory:// in memory"
             )
         self._path = Path(path)
-        self._stats = StoreStats()
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._linger = linger
-        self._commits: GroupCommit[Op] = GroupCommit(self._flush)
+        self._queue = WriteQueue(self._flush, linger, self._check_open)
         self._lock = OwnerLock(self._path)
+        self._applied: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self._path)!r}, open={self._writer is not None})"
@@ -134,9 +117,9 @@ class SqliteStore:
         return self._path
 
     @property
-    def stats(self) -> StoreStats:
-        """Write calls and the transactions that committed them."""
-        return self._stats
+    def applied_migrations(self) -> tuple[str, ...]:
+        """The migrations the last :meth:`open` applied, by file name."""
+        return self._applied
 
     async def open(self) -> None:
         """Create the file if needed, connect and apply pending migrations (idempotent).
@@ -155,13 +138,14 @@ class SqliteStore:
             try:
                 writer = await schema.connect(self._path, reader=False)
                 stack.push_async_callback(writer.close)
-                await schema.migrate(writer)
+                applied = await schema.migrate(writer)
                 reader = await schema.connect(self._path, reader=True)
                 stack.push_async_callback(reader.close)
             except (sqlite3.Error, StoreError) as exc:
                 raise self._error("open", exc) from exc
             stack.pop_all()
         self._writer, self._reader = writer, reader
+        self._applied = tuple(migration.name for migration in applied)
 
     async def acquire(self, owner: EngineIdentity) -> None:
         """Become the database's one owning engine (see :mod:`.owner_lock`).
@@ -182,7 +166,7 @@ class SqliteStore:
             self._lock.release()
             return
         try:
-            await self._commits.drain()
+            await self._queue.commits.drain()
         finally:
             self._lock.release()
             writer, reader = self._writer, self._reader
@@ -270,97 +254,6 @@ class SqliteStore:
         rows = await self._read("get_task_instances", _GET_INSTANCES, (dag_id, run_id))
         return [codec.instance_from_row(row) for row in rows]
 
-    async def start_tries(
-        self, owner: str, instances: Sequence[TaskInstanceRecord], *, patient: bool = False
-    ) -> list[bool]:
-        """Start a try of each instance whose guard holds (``patient``: it may linger)."""
-        rows = [codec.start_try_row(checks.utc_instance(ti), owner) for ti in instances]
-        return await self._transition(
-            Op("start_tries", (_START_TRY,), (rows,), guarded=True), patient
-        )
-
-    async def record_reschedule(
-        self, owner: str, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
-    ) -> bool:
-        """Record a reschedule-mode sensor's unfinished poke and its XCom, if still its try.
-
-        One ``UPDATE`` of the columns a poke changes; it lingers (see ``linger``)
-        so that the pokes of many sensors share a transaction.
-
-        Raises:
-            ValueError: the instance is not ``up_for_reschedule`` with a
-                ``next_poke_at``, or an XCom value is another instance's.
-        """
-        checks.check_reschedule(instance)
-        checks.check_xcoms(instance, xcoms, "record_reschedule")
-        row = codec.reschedule_row(checks.utc_instance(instance), owner)
-        xcom_rows = [codec.xcom_row(xcom) for xcom in xcoms]
-        op = Op(
-            "record_reschedule",
-            (_RECORD_RESCHEDULE, _UPSERT_XCOM),
-            ([row], xcom_rows),
-            guarded=True,
-        )
-        [applied] = await self._transition(op, patient=True)
-        return applied
-
-    async def finish_try(
-        self,
-        owner: str,
-        instance: TaskInstanceRecord,
-        xcoms: Sequence[XComRecord] = (),
-        *,
-        patient: bool = False,
-    ) -> bool:
-        """Record a try's outcome and its XCom together, if it is still the current try."""
-        [applied] = await self.finish_tries(owner, [(instance, xcoms)], patient=patient)
-        return applied
-
-    async def finish_tries(
-        self,
-        owner: str,
-        tries: Sequence[tuple[TaskInstanceRecord, Sequence[XComRecord]]],
-        *,
-        patient: bool = False,
-    ) -> list[bool]:
-        """Record many tries' outcomes, each on its own guard, in one batch and one wait."""
-        ops = []
-        for instance, xcoms in tries:
-            checks.check_xcoms(instance, xcoms, "finish_try")
-            row = codec.finish_try_row(checks.utc_instance(instance), owner)
-            xcom_rows = [codec.xcom_row(xcom) for xcom in xcoms]
-            ops.append(
-                Op("finish_try", (_FINISH_TRY, _UPSERT_XCOM), ([row], xcom_rows), guarded=True)
-            )
-        if self._writer is None:
-            raise self._not_open("finish_try")
-        self._stats.writes += len(ops)
-        results = await self._commits.submit_many(ops, linger=self._linger if patient else 0.0)
-        return [applied for flags in cast("list[list[bool]]", results) for applied in flags]
-
-    async def interrupt_tries(
-        self, owner: str, instances: Sequence[TaskInstanceRecord]
-    ) -> list[bool]:
-        """Record tries a shutdown stopped (each only while it is still the current try)."""
-        rows = [codec.interrupt_row(checks.utc_instance(ti), owner) for ti in instances]
-        return await self._transition(
-            Op("interrupt_tries", (_INTERRUPT_TRY,), (rows,), guarded=True)
-        )
-
-    async def decide_instances(self, instances: Sequence[TaskInstanceRecord]) -> list[bool]:
-        """End instances that never ran (each only while it has no state)."""
-        rows = [codec.decide_row(checks.utc_instance(ti)) for ti in instances]
-        return await self._transition(
-            Op("decide_instances", (_DECIDE_INSTANCE,), (rows,), guarded=True)
-        )
-
-    async def recover_tries(
-        self, changes: Sequence[tuple[TaskInstanceRecord, TaskInstanceRecord]]
-    ) -> list[bool]:
-        """End tries a stopped engine left in flight (each only while still as read)."""
-        rows = [codec.recover_row(read, checks.utc_instance(new)) for read, new in changes]
-        return await self._transition(Op("recover_tries", (_RECOVER_TRY,), (rows,), guarded=True))
-
     async def expand_task(
         self, dag_id: str, run_id: str, task_id: str, instances: Sequence[TaskInstanceRecord]
     ) -> bool:
@@ -369,11 +262,6 @@ class SqliteStore:
         rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
         apply = partial(ops.expand_task, (dag_id, run_id, task_id), rows)
         return bool(await self._write(Op("expand_task", apply=apply)))
-
-    async def push_xcom(self, xcoms: Sequence[XComRecord]) -> None:
-        """Upsert XCom values by ``(dag_id, run_id, task_id, map_index, key)``."""
-        rows = [codec.xcom_row(xcom) for xcom in xcoms]
-        await self._write(Op("push_xcom", (_UPSERT_XCOM,), (rows,)))
 
     async def get_xcom(
         self, dag_id: str, run_id: str, task_id: str, key: str, map_index: int
@@ -418,35 +306,16 @@ class SqliteStore:
             raise self._error(operation, exc) from exc
         return cast("list[Row]", list(rows))  # no row_factory: rows are plain tuples
 
-    async def _write(self, op: Op, *, linger: float = 0.0) -> object:
-        if self._writer is None:
-            raise self._not_open(op.name)
-        self._stats.writes += 1
-        return await self._commits.submit(op, linger=linger)
+    async def _write(self, op: Op) -> object:
+        return await self._queue.submit(op)
 
-    async def _transition(self, op: Op, patient: bool = False) -> list[bool]:
-        """Queue a guarded operation; which of its rows applied."""
-        return cast("list[bool]", await self._write(op, linger=self._linger if patient else 0.0))
+    def _check_open(self, operation: str) -> None:
+        if self._writer is None:
+            raise self._not_open(operation)
 
     async def _flush(self, batch: list[PendingWrite[Op]]) -> None:
         """Commit a batch in one transaction, splitting it to isolate a failing write."""
-        try:
-            results = await self._transaction([write.payload for write in batch])
-        except _OperationFailed as failed:
-            if len(batch) > 1:
-                middle = len(batch) // 2
-                await self._flush(batch[:middle])
-                await self._flush(batch[middle:])
-                return
-            cause = failed.__cause__
-            assert isinstance(cause, Exception)  # set by _transaction
-            batch[0].fail(self._caller_error(batch[0].payload.name, cause))
-        except Exception as exc:
-            for write in batch:
-                write.fail(self._caller_error(write.payload.name, exc))
-        else:
-            for write, result in zip(batch, results, strict=True):
-                write.succeed(result)
+        await flush_isolating(batch, self._transaction, self._caller_error)
 
     async def _transaction(self, ops: list[Op]) -> list[object]:
         writer = self._writer
@@ -464,9 +333,9 @@ class SqliteStore:
             with suppress(sqlite3.Error):
                 await writer.execute("ROLLBACK")
             if not applied and not isinstance(exc, sqlite3.OperationalError):
-                raise _OperationFailed from exc
+                raise OperationFailed from exc
             raise
-        self._stats.transactions += 1
+        self._queue.stats.transactions += 1
         return results
 
     def _caller_error(self, operation: str, exc: Exception) -> Exception:

@@ -1,9 +1,10 @@
-"""Group commit on the SQLite store: batches, lingering writes, failures and guarded batches.
+"""Group commit on the SQL stores: batches, lingering writes, failures and guarded batches.
 
 Concurrent writes share transactions; in a batch, each caller still gets its
-own result: its flags when some of the batch's transitions are stale (the
-savepoint fallback of ``ops._apply_guarded``), its error when its write fails
-(the batch is split until the failing write stands alone).
+own result: its flags when some of the batch's transitions are stale (SQLite's
+savepoint fallback, PostgreSQL's returned positions), its error when its write
+fails (the batch is split until the failing write stands alone). Each test runs
+on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
 
 import anyio
 import anyio.lowlevel
 import pytest
+from sql_backends import SqlStore, StoreFactory
 from storage_records import (
     OTHER_OWNER,
     OWNER,
@@ -36,13 +37,12 @@ from storage_records import (
 from asyncflow.exceptions import StoreError
 from asyncflow.records import TaskInstanceRecord, XComRecord
 from asyncflow.states import DagRunState, TaskState
-from asyncflow.storage.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
 
 
 @asynccontextmanager
-async def opened(store: SqliteStore) -> AsyncIterator[SqliteStore]:
+async def opened(store: SqlStore) -> AsyncIterator[SqlStore]:
     """The store, opened for the block and closed after it."""
     await store.open()
     try:
@@ -77,42 +77,40 @@ async def gather(calls: dict[str, Callable[[], Awaitable[object]]]) -> dict[str,
 # --- batching -------------------------------------------------------------------------------
 
 
-async def test_concurrent_starts_share_few_transactions(sqlite_store: SqliteStore) -> None:
+async def test_concurrent_starts_share_few_transactions(sql_store: SqlStore) -> None:
     """500 concurrent start_tries calls commit in at most 10 transactions, all visible."""
     instances = [an_instance(f"t{i:03d}") for i in range(500)]
-    await running_run(sqlite_store, instances)
-    before = replace(sqlite_store.stats)
-    calls = {
-        ti.task_id: partial(sqlite_store.start_tries, OWNER, [started(ti)]) for ti in instances
-    }
+    await running_run(sql_store, instances)
+    before = replace(sql_store.stats)
+    calls = {ti.task_id: partial(sql_store.start_tries, OWNER, [started(ti)]) for ti in instances}
     assert set(map(str, (await gather(calls)).values())) == {"[True]"}
-    assert sqlite_store.stats.writes - before.writes == 500
-    assert sqlite_store.stats.transactions - before.transactions <= 10
-    states = {ti.state for ti in await sqlite_store.get_task_instances("etl", "manual__1")}
+    assert sql_store.stats.writes - before.writes == 500
+    assert sql_store.stats.transactions - before.transactions <= 10
+    states = {ti.state for ti in await sql_store.get_task_instances("etl", "manual__1")}
     assert states == {TaskState.RUNNING}
 
 
-async def test_concurrent_finishes_share_few_transactions(sqlite_store: SqliteStore) -> None:
+async def test_concurrent_finishes_share_few_transactions(sql_store: SqlStore) -> None:
     """1,000 concurrent finish_try calls commit together, with every XCom."""
     instances = [an_instance(f"t{i:04d}") for i in range(1000)]
-    await running_run(sqlite_store, instances)
-    running = await start(sqlite_store, *instances)
-    before = sqlite_store.stats.transactions
+    await running_run(sql_store, instances)
+    running = await start(sql_store, *instances)
+    before = sql_store.stats.transactions
     calls = {
-        ti.task_id: partial(sqlite_store.finish_try, OWNER, finished(ti), [an_xcom(ti.task_id)])
+        ti.task_id: partial(sql_store.finish_try, OWNER, finished(ti), [an_xcom(ti.task_id)])
         for ti in running
     }
     assert set((await gather(calls)).values()) == {True}
-    assert sqlite_store.stats.transactions - before <= 10
-    stored_all = await sqlite_store.get_task_instances("etl", "manual__1")
+    assert sql_store.stats.transactions - before <= 10
+    stored_all = await sql_store.get_task_instances("etl", "manual__1")
     assert all(ti.state == TaskState.SUCCESS for ti in stored_all)
-    assert len(await sqlite_store.get_run_xcoms("etl", "manual__1")) == 1000
+    assert len(await sql_store.get_run_xcoms("etl", "manual__1")) == 1000
 
 
-async def test_close_commits_writes_still_queued(tmp_path: Path) -> None:
+async def test_close_commits_writes_still_queued(sql_stores: StoreFactory) -> None:
     """Writes whose callers were cancelled while queued still commit, at the latest on close."""
     instances = [an_instance(f"t{i:02d}") for i in range(50)]
-    store = SqliteStore(tmp_path / "af.db")
+    store = sql_stores()
     await store.open()
     await running_run(store, instances)
     async with anyio.create_task_group() as tg:
@@ -121,7 +119,7 @@ async def test_close_commits_writes_still_queued(tmp_path: Path) -> None:
         await anyio.lowlevel.checkpoint()
         tg.cancel_scope.cancel()
     await store.close()
-    async with opened(SqliteStore(tmp_path / "af.db")) as reopened:
+    async with opened(sql_stores()) as reopened:
         stored_all = await reopened.get_task_instances("etl", "manual__1")
     assert [ti.state for ti in stored_all] == [TaskState.RUNNING] * 50
 
@@ -130,7 +128,7 @@ async def test_close_commits_writes_still_queued(tmp_path: Path) -> None:
 
 
 async def test_a_batch_of_stale_and_current_finishes_answers_each_caller(
-    sqlite_store: SqliteStore,
+    sql_store: SqlStore,
 ) -> None:
     """finish_try calls gathered in one transaction each get their own flag.
 
@@ -138,7 +136,7 @@ async def test_a_batch_of_stale_and_current_finishes_answers_each_caller(
     engine's try, a try never started, an unknown instance and a second report
     of a try just finished in the same batch are all refused, their XCom dropped.
     """
-    store = sqlite_store
+    store = sql_store
     instances = [an_instance(f"t{i:02d}") for i in range(40)]
     await running_run(store, instances)
     mine = await start(store, *instances[:30])
@@ -182,57 +180,57 @@ async def test_a_batch_of_stale_and_current_finishes_answers_each_caller(
     assert {by_task[ti.task_id].state for ti in instances[35:40]} == {None}
 
 
-async def test_a_batch_of_start_tries_calls_answers_each_record(sqlite_store: SqliteStore) -> None:
+async def test_a_batch_of_start_tries_calls_answers_each_record(sql_store: SqlStore) -> None:
     """Concurrent multi-record start_tries calls in one transaction each get their own flags."""
     instances = [an_instance(f"t{i:02d}") for i in range(30)]
-    await running_run(sqlite_store, instances)
-    await start(sqlite_store, *instances[::3])  # every third one runs already
+    await running_run(sql_store, instances)
+    await start(sql_store, *instances[::3])  # every third one runs already
     calls = {
         f"call {n}": partial(
-            sqlite_store.start_tries, OWNER, [started(ti) for ti in instances[n * 6 : n * 6 + 6]]
+            sql_store.start_tries, OWNER, [started(ti) for ti in instances[n * 6 : n * 6 + 6]]
         )
         for n in range(5)
     }
-    calls["wrong try"] = partial(sqlite_store.start_tries, OWNER, [started(instances[1], 2)])
-    calls["empty"] = partial(sqlite_store.start_tries, OWNER, [])
-    before = sqlite_store.stats.transactions
+    calls["wrong try"] = partial(sql_store.start_tries, OWNER, [started(instances[1], 2)])
+    calls["empty"] = partial(sql_store.start_tries, OWNER, [])
+    before = sql_store.stats.transactions
     results = await gather(calls)
-    assert sqlite_store.stats.transactions - before == 1
+    assert sql_store.stats.transactions - before == 1
     expected = [[i % 3 != 0 for i in range(n * 6, n * 6 + 6)] for n in range(5)]
     assert [results[f"call {n}"] for n in range(5)] == expected
     assert (results["wrong try"], results["empty"]) == ([False], [])
-    stored_all = await sqlite_store.get_task_instances("etl", "manual__1")
+    stored_all = await sql_store.get_task_instances("etl", "manual__1")
     assert {ti.state for ti in stored_all} == {TaskState.RUNNING}
     assert {ti.try_number for ti in stored_all} == {1}
 
 
-async def test_a_failing_write_fails_only_its_own_caller(sqlite_store: SqliteStore) -> None:
+async def test_a_failing_write_fails_only_its_own_caller(sql_store: SqlStore) -> None:
     """In a batch with one bad write, only its caller gets the error; the others commit.
 
     The stale writes of the batch are still refused, each with its own flag.
     """
     instances = [an_instance(f"t{i:03d}") for i in range(100)]
-    await running_run(sqlite_store, instances)
-    running = await start(sqlite_store, *instances[:90])  # t090-t099 never start
+    await running_run(sql_store, instances)
+    running = await start(sql_store, *instances[:90])  # t090-t099 never start
     broken = XComRecord(dag_id="etl", run_id="manual__1", task_id="t037", value=None)  # type: ignore[arg-type]
 
     def finish(ti: TaskInstanceRecord) -> Callable[[], Awaitable[bool]]:
         xcoms = [broken] if ti.task_id == "t037" else [an_xcom(ti.task_id)]
-        return partial(sqlite_store.finish_try, OWNER, finished(ti), xcoms)
+        return partial(sql_store.finish_try, OWNER, finished(ti), xcoms)
 
     results = await gather(
         {ti.task_id: finish(ti) for ti in [*running, *map(started, instances[90:])]}
     )
     assert results.pop("t037") is StoreError
     assert results == {ti.task_id: ti in instances[:90] for ti in instances if ti.task_id != "t037"}
-    assert (await stored(sqlite_store, "t037")).state is TaskState.RUNNING
-    assert len(await sqlite_store.get_run_xcoms("etl", "manual__1")) == 89
-    assert await sqlite_store.finish_try(OWNER, finished(running[37]))
+    assert (await stored(sql_store, "t037")).state is TaskState.RUNNING
+    assert len(await sql_store.get_run_xcoms("etl", "manual__1")) == 89
+    assert await sql_store.finish_try(OWNER, finished(running[37]))
 
 
-async def test_mixed_writes_in_one_batch_keep_their_results(sqlite_store: SqliteStore) -> None:
+async def test_mixed_writes_in_one_batch_keep_their_results(sql_store: SqlStore) -> None:
     """Concurrent runs, transitions and XCom writes each get their own result or error."""
-    store = sqlite_store
+    store = sql_store
     await running_run(store, [an_instance("a"), an_instance("b"), an_instance("c")])
     await store.create_run(a_run(run_id="queued"), [])
     await running_run(store, [], run=a_run(run_id="ending"))
@@ -276,14 +274,14 @@ async def test_mixed_writes_in_one_batch_keep_their_results(sqlite_store: Sqlite
 # --- lingering writes -----------------------------------------------------------------------
 
 
-async def running_sensors(store: SqliteStore, count: int) -> list[TaskInstanceRecord]:
+async def running_sensors(store: SqlStore, count: int) -> list[TaskInstanceRecord]:
     """A running run of ``count`` sensors whose first try runs (then one more plain task)."""
     sensors = [an_instance("s", i) for i in range(count)]
     await running_run(store, [*sensors, an_instance("t")])
     return await start(store, *sensors)
 
 
-async def reschedule_all(store: SqliteStore, sensors: list[TaskInstanceRecord]) -> None:
+async def reschedule_all(store: SqlStore, sensors: list[TaskInstanceRecord]) -> None:
     """Reschedule every sensor from its own task, one more joining on each loop turn."""
     async with anyio.create_task_group() as tg:
         for ti in sensors:
@@ -291,9 +289,11 @@ async def reschedule_all(store: SqliteStore, sensors: list[TaskInstanceRecord]) 
             await anyio.lowlevel.checkpoint()
 
 
-async def test_reschedules_arriving_over_a_linger_share_one_transaction(tmp_path: Path) -> None:
+async def test_reschedules_arriving_over_a_linger_share_one_transaction(
+    sql_stores: StoreFactory,
+) -> None:
     """Sensors rescheduling one after another within the linger commit in one transaction."""
-    async with opened(SqliteStore(tmp_path / "af.db", linger=0.5)) as store:
+    async with opened(sql_stores(linger=0.5)) as store:
         sensors = await running_sensors(store, 100)
         before = store.stats.transactions
         with anyio.fail_after(10):
@@ -303,9 +303,9 @@ async def test_reschedules_arriving_over_a_linger_share_one_transaction(tmp_path
         assert {ti.state for ti in stored_all[:100]} == {TaskState.UP_FOR_RESCHEDULE}
 
 
-async def test_patient_starts_and_ends_linger_like_reschedules(tmp_path: Path) -> None:
+async def test_patient_starts_and_ends_linger_like_reschedules(sql_stores: StoreFactory) -> None:
     """Sensors' try starts and ends (patient=True) arriving over a linger share a transaction."""
-    async with opened(SqliteStore(tmp_path / "af.db", linger=0.5)) as store:
+    async with opened(sql_stores(linger=0.5)) as store:
         sensors = [an_instance("s", i) for i in range(40)]
         await running_run(store, sensors)
         ending = await start(store, *sensors[20:])
@@ -324,15 +324,17 @@ async def test_patient_starts_and_ends_linger_like_reschedules(tmp_path: Path) -
         assert states == [TaskState.RUNNING] * 20 + [TaskState.SUCCESS] * 20
 
 
-async def test_a_task_start_is_not_held_back_by_lingering_reschedules(tmp_path: Path) -> None:
+async def test_a_task_start_is_not_held_back_by_lingering_reschedules(
+    sql_stores: StoreFactory,
+) -> None:
     """A plain write commits at once, taking the reschedules lingering for a minute with it."""
-    async with opened(SqliteStore(tmp_path / "af.db", linger=60)) as store:
+    async with opened(sql_stores(linger=60)) as store:
         sensors = await running_sensors(store, 10)
         before = store.stats.transactions
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(reschedule_all, store, sensors)
-                await wait_until(lambda: store._commits.pending == len(sensors))
+                await wait_until(lambda: store._queue.commits.pending == len(sensors))
                 assert await store.start_tries(OWNER, [started(an_instance("t"))]) == [True]
         assert store.stats.transactions - before == 1
         stored_all = await store.get_task_instances("etl", "manual__1")
@@ -341,39 +343,39 @@ async def test_a_task_start_is_not_held_back_by_lingering_reschedules(tmp_path: 
         ]
 
 
-async def test_a_stale_reschedule_in_a_batch_is_refused_alone(sqlite_store: SqliteStore) -> None:
+async def test_a_stale_reschedule_in_a_batch_is_refused_alone(sql_store: SqlStore) -> None:
     """In a batch of reschedules, only those of unknown or finished tries are refused."""
-    sensors = await running_sensors(sqlite_store, 20)
-    assert await sqlite_store.finish_try(OWNER, finished(sensors[5]))
+    sensors = await running_sensors(sql_store, 20)
+    assert await sql_store.finish_try(OWNER, finished(sensors[5]))
     results: dict[str, bool] = {}
 
     async def reschedule(name: str, ti: TaskInstanceRecord) -> None:
         xcom = an_xcom(ti.task_id, f'"{name}"', map_index=ti.map_index)
-        results[name] = await sqlite_store.record_reschedule(OWNER, rescheduled(ti), [xcom])
+        results[name] = await sql_store.record_reschedule(OWNER, rescheduled(ti), [xcom])
 
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             for ti in [*sensors[:10], started(an_instance("s", 99)), *sensors[10:]]:
                 tg.start_soon(reschedule, f"s[{ti.map_index}]", ti)
     assert [name for name, applied in results.items() if not applied] == ["s[5]", "s[99]"]
-    stored_all = await sqlite_store.get_task_instances("etl", "manual__1")
+    stored_all = await sql_store.get_task_instances("etl", "manual__1")
     assert [ti.state for ti in stored_all[:20]] == [TaskState.UP_FOR_RESCHEDULE] * 5 + [
         TaskState.SUCCESS
     ] + [TaskState.UP_FOR_RESCHEDULE] * 14
-    pushed = await sqlite_store.get_xcoms("etl", "manual__1", "s", "return_value")
+    pushed = await sql_store.get_xcoms("etl", "manual__1", "s", "return_value")
     assert [x.map_index for x in pushed] == [i for i in range(20) if i != 5]
 
 
-async def test_close_commits_lingering_reschedules_at_once(tmp_path: Path) -> None:
+async def test_close_commits_lingering_reschedules_at_once(sql_stores: StoreFactory) -> None:
     """Closing the store does not wait out the linger: queued reschedules commit right away."""
-    store = SqliteStore(tmp_path / "af.db", linger=60)
+    store = sql_stores(linger=60)
     await store.open()
     sensors = await running_sensors(store, 10)
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             tg.start_soon(reschedule_all, store, sensors)
-            await wait_until(lambda: store._commits.pending == len(sensors))
+            await wait_until(lambda: store._queue.commits.pending == len(sensors))
             await store.close()
-    async with opened(SqliteStore(tmp_path / "af.db")) as reopened:
+    async with opened(sql_stores()) as reopened:
         stored_all = await reopened.get_task_instances("etl", "manual__1")
     assert [ti.state for ti in stored_all[:10]] == [TaskState.UP_FOR_RESCHEDULE] * 10

@@ -1,0 +1,354 @@
+-- Named queries of the PostgreSQL store, loaded once at import by
+-- asyncflow.storage.sqlfiles. Each block starts with "-- name: <name>".
+-- Parameters are positional ($1, $2, ...) in the order written here; the row
+-- builders in asyncflow.storage.postgres.codec produce them in that order.
+
+-- --- schema ------------------------------------------------------------------------
+
+-- name: current_schema
+SELECT current_schema();
+
+-- name: search_path
+SHOW search_path;
+
+-- name: migration_table_exists
+SELECT to_regclass('asyncflow_migration') IS NOT NULL;
+
+-- name: lock_migrations
+-- Two processes opening a new database at once: the second waits here, then
+-- finds the migrations applied. Keyed by schema, so that stores in other
+-- schemas of one database do not wait for each other.
+SELECT pg_advisory_xact_lock(hashtext('asyncflow.migrate:' || current_schema()));
+
+-- name: create_migration_table
+CREATE TABLE IF NOT EXISTS asyncflow_migration (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) FROM asyncflow_migration;
+
+-- name: record_migration
+INSERT INTO asyncflow_migration (version, name) VALUES ($1, $2);
+
+-- name: drop_tables
+DROP TABLE IF EXISTS xcom, task_instance, dag_run, dag, engine, asyncflow_migration;
+
+-- --- engines -----------------------------------------------------------------------
+
+-- name: register_engine
+-- Leases are kept by the server's clock, the one clock every host shares.
+INSERT INTO engine (id, host, pid, started_at, heartbeat_at, lease_expires_at)
+VALUES ($1, $2, $3, $4, statement_timestamp(), statement_timestamp() + make_interval(secs => $5))
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
+                               lease_expires_at = excluded.lease_expires_at
+RETURNING lease_expires_at;
+
+-- name: renew_lease
+-- The row is the lease: an engine that took over another's work deletes it,
+-- so a renewal finding none learns that its lease was lost.
+UPDATE engine SET heartbeat_at = statement_timestamp(),
+                  lease_expires_at = statement_timestamp() + make_interval(secs => $2)
+WHERE id = $1
+RETURNING lease_expires_at;
+
+-- name: release_engine
+DELETE FROM engine WHERE id = $1;
+
+-- name: list_engines
+SELECT id, host, pid, started_at, heartbeat_at, lease_expires_at,
+       lease_expires_at > clock_timestamp() AS live
+FROM engine ORDER BY started_at, id;
+
+-- --- runs --------------------------------------------------------------------------
+
+-- name: insert_run
+INSERT INTO dag_run (
+    dag_id, run_id, run_type, state, logical_date, data_interval_start,
+    data_interval_end, conf, queued_at, start_date, end_date
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (dag_id, run_id) DO NOTHING;
+
+-- name: start_run
+UPDATE dag_run SET state = 'running', start_date = $3
+WHERE dag_id = $1 AND run_id = $2 AND state = 'queued';
+
+-- name: finish_run
+UPDATE dag_run SET state = $3, end_date = $4
+WHERE dag_id = $1 AND run_id = $2 AND state = 'running';
+
+-- name: stop_unfinished
+-- A run stopped early (its dagrun_timeout passed): in the transaction that
+-- ends it, a running try fails with the given error and every other
+-- unfinished instance is skipped. SET reads the row as it was, so each CASE
+-- sees the old state.
+UPDATE task_instance SET
+    state = CASE WHEN state = 'running' THEN 'failed' ELSE 'skipped' END,
+    start_date = CASE WHEN state = 'running' THEN start_date ELSE COALESCE(start_date, $3) END,
+    end_date = $3,
+    owner = NULL,
+    lease_expires_at = NULL,
+    error = CASE WHEN state = 'running' THEN $4 ELSE error END
+WHERE dag_id = $1 AND run_id = $2
+  AND (state IS NULL OR state NOT IN ('success', 'failed', 'skipped', 'upstream_failed'));
+
+-- name: reopen_run
+UPDATE dag_run SET state = 'running', end_date = NULL
+WHERE dag_id = $1 AND run_id = $2 AND state IN ('success', 'failed');
+
+-- name: clear_instances
+UPDATE task_instance SET state = NULL, end_date = NULL, next_attempt_at = NULL, next_poke_at = NULL
+WHERE dag_id = $1 AND run_id = $2 AND state = ANY($3::text[]);
+
+-- name: get_run
+SELECT dag_id, run_id, run_type, state, logical_date, data_interval_start,
+       data_interval_end, conf, queued_at, start_date, end_date
+FROM dag_run WHERE dag_id = $1 AND run_id = $2;
+
+-- name: find_runs
+SELECT dag_id, run_id, run_type, state, logical_date, data_interval_start,
+       data_interval_end, conf, queued_at, start_date, end_date
+FROM dag_run WHERE run_id = $1 ORDER BY dag_id;
+
+-- name: list_runs
+SELECT dag_id, run_id, run_type, state, logical_date, data_interval_start,
+       data_interval_end, conf, queued_at, start_date, end_date
+FROM dag_run ORDER BY logical_date DESC, dag_id, run_id;
+
+-- name: list_runs_of_dag
+SELECT dag_id, run_id, run_type, state, logical_date, data_interval_start,
+       data_interval_end, conf, queued_at, start_date, end_date
+FROM dag_run WHERE dag_id = $1 ORDER BY logical_date DESC, run_id;
+
+-- name: list_runs_in_states
+SELECT dag_id, run_id, run_type, state, logical_date, data_interval_start,
+       data_interval_end, conf, queued_at, start_date, end_date
+FROM dag_run WHERE state = ANY($1::text[])
+ORDER BY logical_date DESC, dag_id, run_id;
+
+-- name: list_runs_of_dag_in_states
+SELECT dag_id, run_id, run_type, state, logical_date, data_interval_start,
+       data_interval_end, conf, queued_at, start_date, end_date
+FROM dag_run WHERE dag_id = $1 AND state = ANY($2::text[])
+ORDER BY logical_date DESC, run_id;
+
+-- --- task instances ------------------------------------------------------------------
+
+-- name: insert_task_instances
+-- Every instance of a call in one statement: one array per column.
+INSERT INTO task_instance (
+    dag_id, run_id, task_id, map_index, state, try_number, start_date, end_date,
+    next_attempt_at, next_poke_at, first_poke_at, poke_count, owner,
+    lease_expires_at, error, interrupted_tries
+)
+SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[],
+    $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
+    $11::timestamptz[], $12::bigint[], $13::text[], $14::timestamptz[], $15::text[],
+    $16::bigint[]
+);
+
+-- The transitions of a task instance (asyncflow.storage.protocol). Each takes
+-- a batch as one array per column, the instance's key first, and updates the
+-- rows whose WHERE holds, ending with the run still running; RETURNING names
+-- the positions (1-based) that applied, so one statement tells which writes
+-- were stale. A batch never names one instance twice (the store splits it).
+
+-- name: start_try
+-- A try starts from a state that waits for one, after the try before it.
+UPDATE task_instance AS ti SET
+    state = 'running',
+    try_number = v.try_number,
+    start_date = v.start_date,
+    end_date = NULL,
+    next_attempt_at = NULL,
+    first_poke_at = v.first_poke_at,
+    owner = v.owner,
+    lease_expires_at = v.lease_expires_at
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+    $7::timestamptz[], $8::timestamptz[], $9::timestamptz[]
+) WITH ORDINALITY AS v (
+    dag_id, run_id, task_id, map_index, try_number, owner,
+    start_date, first_poke_at, lease_expires_at, position
+)
+WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
+  AND ti.map_index = v.map_index
+  AND ti.try_number = v.try_number - 1
+  AND (ti.state IS NULL OR ti.state IN ('scheduled', 'queued', 'up_for_retry', 'up_for_reschedule'))
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id
+              AND run.run_id = ti.run_id AND run.state = 'running')
+RETURNING v.position;
+
+-- name: finish_try
+UPDATE task_instance AS ti SET
+    state = v.state,
+    end_date = v.end_date,
+    next_attempt_at = v.next_attempt_at,
+    next_poke_at = v.next_poke_at,
+    first_poke_at = v.first_poke_at,
+    poke_count = v.poke_count,
+    owner = NULL,
+    lease_expires_at = NULL,
+    error = v.error
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+    $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
+    $11::timestamptz[], $12::bigint[], $13::text[]
+) WITH ORDINALITY AS v (
+    dag_id, run_id, task_id, map_index, try_number, owner,
+    state, end_date, next_attempt_at, next_poke_at, first_poke_at, poke_count, error, position
+)
+WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
+  AND ti.map_index = v.map_index
+  AND ti.try_number = v.try_number AND ti.state IN ('running', 'up_for_reschedule')
+  AND (ti.owner IS NULL OR ti.owner = v.owner)
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id
+              AND run.run_id = ti.run_id AND run.state = 'running')
+RETURNING v.position;
+
+-- name: record_reschedule
+-- A reschedule-mode sensor's poke that did not finish: only what a poke
+-- changes. The try's own columns (try_number, start_date, next_attempt_at)
+-- keep their values.
+UPDATE task_instance AS ti SET
+    state = 'up_for_reschedule',
+    end_date = v.end_date,
+    next_poke_at = v.next_poke_at,
+    first_poke_at = v.first_poke_at,
+    poke_count = v.poke_count,
+    owner = NULL,
+    lease_expires_at = NULL,
+    error = v.error
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+    $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::bigint[], $11::text[]
+) WITH ORDINALITY AS v (
+    dag_id, run_id, task_id, map_index, try_number, owner,
+    end_date, next_poke_at, first_poke_at, poke_count, error, position
+)
+WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
+  AND ti.map_index = v.map_index
+  AND ti.try_number = v.try_number AND ti.state IN ('running', 'up_for_reschedule')
+  AND (ti.owner IS NULL OR ti.owner = v.owner)
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id
+              AND run.run_id = ti.run_id AND run.state = 'running')
+RETURNING v.position;
+
+-- name: interrupt_try
+UPDATE task_instance AS ti SET
+    state = v.state,
+    end_date = v.end_date,
+    owner = NULL,
+    lease_expires_at = NULL,
+    error = v.error,
+    interrupted_tries = v.interrupted_tries
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+    $7::text[], $8::timestamptz[], $9::text[], $10::bigint[]
+) WITH ORDINALITY AS v (
+    dag_id, run_id, task_id, map_index, try_number, owner,
+    state, end_date, error, interrupted_tries, position
+)
+WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
+  AND ti.map_index = v.map_index
+  AND ti.try_number = v.try_number AND ti.state IN ('running', 'up_for_reschedule')
+  AND (ti.owner IS NULL OR ti.owner = v.owner)
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id
+              AND run.run_id = ti.run_id AND run.state = 'running')
+RETURNING v.position;
+
+-- name: decide_instance
+-- An instance that never ran ends as its upstream decided.
+UPDATE task_instance AS ti SET
+    state = v.state,
+    start_date = v.start_date,
+    end_date = v.end_date,
+    error = v.error
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::bigint[],
+    $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[]
+) WITH ORDINALITY AS v (
+    dag_id, run_id, task_id, map_index, state, start_date, end_date, error, position
+)
+WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
+  AND ti.map_index = v.map_index
+  AND ti.state IS NULL
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id
+              AND run.run_id = ti.run_id AND run.state = 'running')
+RETURNING v.position;
+
+-- name: recover_try
+-- A try that a stopped engine left in flight, still exactly as it was read.
+UPDATE task_instance AS ti SET
+    state = v.state,
+    end_date = v.end_date,
+    next_attempt_at = v.next_attempt_at,
+    owner = NULL,
+    lease_expires_at = NULL,
+    error = v.error
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+    $7::bigint[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[]
+) WITH ORDINALITY AS v (
+    dag_id, run_id, task_id, map_index, read_state, read_owner, read_try_number,
+    state, end_date, next_attempt_at, error, position
+)
+WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
+  AND ti.map_index = v.map_index
+  AND ti.state IS NOT DISTINCT FROM v.read_state AND ti.owner IS NOT DISTINCT FROM v.read_owner
+  AND ti.try_number = v.read_try_number
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id
+              AND run.run_id = ti.run_id AND run.state = 'running')
+RETURNING v.position;
+
+-- name: delete_placeholder
+-- A mapped task expands: its placeholder goes, if still undecided on a running run.
+DELETE FROM task_instance AS ti
+WHERE ti.dag_id = $1 AND ti.run_id = $2 AND ti.task_id = $3 AND ti.map_index = -1
+  AND ti.state IS NULL
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id
+              AND run.run_id = ti.run_id AND run.state = 'running');
+
+-- name: get_task_instances
+SELECT dag_id, run_id, task_id, map_index, state, try_number, start_date, end_date,
+       next_attempt_at, next_poke_at, first_poke_at, poke_count, owner,
+       lease_expires_at, error, interrupted_tries
+FROM task_instance WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id, map_index;
+
+-- --- XCom and DAGs -------------------------------------------------------------------
+
+-- name: upsert_xcom
+INSERT INTO xcom (dag_id, run_id, task_id, map_index, key, value)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (dag_id, run_id, task_id, map_index, key) DO UPDATE SET value = excluded.value;
+
+-- name: get_xcom
+SELECT dag_id, run_id, task_id, map_index, key, value
+FROM xcom
+WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND key = $4 AND map_index = $5;
+
+-- name: get_xcoms
+SELECT dag_id, run_id, task_id, map_index, key, value
+FROM xcom
+WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND key = $4
+ORDER BY map_index;
+
+-- name: delete_run_xcoms
+DELETE FROM xcom WHERE dag_id = $1 AND run_id = $2;
+
+-- name: get_run_xcoms
+SELECT dag_id, run_id, task_id, map_index, key, value
+FROM xcom
+WHERE dag_id = $1 AND run_id = $2
+ORDER BY task_id, map_index, key;
+
+-- name: set_dag_paused
+INSERT INTO dag (dag_id, is_paused, updated_at) VALUES ($1, $2, $3)
+ON CONFLICT (dag_id) DO UPDATE SET is_paused = excluded.is_paused,
+                                   updated_at = excluded.updated_at;
+
+-- name: get_paused_dags
+SELECT dag_id FROM dag WHERE is_paused ORDER BY dag_id;
