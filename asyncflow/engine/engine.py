@@ -23,6 +23,7 @@ from asyncflow.connections import SharedResources, current_resources
 from asyncflow.dag import DAG, as_utc
 from asyncflow.dag_loader import load_dags
 from asyncflow.engine.driver import RunDriver
+from asyncflow.engine.lease_keeper import keep_lease
 from asyncflow.engine.new_runs import (
     checked_pools,
     interval_run,
@@ -191,6 +192,9 @@ class Engine:
         token = worker_limiter.set(limiter)
         stack.callback(worker_limiter.reset, token)
         tg.start_soon(self._timers.run, name="asyncflow-timers")
+        ttl = self.store.lease_ttl
+        if ttl is not None:  # ownership that expires unless renewed (PostgreSQL)
+            tg.start_soon(keep_lease, self.store, self.identity, ttl, name="asyncflow-lease")
         tg.start_soon(self._loop.run, name="asyncflow-run-loop")
         if self.process.watchdog:
             watchdog = LoopWatchdog(

@@ -102,6 +102,15 @@ class MemoryStore:
         if self._owner is not None and self._owner.id == owner.id:
             self._owner = None
 
+    @property
+    def lease_ttl(self) -> float | None:
+        """``None``: ownership of this store lasts as long as its owner's process."""
+        return None
+
+    async def renew_lease(self, owner: EngineIdentity) -> datetime | None:
+        """Nothing to renew: ownership of this store never expires."""
+        return None
+
     async def create_run(self, run: DagRunRecord, instances: Sequence[TaskInstanceRecord]) -> bool:
         """Insert a run and its task instances; ``False`` when the run exists."""
         await self._enter()

@@ -94,6 +94,24 @@ class Store(Protocol):
         """Stop owning the store (idempotent); another engine may acquire it."""
         ...
 
+    @property
+    def lease_ttl(self) -> float | None:
+        """Seconds an owner's lease lasts unless renewed; ``None``: ownership never expires.
+
+        A SQLite file lock lasts as long as its process; a PostgreSQL lease must
+        be renewed (:meth:`renew_lease`) well within this time.
+        """
+        ...
+
+    async def renew_lease(self, owner: EngineIdentity) -> datetime | None:
+        """Extend ``owner``'s lease; when it now expires (``None`` where nothing expires).
+
+        Raises:
+            LeaseLost: ``owner`` holds no lease any more (released, or taken over
+                by another engine after it expired).
+        """
+        ...
+
     # --- runs ------------------------------------------------------------------------
     async def create_run(self, run: DagRunRecord, instances: Sequence[TaskInstanceRecord]) -> bool:
         """Insert a run and its task instances in one transaction.

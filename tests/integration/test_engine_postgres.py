@@ -9,7 +9,10 @@ import anyio
 import pytest
 from postgres_server import fresh_schema
 
-from asyncflow import DagRunState, EmptyOperator, Engine, TaskState, dag, task
+from asyncflow import DAG, DagRunState, EmptyOperator, Engine, TaskState, dag, task
+from asyncflow.exceptions import LeaseLost, StoreInUse
+from asyncflow.settings import Settings
+from asyncflow.storage.postgres import PostgresStore
 
 pytestmark = pytest.mark.anyio
 
@@ -88,3 +91,52 @@ async def test_a_thousand_parallel_tasks_share_transactions(url: str) -> None:
     assert result.state is DagRunState.SUCCESS
     assert all(ti.state is TaskState.SUCCESS for ti in result.task_instances)
     assert used < 100, used
+
+
+async def test_a_serving_engine_keeps_its_lease_past_the_ttl(url: str) -> None:
+    """An engine renews its lease by heartbeat: after several lease periods it is still live."""
+    settings = Settings.from_env(postgres_lease_ttl_seconds=0.3)
+    with DAG("waits") as built:
+
+        @task
+        async def nap() -> None:
+            await anyio.sleep(1.0)  # more than three lease periods
+
+        nap()
+    async with Engine(url, dags=[built], settings=settings) as engine:
+        with anyio.fail_after(10):
+            result = await engine.run("waits")
+        assert isinstance(engine.store, PostgresStore)
+        (lease,) = await engine.store.engines()
+        assert lease.engine == engine.identity
+        assert lease.live
+    assert result.state is DagRunState.SUCCESS
+
+
+async def test_a_second_engine_on_the_database_is_refused_naming_the_first(url: str) -> None:
+    """Until engines share a database's work, a second one is refused with the holder named."""
+    async with Engine(url) as first:
+        with pytest.raises(StoreInUse, match=f"pid {first.identity.pid}"):
+            async with Engine(url):
+                pass  # pragma: no cover - refused on the way in
+
+
+async def test_an_engine_whose_lease_was_taken_stops_with_lease_lost(url: str) -> None:
+    """An engine that finds its lease gone (taken over after it expired) stops, saying why."""
+    settings = Settings.from_env(postgres_lease_ttl_seconds=0.3)
+
+    async def serve_until_lost() -> None:
+        async with Engine(url, settings=settings) as engine:
+            assert isinstance(engine.store, PostgresStore)
+            await engine.store.release(engine.identity)  # as a takeover deletes the row
+            with anyio.fail_after(5):
+                await engine.serve()
+
+    with pytest.raises(BaseException) as stopped:  # noqa: PT011 - checked just below
+        await serve_until_lost()
+    errors = (
+        stopped.value.exceptions
+        if isinstance(stopped.value, BaseExceptionGroup)
+        else [stopped.value]
+    )
+    assert any(isinstance(error, LeaseLost) for error in errors), errors

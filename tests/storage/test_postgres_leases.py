@@ -1,4 +1,9 @@
-"""A PostgreSQL store is shared: many engines acquire it, each with a lease it renews."""
+"""Engines on a PostgreSQL store hold leases they renew; one live engine at a time by default.
+
+Until engines share one database's work, a store is exclusive by default (a
+second live engine is refused, naming the first); the lease machinery itself
+admits many, which ``exclusive=False`` shows.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import pytest
 from postgres_server import TEST_POOL
 from storage_records import an_identity
 
-from asyncflow.exceptions import LeaseLost
+from asyncflow.exceptions import LeaseLost, StoreInUse
 from asyncflow.records import EngineIdentity
 from asyncflow.storage.postgres import PostgresStore
 
@@ -17,9 +22,11 @@ pytestmark = pytest.mark.anyio
 
 
 @asynccontextmanager
-async def opened(url: str, lease_ttl: float = 30.0) -> AsyncIterator[PostgresStore]:
+async def opened(
+    url: str, lease_ttl: float = 30.0, *, exclusive: bool = False
+) -> AsyncIterator[PostgresStore]:
     """Another store object on the same database, as another process would open it."""
-    store = PostgresStore(url, pool=TEST_POOL, lease_ttl=lease_ttl)
+    store = PostgresStore(url, pool=TEST_POOL, lease_ttl=lease_ttl, exclusive=exclusive)
     await store.open()
     try:
         yield store
@@ -32,15 +39,39 @@ async def engine_ids(store: PostgresStore) -> list[str]:
     return [lease.engine.id for lease in await store.engines()]
 
 
-async def test_two_engines_both_acquire_the_store(postgres_store: PostgresStore) -> None:
-    """Two engines acquire one store, each registered with a live lease naming it."""
+async def test_a_second_live_engine_is_refused_naming_the_first(postgres_url: str) -> None:
+    """By default a second engine is refused while the first's lease is live; nothing changes."""
+    async with (
+        opened(postgres_url, exclusive=True) as one,
+        opened(postgres_url, exclusive=True) as two,
+    ):
+        await one.acquire(an_identity(pid=1))
+        with pytest.raises(StoreInUse, match=r"in use by the engine .*pid 1 on other-host"):
+            await two.acquire(an_identity(pid=2))
+        assert await engine_ids(one) == [an_identity(pid=1).id]
+
+
+async def test_an_expired_engine_is_dropped_and_its_store_taken_over(postgres_url: str) -> None:
+    """An engine past its lease is presumed dead: the next one acquires and its row is gone."""
+    async with opened(postgres_url, lease_ttl=0.000001, exclusive=True) as dead:
+        await dead.acquire(an_identity(pid=1))
+        async with opened(postgres_url, exclusive=True) as alive:
+            await alive.acquire(an_identity(pid=2))
+            assert await engine_ids(alive) == [an_identity(pid=2).id]
+            with pytest.raises(LeaseLost, match="pid 1 on other-host"):
+                await dead.renew_lease(an_identity(pid=1))
+
+
+async def test_two_engines_both_acquire_a_shared_store(postgres_url: str) -> None:
+    """With exclusive=False two engines acquire one store, each with a live lease naming it."""
     first, second = an_identity(pid=1), an_identity(pid=2)
-    await postgres_store.acquire(first)
-    await postgres_store.acquire(second)
-    leases = await postgres_store.engines()
-    assert [lease.engine for lease in leases] == [first, second]
-    assert all(lease.live for lease in leases)
-    assert all(lease.lease_expires_at > lease.heartbeat_at for lease in leases)
+    async with opened(postgres_url) as postgres_store:
+        await postgres_store.acquire(first)
+        await postgres_store.acquire(second)
+        leases = await postgres_store.engines()
+        assert [lease.engine for lease in leases] == [first, second]
+        assert all(lease.live for lease in leases)
+        assert all(lease.lease_expires_at > lease.heartbeat_at for lease in leases)
 
 
 async def test_engines_of_two_store_objects_share_one_database(postgres_url: str) -> None:
@@ -65,17 +96,16 @@ async def test_acquiring_again_keeps_one_lease_and_renews_it(
     assert after.lease_expires_at > before.lease_expires_at
 
 
-async def test_release_removes_the_lease_row_and_only_its_own(
-    postgres_store: PostgresStore,
-) -> None:
+async def test_release_removes_the_lease_row_and_only_its_own(postgres_url: str) -> None:
     """Releasing deletes that engine's row, leaves the others', and is idempotent."""
     first, second = an_identity(pid=1), an_identity(pid=2)
-    await postgres_store.acquire(first)
-    await postgres_store.acquire(second)
-    await postgres_store.release(first)
-    assert await engine_ids(postgres_store) == [second.id]
-    await postgres_store.release(first)
-    assert await engine_ids(postgres_store) == [second.id]
+    async with opened(postgres_url) as postgres_store:
+        await postgres_store.acquire(first)
+        await postgres_store.acquire(second)
+        await postgres_store.release(first)
+        assert await engine_ids(postgres_store) == [second.id]
+        await postgres_store.release(first)
+        assert await engine_ids(postgres_store) == [second.id]
 
 
 async def test_closing_releases_the_leases_it_acquired(postgres_url: str) -> None:

@@ -17,12 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from asyncflow.exceptions import LeaseLost
+from asyncflow.exceptions import LeaseLost, StoreInUse
 from asyncflow.records import EngineIdentity
-from asyncflow.storage.postgres.connections import Connections
+from asyncflow.storage.postgres.connections import Connection, Connections, Record
 from asyncflow.storage.postgres.sqlfiles import QUERIES
 
 _REGISTER = QUERIES["register_engine"]
+_LOCK = QUERIES["lock_engine_registry"]
+_DROP_EXPIRED = QUERIES["drop_expired_engines"]
+_LIVE_OTHER = QUERIES["live_engine_other_than"]
 _RENEW = QUERIES["renew_lease"]
 _RELEASE = QUERIES["release_engine"]
 _LIST = QUERIES["list_engines"]
@@ -41,17 +44,46 @@ class EngineLease:
     live: bool  # the lease had not expired when it was read
 
 
-async def register(connections: Connections, owner: EngineIdentity, ttl: float) -> datetime:
+async def register(
+    connections: Connections, owner: EngineIdentity, ttl: float, *, exclusive: bool
+) -> datetime:
     """Register ``owner`` (or renew it if registered); when its lease expires.
 
-    Each statement here is idempotent, so trying one again after a lost
-    connection is safe even if its first try had committed.
+    Engines whose lease has expired are dropped first (presumed dead). With
+    ``exclusive``, an engine is refused while another holds a live lease: until
+    engines share one database's work, a second one would take over the first's
+    running tries as if they were left by a dead process.
+
+    Raises:
+        StoreInUse: ``exclusive`` and another engine holds a live lease (named).
     """
-    rows = await connections.fetch(
-        "acquire", _REGISTER, owner.id, owner.host, owner.pid, owner.started_at, ttl
+
+    async def work(connection: Connection) -> datetime:
+        await connection.execute(_LOCK)
+        await connection.execute(_DROP_EXPIRED, owner.id)
+        if exclusive:
+            holder = await connection.fetchrow(_LIVE_OTHER, owner.id)
+            if holder is not None:
+                raise _in_use(connections.shown, holder)
+        row = await connection.fetchrow(
+            _REGISTER, owner.id, owner.host, owner.pid, owner.started_at, ttl
+        )
+        assert row is not None
+        expires: datetime = row[0]
+        return expires
+
+    return await connections.transaction("acquire", work)
+
+
+def _in_use(shown: str, holder: Record) -> StoreInUse:
+    who = EngineIdentity(
+        id=holder["id"], host=holder["host"], pid=holder["pid"], started_at=holder["started_at"]
     )
-    expires: datetime = rows[0][0]
-    return expires
+    return StoreInUse(
+        f"the PostgreSQL store {shown} is in use by the engine {who.describe()}; engines do "
+        "not share one database's work in this version: stop that one first, or let it run "
+        "your DAGs (asyncflow dags trigger)"
+    )
 
 
 async def renew(connections: Connections, owner: EngineIdentity, ttl: float) -> datetime:

@@ -46,6 +46,20 @@ ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
                                lease_expires_at = excluded.lease_expires_at
 RETURNING lease_expires_at;
 
+-- name: lock_engine_registry
+-- Engines acquiring at once register one after the other (the lock ends with the transaction).
+SELECT pg_advisory_xact_lock(hashtext('asyncflow.engine'));
+
+-- name: drop_expired_engines
+-- An engine past its lease is presumed dead: its row goes, so a late heartbeat of
+-- it finds none (LeaseLost) instead of renewing.
+DELETE FROM engine WHERE id <> $1 AND lease_expires_at <= statement_timestamp();
+
+-- name: live_engine_other_than
+SELECT id, host, pid, started_at FROM engine
+WHERE id <> $1 AND lease_expires_at > statement_timestamp()
+ORDER BY started_at, id LIMIT 1;
+
 -- name: renew_lease
 -- The row is the lease: an engine that took over another's work deletes it,
 -- so a renewal finding none learns that its lease was lost.

@@ -72,6 +72,9 @@ class PostgresStore(SqlTransitions):
             the tables in the (existing) schema ``asyncflow``.
         pool: the pool's size and the retries on a lost connection.
         lease_ttl: seconds an engine's lease lasts past its last heartbeat.
+        exclusive: refuse an engine while another holds a live lease (the
+            default in this version, where engines do not yet share a
+            database's work; see :func:`~asyncflow.storage.postgres.leases.register`).
         linger: seconds a ``patient`` write may wait for others to share its
             transaction.
 
@@ -89,6 +92,7 @@ class PostgresStore(SqlTransitions):
         *,
         pool: PoolOptions | None = None,
         lease_ttl: float = LEASE_TTL_SECONDS,
+        exclusive: bool = True,
         linger: float = RESCHEDULE_LINGER_SECONDS,
     ) -> None:
         scheme, sep, rest = url.partition("://")
@@ -96,6 +100,7 @@ class PostgresStore(SqlTransitions):
         self._url = mask_url(url)
         self._connections = Connections(dsn, self._url, pool or PoolOptions())
         self._lease_ttl = lease_ttl
+        self._exclusive = exclusive
         self._queue = WriteQueue(self._flush, linger, self._check_open)
         self._owners: dict[str, EngineIdentity] = {}
         self._applied: tuple[str, ...] = ()
@@ -124,7 +129,7 @@ class PostgresStore(SqlTransitions):
         return self._applied
 
     @property
-    def lease_ttl(self) -> float:
+    def lease_ttl(self) -> float | None:
         """Seconds an engine's lease lasts past its last heartbeat."""
         return self._lease_ttl
 
@@ -176,8 +181,12 @@ class PostgresStore(SqlTransitions):
 
     # --- ownership ---------------------------------------------------------------------
     async def acquire(self, owner: EngineIdentity) -> None:
-        """Register ``owner`` as one of the engines sharing the store, with a fresh lease."""
-        await leases.register(self._connections, owner, self._lease_ttl)
+        """Register ``owner`` with a fresh lease; engines whose lease expired are dropped.
+
+        Raises:
+            StoreInUse: the store is exclusive and another engine holds a live lease.
+        """
+        await leases.register(self._connections, owner, self._lease_ttl, exclusive=self._exclusive)
         self._owners[owner.id] = owner
 
     async def renew_lease(self, owner: EngineIdentity) -> datetime:

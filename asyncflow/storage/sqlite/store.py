@@ -160,6 +160,15 @@ class SqliteStore(SqlTransitions):
         if self._lock.owner is not None and self._lock.owner.id == owner.id:
             self._lock.release()
 
+    @property
+    def lease_ttl(self) -> float | None:
+        """``None``: ownership of this store lasts as long as its owner's process."""
+        return None
+
+    async def renew_lease(self, owner: EngineIdentity) -> datetime | None:
+        """Nothing to renew: ownership of this store never expires."""
+        return None
+
     async def close(self) -> None:
         """Commit every queued write, release ownership, close both connections (idempotent)."""
         if self._writer is None or self._reader is None:
