@@ -19,10 +19,11 @@ Lookups are dict hits keyed by identity; only the listing reads sort.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from operator import attrgetter
+from typing import Any
 
 import anyio.lowlevel
 
@@ -237,28 +238,15 @@ class MemoryStore:
         """Start a try of each instance whose guard holds (at once, ``patient`` or not)."""
         await self._enter()
         ready = checks.utc_instances(instances)
-        self._begin()
-        applied = []
-        for new in ready:
-            stored = self._stored(new)
-            ok = self._running(_run_key(new)) and guards.may_start(stored, new)
-            if ok and stored is not None:
-                self._put(
-                    replace(
-                        stored,
-                        state=TaskState.RUNNING,
-                        try_number=new.try_number,
-                        start_date=new.start_date,
-                        end_date=None,
-                        next_attempt_at=None,
-                        first_poke_at=new.first_poke_at,
-                        owner=owner,
-                        lease_expires_at=new.lease_expires_at,
-                    )
-                )
-            applied.append(ok)
-        self._commit()
-        return applied
+        return self._transition(
+            [(new, new) for new in ready],
+            guards.may_start,
+            ("try_number", "start_date", "first_poke_at", "lease_expires_at"),
+            state=TaskState.RUNNING,
+            end_date=None,
+            next_attempt_at=None,
+            owner=owner,
+        )
 
     async def record_reschedule(
         self, owner: str, instance: TaskInstanceRecord, xcoms: Sequence[XComRecord] = ()
@@ -271,25 +259,16 @@ class MemoryStore:
         checks.check_reschedule(instance)
         checks.check_xcoms(instance, xcoms, "record_reschedule")
         new = checks.utc_instance(instance)
-        self._begin()
-        stored = self._stored(new)
-        applied = self._running(_run_key(new)) and guards.in_try(stored, new, owner)
-        if applied and stored is not None:
-            self._put(
-                replace(
-                    stored,
-                    state=TaskState.UP_FOR_RESCHEDULE,
-                    end_date=new.end_date,
-                    next_poke_at=new.next_poke_at,
-                    first_poke_at=new.first_poke_at,
-                    poke_count=new.poke_count,
-                    owner=None,
-                    lease_expires_at=None,
-                    error=new.error,
-                )
-            )
+        [applied] = self._transition(
+            [(new, new)],
+            lambda stored, new: guards.in_try(stored, new, owner),
+            ("end_date", "next_poke_at", "first_poke_at", "poke_count", "error"),
+            state=TaskState.UP_FOR_RESCHEDULE,
+            owner=None,
+            lease_expires_at=None,
+        )
+        if applied:
             self._put_xcoms(xcoms)
-        self._commit()
         return applied
 
     async def finish_try(
@@ -304,26 +283,15 @@ class MemoryStore:
         await self._enter()
         checks.check_xcoms(instance, xcoms, "finish_try")
         new = checks.utc_instance(instance)
-        self._begin()
-        stored = self._stored(new)
-        applied = self._running(_run_key(new)) and guards.in_try(stored, new, owner)
-        if applied and stored is not None:
-            self._put(
-                replace(
-                    stored,
-                    state=new.state,
-                    end_date=new.end_date,
-                    next_attempt_at=new.next_attempt_at,
-                    next_poke_at=new.next_poke_at,
-                    first_poke_at=new.first_poke_at,
-                    poke_count=new.poke_count,
-                    owner=None,
-                    lease_expires_at=None,
-                    error=new.error,
-                )
-            )
+        [applied] = self._transition(
+            [(new, new)],
+            lambda stored, new: guards.in_try(stored, new, owner),
+            _FINISHED_FIELDS,
+            owner=None,
+            lease_expires_at=None,
+        )
+        if applied:
             self._put_xcoms(xcoms)
-        self._commit()
         return applied
 
     async def finish_tries(
@@ -342,49 +310,23 @@ class MemoryStore:
         """Record tries a shutdown stopped (each only while it is still the current try)."""
         await self._enter()
         ready = checks.utc_instances(instances)
-        self._begin()
-        applied = []
-        for new in ready:
-            stored = self._stored(new)
-            ok = self._running(_run_key(new)) and guards.in_try(stored, new, owner)
-            if ok and stored is not None:
-                self._put(
-                    replace(
-                        stored,
-                        state=new.state,
-                        end_date=new.end_date,
-                        owner=None,
-                        lease_expires_at=None,
-                        error=new.error,
-                        interrupted_tries=new.interrupted_tries,
-                    )
-                )
-            applied.append(ok)
-        self._commit()
-        return applied
+        return self._transition(
+            [(new, new) for new in ready],
+            lambda stored, new: guards.in_try(stored, new, owner),
+            ("state", "end_date", "error", "interrupted_tries"),
+            owner=None,
+            lease_expires_at=None,
+        )
 
     async def decide_instances(self, instances: Sequence[TaskInstanceRecord]) -> list[bool]:
         """End instances that never ran (each only while it has no state)."""
         await self._enter()
         ready = checks.utc_instances(instances)
-        self._begin()
-        applied = []
-        for new in ready:
-            stored = self._stored(new)
-            ok = self._running(_run_key(new)) and guards.undecided(stored)
-            if ok and stored is not None:
-                self._put(
-                    replace(
-                        stored,
-                        state=new.state,
-                        start_date=new.start_date,
-                        end_date=new.end_date,
-                        error=new.error,
-                    )
-                )
-            applied.append(ok)
-        self._commit()
-        return applied
+        return self._transition(
+            [(new, new) for new in ready],
+            lambda stored, _: guards.undecided(stored),
+            ("state", "start_date", "end_date", "error"),
+        )
 
     async def recover_tries(
         self, changes: Sequence[tuple[TaskInstanceRecord, TaskInstanceRecord]]
@@ -392,26 +334,13 @@ class MemoryStore:
         """End tries a stopped engine left in flight (each only while still as read)."""
         await self._enter()
         ready = [(read, checks.utc_instance(new)) for read, new in changes]
-        self._begin()
-        applied = []
-        for read, new in ready:
-            stored = self._stored(new)
-            ok = self._running(_run_key(new)) and guards.unchanged(stored, read)
-            if ok and stored is not None:
-                self._put(
-                    replace(
-                        stored,
-                        state=new.state,
-                        end_date=new.end_date,
-                        next_attempt_at=new.next_attempt_at,
-                        owner=None,
-                        lease_expires_at=None,
-                        error=new.error,
-                    )
-                )
-            applied.append(ok)
-        self._commit()
-        return applied
+        return self._transition(
+            ready,
+            guards.unchanged,
+            ("state", "end_date", "next_attempt_at", "error"),
+            owner=None,
+            lease_expires_at=None,
+        )
 
     async def expand_task(
         self, dag_id: str, run_id: str, task_id: str, instances: Sequence[TaskInstanceRecord]
@@ -514,10 +443,46 @@ class MemoryStore:
     def _put(self, instance: TaskInstanceRecord) -> None:
         self._instances[_run_key(instance)][(instance.task_id, instance.map_index)] = instance
 
+    def _transition(
+        self,
+        pairs: Sequence[tuple[TaskInstanceRecord, TaskInstanceRecord]],
+        guard: Callable[[TaskInstanceRecord | None, TaskInstanceRecord], bool],
+        fields: tuple[str, ...],
+        **fixed: Any,
+    ) -> list[bool]:
+        """One guarded change per instance, in one transaction; which ones applied.
+
+        Each pair is (what ``guard`` compares the stored instance with, the new
+        values); an instance whose guard holds on a running run takes ``fields``
+        from the new values and ``fixed`` as given.
+        """
+        self._begin()
+        applied = []
+        for compared, new in pairs:
+            stored = self._stored(new)
+            ok = self._running(_run_key(new)) and guard(stored, compared)
+            if ok and stored is not None:
+                changes = {name: getattr(new, name) for name in fields}
+                self._put(stored.evolve(**changes, **fixed))
+            applied.append(ok)
+        self._commit()
+        return applied
+
     def _put_xcoms(self, xcoms: Iterable[XComRecord]) -> None:
         for xcom in xcoms:
             slots = self._xcoms.setdefault((xcom.dag_id, xcom.run_id), {})
             slots.setdefault((xcom.task_id, xcom.key), {})[xcom.map_index] = xcom
+
+
+_FINISHED_FIELDS = (
+    "state",
+    "end_date",
+    "next_attempt_at",
+    "next_poke_at",
+    "first_poke_at",
+    "poke_count",
+    "error",
+)
 
 
 def _run_key(instance: TaskInstanceRecord) -> _RunKey:
