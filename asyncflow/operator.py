@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,6 +26,7 @@ from asyncflow.exceptions import DagDefinitionError
 from asyncflow.mapped_operator import OperatorPartial, building_detached
 from asyncflow.retry import to_timedelta
 from asyncflow.task_group import TaskGroup, current_task_group
+from asyncflow.task_keywords import check_unknown_keywords
 from asyncflow.trigger_rules import TriggerRule, parse_trigger_rule
 from asyncflow.xcom_arg import XComArg
 
@@ -52,6 +53,10 @@ TASK_DEFAULTS: dict[str, Any] = {
     "on_retry_callback": None,
     "owner": "asyncflow",
     "doc_md": None,
+    "queue": "default",
+    "do_xcom_push": True,
+    "on_execute_callback": None,
+    "on_skipped_callback": None,
 }
 
 
@@ -74,7 +79,22 @@ class Operator:
         on_failure_callback: Called with the context after the final failure.
         on_retry_callback: Called with the context when a try fails and will be retried.
         owner: Who owns the task (shown, not enforced).
-        doc_md: Documentation shown with the task.
+        doc_md: Documentation shown with the task (``doc``, ``doc_json``,
+            ``doc_yaml`` and ``doc_rst`` are kept as given too).
+        task_display_name: The name shown for the task (default: its id).
+        params: Task parameters: the ``params`` this task sees are the DAG's,
+            then these, then the run's conf.
+        queue: The named queue whose engines run the task (default ``"default"``).
+        do_xcom_push: Store the return value as XCom ``return_value`` (default on).
+        on_execute_callback: Called with the context as a try starts.
+        on_skipped_callback: Called with the context when the task is skipped.
+        **airflow_only: Airflow keywords that change nothing here, kept in
+            :attr:`airflow_only` (see
+            :data:`~asyncflow.task_keywords.AIRFLOW_ONLY` for each and why);
+            ``pool_slots``, ``max_active_tis_per_dag(run)``, ``weight_rule`` and
+            ``wait_for_downstream`` are refused until honoured
+            (:data:`~asyncflow.task_keywords.NOT_YET`), and any other unknown
+            keyword fails naming the closest valid one.
     """
 
     ui_color: ClassVar[str] = "#fff"
@@ -101,9 +121,22 @@ class Operator:
         on_retry_callback: Callback | None = _UNSET,
         owner: str = _UNSET,
         doc_md: str | None = _UNSET,
+        doc: str | None = None,
+        doc_json: str | None = None,
+        doc_yaml: str | None = None,
+        doc_rst: str | None = None,
+        task_display_name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        queue: str = _UNSET,
+        do_xcom_push: bool = _UNSET,
+        on_execute_callback: Callback | None = _UNSET,
+        on_skipped_callback: Callback | None = _UNSET,
+        **airflow_only: Any,
     ) -> None:
         dag = dag if dag is not None else current_dag()
         task_id = validate_id(task_id, what="task_id", owner=_owner_of(dag))
+        # Airflow keywords with no use here are kept as given; any other is refused
+        self.airflow_only = check_unknown_keywords(type(self), task_id, airflow_only)
         if dag is None:
             raise DagDefinitionError(
                 f"task {task_id!r} was created outside a DAG: create it inside "
@@ -129,6 +162,10 @@ class Operator:
             "on_retry_callback": on_retry_callback,
             "owner": owner,
             "doc_md": doc_md,
+            "queue": queue,
+            "do_xcom_push": do_xcom_push,
+            "on_execute_callback": on_execute_callback,
+            "on_skipped_callback": on_skipped_callback,
         }
         values: dict[str, Any] = {
             key: value if value is not _UNSET else defaults.get(key, TASK_DEFAULTS[key])
@@ -162,8 +199,19 @@ class Operator:
         self.on_retry_callback: Callback | None = _callback(
             values["on_retry_callback"], "on_retry_callback", where
         )
+        self.on_execute_callback: Callback | None = _callback(
+            values["on_execute_callback"], "on_execute_callback", where
+        )
+        self.on_skipped_callback: Callback | None = _callback(
+            values["on_skipped_callback"], "on_skipped_callback", where
+        )
         self.owner: str = str(values["owner"])
         self.doc_md: str | None = values["doc_md"]
+        self.doc, self.doc_json, self.doc_yaml, self.doc_rst = doc, doc_json, doc_yaml, doc_rst
+        self.task_display_name: str = task_display_name or self.task_id
+        self.queue: str = _optional_str(values["queue"], "queue", where) or "default"
+        self.do_xcom_push: bool = _flag(values["do_xcom_push"], "do_xcom_push", where)
+        self.params: dict[str, Any] = dict(_params(params, where))
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         if not building_detached():  # a mapped instance's own operator is not a DAG task
@@ -348,6 +396,14 @@ def _required_delta(value: object, name: str, where: str) -> timedelta:
     if delta is None:
         raise DagDefinitionError(f"{where}: {name} must be a timedelta or seconds, not None")
     return delta
+
+
+def _params(value: object, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise DagDefinitionError(f"{where}: params must be a mapping, got {value!r}")
+    return value
 
 
 def _callback(value: object, name: str, where: str) -> Callback | None:

@@ -14,9 +14,13 @@ def build_context(run: RunState, ti: TaskInstance) -> Context:
     base = run.base_context
     if base is None:
         base = run.base_context = run_context(run)
+    task_params = ti.task.params
     return {
         **base,
-        "params": dict(base["params"]),
+        # the DAG's params, then the task's own, then the run's conf
+        "params": {**run.dag.params, **task_params, **run.record.conf}
+        if task_params
+        else dict(base["params"]),
         "ti": ti,
         "task_instance": ti,
         "task": ti.task,

@@ -78,11 +78,12 @@ async def run_try(
     without retry (a timed-out ``soft_fail`` sensor is skipped); any other error
     is retried while tries remain.
     """
+    await _call_back(task.on_execute_callback, "on_execute_callback", context, ti)
     token = set_current_context(context)
     try:
         result = await (body or (lambda: with_timeout(task, task.execute(context))))()
         # a mapped instance always records its result, so downstream lists line up
-        if result is not None or ti.map_index >= 0:
+        if task.do_xcom_push and (result is not None or ti.map_index >= 0):
             ti.xcom_push(RETURN_VALUE, result)
     except RescheduleTask as reschedule:
         outcome = TryOutcome(
@@ -177,24 +178,33 @@ def _failed_try(task: Operator, ti: TaskInstance, error: BaseException, at: date
 async def _run_callback(
     task: Operator, outcome: TryOutcome, context: Context, ti: TaskInstance
 ) -> None:
-    state = outcome.state
-    if state is TaskState.SUCCESS:
-        callback = task.on_success_callback
-    elif state is TaskState.FAILED:
-        callback = task.on_failure_callback
-    elif state is TaskState.UP_FOR_RETRY:
-        callback = task.on_retry_callback
-    else:
-        return
+    name = _CALLBACKS.get(outcome.state)
+    if name is not None:
+        await _call_back(getattr(task, name), name, context, ti, exception=outcome.error)
+
+
+_CALLBACKS = {
+    TaskState.SUCCESS: "on_success_callback",
+    TaskState.FAILED: "on_failure_callback",
+    TaskState.UP_FOR_RETRY: "on_retry_callback",
+    TaskState.SKIPPED: "on_skipped_callback",
+}
+
+
+async def _call_back(
+    callback: Any, name: str, context: Context, ti: TaskInstance, *, exception: str | None = None
+) -> None:
+    """Call a task's callback with the context; a broken one is logged, never fails the try."""
     if callback is None:
         return
     token = set_current_context(context)
     try:
-        await call(callback, {**context, "exception": outcome.error})
+        await call(callback, {**context, "exception": exception})
     except Exception as error:  # a broken callback must not change the outcome
         task_log(ti).warning(
             "callback_failed",
             callback=getattr(callback, "__name__", repr(callback)),
+            hook=name,
             error=one_line(error),
         )
     finally:

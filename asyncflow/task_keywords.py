@@ -1,0 +1,92 @@
+"""Airflow's task keywords that asyncflow takes but has no use for, and misspelt ones.
+
+A DAG moved from Airflow keeps its keywords. Those whose work asyncflow does
+differently, or not at all, are accepted and change nothing
+(:data:`AIRFLOW_ONLY`, each with the reason); a few that would change how a task
+runs are refused until asyncflow does what they ask (:data:`NOT_YET`), rather
+than ignored. Any other unknown keyword is an error naming the closest valid one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Iterable, Mapping
+from functools import cache
+from typing import Any
+
+from asyncflow.exceptions import DagDefinitionError
+
+AIRFLOW_ONLY: Mapping[str, str] = {
+    "email": "asyncflow sends no mail of its own; use an on_failure_callback",
+    "email_on_retry": "asyncflow sends no mail of its own; use an on_retry_callback",
+    "email_on_failure": "asyncflow sends no mail of its own; use an on_failure_callback",
+    "start_date": "a task runs when its DAG run does; the DAG's start_date schedules",
+    "end_date": "a task runs when its DAG run does; the DAG's end_date schedules",
+    "sla": "SLAs were removed in Airflow 3",
+    "deferrable": "every sensor here already waits without holding a worker",
+    "executor": "there is one executor: the engine's event loop",
+    "executor_config": "there is one executor: the engine's event loop",
+    "resources": "tasks share the engine's process; there is nothing to reserve",
+    "run_as_user": "tasks run as the engine's user",
+    "inlets": "asyncflow keeps no lineage",
+    "outlets": "asyncflow keeps no lineage (and no assets yet)",
+    "logger_name": "a task logs through asyncflow's structured log and its try log",
+    "allow_nested_operators": "asyncflow does not warn about operators made in execute()",
+    "map_index_template": "mapped instances are shown by their map index",
+    "ignore_first_depends_on_past": "the first run of a task never waits on a past one",
+    "wait_for_past_depends_before_skipping": "skips are decided without waiting on past runs",
+}
+"""Keyword -> why asyncflow accepts it and does nothing with it."""
+
+NOT_YET: Mapping[str, str] = {
+    "pool_slots": "a task takes one slot of its pool",
+    "max_active_tis_per_dag": "use a pool to bound a task's concurrent instances",
+    "max_active_tis_per_dagrun": "use a pool to bound a task's concurrent instances",
+    "weight_rule": "priority_weight is used as given (Airflow's 'absolute' rule)",
+    "wait_for_downstream": "use depends_on_past",
+}
+"""Keyword -> what to do instead; refused because ignoring it would change how a task runs."""
+
+
+def check_unknown_keywords(cls: type, task_id: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The Airflow-only keywords among ``extra``; refuse the rest with one line each.
+
+    Raises:
+        DagDefinitionError: a keyword asyncflow does not honour yet (saying what
+            to do instead), or one nobody knows (naming the closest valid one).
+    """
+    for name in extra:
+        if name in NOT_YET:
+            raise DagDefinitionError(
+                f"task {task_id!r}: {name} is not supported yet ({NOT_YET[name]}); remove it"
+            )
+        if name not in AIRFLOW_ONLY:
+            raise DagDefinitionError(_unknown(cls, task_id, name))
+    return dict(extra)
+
+
+def _unknown(cls: type, task_id: str, name: str) -> str:
+    message = f"task {task_id!r}: {cls.__name__} got an unknown keyword {name!r}"
+    closest = difflib.get_close_matches(name, sorted(_keywords_of(cls)), n=1)
+    return f"{message}; did you mean {closest[0]!r}?" if closest else message
+
+
+@cache
+def _keywords_of(cls: type) -> frozenset[str]:
+    """Every keyword the constructors of ``cls`` and its bases name, and the accepted ones."""
+    names: set[str] = set(AIRFLOW_ONLY) | set(NOT_YET)
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            names.update(_parameters(init))
+    return frozenset(names)
+
+
+def _parameters(init: Any) -> Iterable[str]:
+    try:
+        parameters = inspect.signature(init).parameters.values()
+    except (TypeError, ValueError):  # a builtin's __init__
+        return ()
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in parameters if p.kind in kinds and p.name != "self"]
