@@ -31,6 +31,7 @@ from asyncflow.exceptions import (
 )
 from asyncflow.retry import to_timedelta
 from asyncflow.schedule import Schedule, parse_schedule
+from asyncflow.task_keywords import check_unknown_dag_keywords
 
 if TYPE_CHECKING:
     from asyncflow.operator import Operator
@@ -136,6 +137,14 @@ class DAG:
         params: Default run parameters; a run's ``conf`` updates them.
         tags: Labels for listing and filtering.
         description: One line saying what the DAG does.
+        doc_md: Documentation shown with the DAG.
+        dag_display_name: The name shown for the DAG (default: its id).
+        **airflow_only: Airflow keywords that change nothing here, kept in
+            :attr:`airflow_only` (see
+            :data:`~asyncflow.task_keywords.DAG_AIRFLOW_ONLY`); templating, DAG
+            callbacks and the others of
+            :data:`~asyncflow.task_keywords.DAG_NOT_YET` are refused until
+            honoured, and any other unknown keyword fails naming the closest one.
 
     Example:
         >>> from datetime import datetime
@@ -160,8 +169,15 @@ class DAG:
         params: Mapping[str, Any] | None = None,
         tags: Iterable[str] = (),
         description: str | None = None,
+        doc_md: str | None = None,
+        dag_display_name: str | None = None,
+        **airflow_only: Any,
     ) -> None:
         self.dag_id = validate_id(dag_id, what="dag_id")
+        # Airflow keywords with no use here are kept as given; any other is refused
+        self.airflow_only = check_unknown_dag_keywords(type(self), dag_id, airflow_only)
+        self.doc_md = doc_md
+        self.dag_display_name = dag_display_name or self.dag_id
         owner = f"DAG {dag_id!r}"
         self.schedule: Schedule = parse_schedule(schedule, dag_id=dag_id)
         self.start_date = _optional_datetime(start_date, "start_date", owner)

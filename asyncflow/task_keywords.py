@@ -1,10 +1,11 @@
-"""Airflow's task keywords that asyncflow takes but has no use for, and misspelt ones.
+"""Airflow's task and DAG keywords that asyncflow takes but has no use for, and misspelt ones.
 
 A DAG moved from Airflow keeps its keywords. Those whose work asyncflow does
-differently, or not at all, are accepted and change nothing
-(:data:`AIRFLOW_ONLY`, each with the reason); a few that would change how a task
-runs are refused until asyncflow does what they ask (:data:`NOT_YET`), rather
-than ignored. Any other unknown keyword is an error naming the closest valid one.
+differently, or not at all, are accepted and change nothing (:data:`AIRFLOW_ONLY`
+for tasks, :data:`DAG_AIRFLOW_ONLY` for DAGs, each with the reason); a few that
+would change how a task or a run goes are refused until asyncflow does what they
+ask (:data:`NOT_YET`, :data:`DAG_NOT_YET`), rather than ignored. Any other
+unknown keyword is an error naming the closest valid one.
 """
 
 from __future__ import annotations
@@ -49,33 +50,74 @@ NOT_YET: Mapping[str, str] = {
 """Keyword -> what to do instead; refused because ignoring it would change how a task runs."""
 
 
+DAG_AIRFLOW_ONLY: Mapping[str, str] = {
+    "access_control": "asyncflow has no per-DAG roles",
+    "owner_links": "owners are shown as names",
+    "auto_register": "every DAG a DAG file defines is loaded",
+    "disable_bundle_versioning": "asyncflow has no DAG bundles",
+    "sla_miss_callback": "SLAs were removed in Airflow 3",
+}
+"""DAG keyword -> why asyncflow accepts it and does nothing with it."""
+
+DAG_NOT_YET: Mapping[str, str] = {
+    "schedule_interval": "Airflow 3 removed it: use schedule=",
+    "template_searchpath": "templates are not rendered yet",
+    "template_undefined": "templates are not rendered yet",
+    "user_defined_macros": "templates are not rendered yet",
+    "user_defined_filters": "templates are not rendered yet",
+    "jinja_environment_kwargs": "templates are not rendered yet",
+    "render_template_as_native_obj": "templates are not rendered yet",
+    "on_success_callback": "use a callback on the DAG's last task",
+    "on_failure_callback": "use on_failure_callback in default_args",
+    "is_paused_upon_creation": "pause it with asyncflow dags pause",
+    "max_consecutive_failed_dag_runs": "runs go on after failures",
+    "fail_fast": "other tasks run on when one fails",
+    "deadline": "use dagrun_timeout",
+}
+"""DAG keyword -> what to do instead; refused because ignoring it would change how a run goes."""
+
+
 def check_unknown_keywords(cls: type, task_id: str, extra: Mapping[str, Any]) -> dict[str, Any]:
-    """The Airflow-only keywords among ``extra``; refuse the rest with one line each.
+    """The Airflow-only task keywords among ``extra``; refuse the rest with one line each.
 
     Raises:
         DagDefinitionError: a keyword asyncflow does not honour yet (saying what
             to do instead), or one nobody knows (naming the closest valid one).
     """
+    return _check(cls, f"task {task_id!r}", extra, AIRFLOW_ONLY, NOT_YET)
+
+
+def check_unknown_dag_keywords(cls: type, dag_id: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The Airflow-only DAG keywords among ``extra``; refuse the rest (as for tasks)."""
+    return _check(cls, f"DAG {dag_id!r}", extra, DAG_AIRFLOW_ONLY, DAG_NOT_YET)
+
+
+def _check(
+    cls: type,
+    where: str,
+    extra: Mapping[str, Any],
+    airflow_only: Mapping[str, str],
+    not_yet: Mapping[str, str],
+) -> dict[str, Any]:
     for name in extra:
-        if name in NOT_YET:
+        if name in not_yet:
             raise DagDefinitionError(
-                f"task {task_id!r}: {name} is not supported yet ({NOT_YET[name]}); remove it"
+                f"{where}: {name} is not supported yet ({not_yet[name]}); remove it"
             )
-        if name not in AIRFLOW_ONLY:
-            raise DagDefinitionError(_unknown(cls, task_id, name))
+        if name not in airflow_only:
+            message = f"{where}: {cls.__name__} got an unknown keyword {name!r}"
+            known = sorted(_keywords_of(cls) | set(airflow_only) | set(not_yet))
+            closest = difflib.get_close_matches(name, known, n=1)
+            raise DagDefinitionError(
+                f"{message}; did you mean {closest[0]!r}?" if closest else message
+            )
     return dict(extra)
-
-
-def _unknown(cls: type, task_id: str, name: str) -> str:
-    message = f"task {task_id!r}: {cls.__name__} got an unknown keyword {name!r}"
-    closest = difflib.get_close_matches(name, sorted(_keywords_of(cls)), n=1)
-    return f"{message}; did you mean {closest[0]!r}?" if closest else message
 
 
 @cache
 def _keywords_of(cls: type) -> frozenset[str]:
-    """Every keyword the constructors of ``cls`` and its bases name, and the accepted ones."""
-    names: set[str] = set(AIRFLOW_ONLY) | set(NOT_YET)
+    """Every keyword the constructors of ``cls`` and its bases name."""
+    names: set[str] = set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is not None:

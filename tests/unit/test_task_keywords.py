@@ -167,3 +167,20 @@ def test_bad_values_of_the_new_keywords_are_refused() -> None:
             EmptyOperator(task_id="b", do_xcom_push="no")  # type: ignore[arg-type]
         with pytest.raises(DagDefinitionError, match="on_execute_callback must be callable"):
             EmptyOperator(task_id="c", on_execute_callback="x")  # type: ignore[arg-type]
+
+
+def test_a_dag_takes_airflows_dag_keywords_and_refuses_the_rest_clearly() -> None:
+    """doc_md and the display name are kept, Airflow-only keywords taken, the rest refused."""
+    built = DAG(
+        "documented",
+        doc_md="# ETL",
+        dag_display_name="The ETL",
+        access_control={"Viewer": {"can_read"}},
+        owner_links={"team": "https://example.org"},
+    )
+    assert (built.doc_md, built.dag_display_name) == ("# ETL", "The ETL")
+    assert set(built.airflow_only) == {"access_control", "owner_links"}
+    with pytest.raises(DagDefinitionError, match=r"DAG 'old': schedule_interval is not supported"):
+        DAG("old", schedule_interval="@daily")
+    with pytest.raises(DagDefinitionError, match=r"unknown keyword 'catchupp'; did you mean"):
+        DAG("typo", catchupp=True)
