@@ -13,6 +13,7 @@ from asyncflow.exceptions import (
     AsyncflowError,
     DagDefinitionError,
     FailTask,
+    MissingExtraError,
     SensorTimeout,
     SkipTask,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "EmptyOperator",
     "Engine",
     "FailTask",
+    "MissingExtraError",
     "Operator",
     "PokeReturnValue",
     "ProcessSetup",
