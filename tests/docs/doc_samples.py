@@ -23,7 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).parents[2]
 DOCS = ROOT / "docs"
 
-_FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```", re.M | re.S)
+_FENCE = re.compile(
+    r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```", re.M | re.S
+)
 _FRAGMENT = re.compile(r"<!-- fragment: (?P<why>[^>]+?) -->\s*$")
 _SNIPPET = re.compile(r'^--8<-- "(?P<path>[^"]+)"$')
 
