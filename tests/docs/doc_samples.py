@@ -3,7 +3,9 @@
 A sample is a fenced ``python`` block. One that cannot run on its own (it needs a
 running service, say) is marked by an HTML comment on the line before its fence,
 ``<!-- fragment: why -->``; every other sample is run. A block holding only
-``--8<-- "path"`` lines (pymdownx.snippets) is the included files' text.
+``--8<-- "path"`` lines (pymdownx.snippets) is the included files' text; such a
+block sits between ``<!-- fmt: off -->`` and ``<!-- fmt: on -->``, since ruff
+formats the Python blocks of Markdown files and would break the snippet line.
 
 Run as a script, ``python doc_samples.py PAGE`` runs every sample of one page, each
 in a new temporary folder that is also its ``ASYNCFLOW_HOME``, with a namespace of
