@@ -13,6 +13,7 @@ from asyncflow.exceptions import (
     AsyncflowError,
     DagDefinitionError,
     FailTask,
+    MissingExtraError,
     SensorTimeout,
     SkipTask,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "EmptyOperator",
     "Engine",
     "FailTask",
+    "MissingExtraError",
     "Operator",
     "PokeReturnValue",
     "ProcessSetup",

@@ -12,7 +12,7 @@
     ├── XComError                 a value cannot be stored as XCom (type or size)
     ├── MappingError              dynamic mapping got something it cannot expand
     ├── StoreError                the store failed (driver errors are wrapped here)
-    │   ├── MissingExtraError     the store URL needs an extra that is not installed
+    │   ├── MissingExtraError     an extra is not installed (a store URL, a sensor)
     │   ├── StoreInUse            another engine owns the store (a SQLite store has one)
     │   └── LeaseLost             an engine's lease on a shared store ended without it
     ├── EngineError               the engine is used wrongly (closed, wrong loop)
@@ -66,7 +66,12 @@ class StoreError(AsyncflowError):
 
 
 class MissingExtraError(StoreError, ImportError):
-    """The store URL needs an optional dependency that is not installed."""
+    """An optional dependency (extra) is not installed; the message says what to install.
+
+    Raised for a store or XCom object store URL that needs one, and by a sensor
+    whose extra is missing when it is constructed
+    (``pip install 'asyncflow[http]'``).
+    """
 
 
 class StoreInUse(StoreError):

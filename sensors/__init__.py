@@ -1,8 +1,12 @@
 """The built-in sensor library of asyncflow.
 
 Airflow's sensors with the same names and keywords, each a coroutine on the
-engine's event loop (blocking filesystem calls go to worker threads). The AWS
-ones (``sensors.aws``) need the aws extra only once they run.
+engine's event loop (blocking filesystem calls go to worker threads).
+
+The package imports on a plain ``pip install asyncflow``. The HTTP sensor and
+operator need the http extra (``pip install 'asyncflow[http]'``) and the AWS ones
+(``sensors.aws``) the aws extra (``pip install 'asyncflow[aws]'``): without it,
+constructing one raises :class:`~asyncflow.MissingExtraError` naming the extra.
 
 Example:
     >>> from sensors import DateTimeSensor, ExternalTaskSensor, FileSensor, TimeDeltaSensor

@@ -41,28 +41,32 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import httpx
-
 from asyncflow import AsyncflowError, FailTask, Operator, PokeReturnValue, Sensor, SkipTask
 from asyncflow.log import get_logger
 from sensors._common import Context, definition_error, short
-from sensors._http_client import session_for
-from sensors._http_request import (
-    TRANSPORT_ERRORS,
-    HttpCall,
-    Outcome,
-    ResponseCallable,
-    body_start,
-    classify,
-    default_xcom,
-    describe_error,
-)
+from sensors._extras import is_extra_module, require_extra
+
+try:
+    import httpx
+
+    from sensors._http_client import session_for
+    from sensors._http_request import (
+        TRANSPORT_ERRORS,
+        HttpCall,
+        Outcome,
+        ResponseCallable,
+        body_start,
+        classify,
+        default_xcom,
+        describe_error,
+    )
+except ModuleNotFoundError as missing:  # the classes still import; constructing one says why not
+    if not is_extra_module(missing.name, "http"):
+        raise
 
 __all__ = ["HttpError", "HttpOperator", "HttpSensor"]
 
 log = get_logger("sensors.http")
-
-_BAD_REQUEST = (httpx.InvalidURL, httpx.UnsupportedProtocol)
 
 
 class HttpError(AsyncflowError):
@@ -133,6 +137,7 @@ class HttpSensor(Sensor):
         fail_on_transient: bool = False,
         **kwargs: Any,
     ) -> None:
+        require_extra("http", type(self).__name__)
         super().__init__(**kwargs)
         self.call = HttpCall(
             task_id=self.task_id,
@@ -176,7 +181,7 @@ class HttpSensor(Sensor):
         session = await session_for(call.conn_id, verify=call.options.verify)
         try:
             response = await call.send(session)
-        except _BAD_REQUEST as error:
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
             raise FailTask(f"cannot send {call.where}: {describe_error(error)}") from None
         except TRANSPORT_ERRORS as error:
             reason = describe_error(error)
@@ -261,6 +266,7 @@ class HttpOperator(Operator):
         extra_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        require_extra("http", type(self).__name__)
         super().__init__(**kwargs)
         self.call = HttpCall(
             task_id=self.task_id,
@@ -303,7 +309,7 @@ class HttpOperator(Operator):
             response = await session.client.send(
                 request, follow_redirects=call.options.follow_redirects
             )
-        except _BAD_REQUEST as error:
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
             raise FailTask(f"cannot send {call.where}: {describe_error(error)}") from None
         except TRANSPORT_ERRORS as error:
             raise HttpError(f"{describe_error(error)} for {call.where}") from None

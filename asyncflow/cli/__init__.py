@@ -6,7 +6,7 @@ Every sub-command takes ``--dags-folder``, ``--database-url`` and ``--verbose``
 stdout; logs and errors go to stderr.
 
 Commands: ``db init|reset``; ``dags list|test|trigger|backfill|pause|unpause``;
-``runs list``; ``tasks states|test``; ``logs``; ``run``; ``standalone``.
+``runs list``; ``tasks states|xcom|test``; ``logs``; ``run``; ``standalone``.
 Listings print a table for people or, with ``--output json``, one JSON document.
 
 Exit codes: 0 success; 1 a run, backfill or task failed, or an unexpected

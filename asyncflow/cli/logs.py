@@ -10,10 +10,10 @@ import click
 
 from asyncflow.cli.access import reading_store
 from asyncflow.cli.common import BadInput, CliConfig, common_options, config_for
+from asyncflow.cli.instances import find_instance
 from asyncflow.cli.output import ti_name
 from asyncflow.records import TaskInstanceRecord
 from asyncflow.states import FINISHED_TASK_STATES, TaskState
-from asyncflow.storage.protocol import Store
 from asyncflow.task_logs import try_log_path
 
 FOLLOW_INTERVAL = 0.5  # seconds between looks at the file and the store while following
@@ -73,32 +73,7 @@ async def _instance_of(
     config: CliConfig, dag_id: str, run_id: str, task_id: str, map_index: int
 ) -> TaskInstanceRecord:
     async with reading_store(config) as store:
-        return await _find_instance(store, dag_id, run_id, task_id, map_index)
-
-
-async def _find_instance(
-    store: Store, dag_id: str, run_id: str, task_id: str, map_index: int
-) -> TaskInstanceRecord:
-    """The stored task instance, or a one-line error saying what is missing."""
-    if await store.get_run(dag_id, run_id) is None:
-        raise BadInput(
-            f"DAG {dag_id!r} has no run {run_id!r} in the database "
-            f"(see `asyncflow runs list {dag_id}`)"
-        )
-    instances = await store.get_task_instances(dag_id, run_id)
-    for ti in instances:
-        if ti.task_id == task_id and ti.map_index == map_index:
-            return ti
-    indexes = sorted(ti.map_index for ti in instances if ti.task_id == task_id)
-    if indexes and indexes[0] >= 0:
-        raise BadInput(
-            f"task {task_id!r} is mapped into {len(indexes)} instances: "
-            f"pass --map-index from {indexes[0]} to {indexes[-1]}"
-        )
-    if indexes:
-        raise BadInput(f"task {task_id!r} is not mapped: leave out --map-index")
-    known = ", ".join(sorted({ti.task_id for ti in instances})) or "none"
-    raise BadInput(f"run {run_id!r} of DAG {dag_id!r} has no task {task_id!r}; its tasks: {known}")
+        return await find_instance(store, dag_id, run_id, task_id, map_index)
 
 
 def _check_try(ti: TaskInstanceRecord, number: int, follow: bool) -> None:
@@ -117,7 +92,7 @@ async def _follow(config: CliConfig, ti: TaskInstanceRecord, number: int, path: 
     async with reading_store(config) as store:
         while True:
             offset = _print_from(path, offset)
-            ti = await _find_instance(store, ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
+            ti = await find_instance(store, ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
             if _try_over(ti, number):
                 _print_from(path, offset, whole=True)
                 return

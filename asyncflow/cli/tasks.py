@@ -20,8 +20,10 @@ from asyncflow.cli.common import (
     logical_date_option,
     parse_logical_date,
 )
+from asyncflow.cli.instances import require_run
 from asyncflow.cli.output import in_flow_order, iso, output_option, print_json, print_table, ti_row
 from asyncflow.cli.task_test import CannotTest, TaskTestResult, run_task_once
+from asyncflow.cli.xcom import XComValues, by_instance, xcom
 from asyncflow.dag import DAG
 from asyncflow.dag_loader import load_dags
 from asyncflow.results import DagRunResult, TaskInstanceResult
@@ -31,7 +33,10 @@ from asyncflow.states import TaskState
 @click.group()
 @common_options
 def tasks() -> None:
-    """Look at task instances; run one task on its own."""
+    """Look at task instances and their XCom values; run one task on its own."""
+
+
+tasks.add_command(xcom)
 
 
 @tasks.command("states")
@@ -44,17 +49,18 @@ def task_states(ctx: click.Context, dag_id: str, run_id: str, output: str) -> No
     """Print one line per task instance of run RUN_ID of DAG_ID: its id, state and try.
 
     Lines follow the graph (upstream tasks first) while the DAG's file loads;
-    a mapped instance shows as `task_id[map_index]`.
+    a mapped instance shows as `task_id[map_index]`. With `-o json` each
+    instance also has its XCom values by key (`"xcom": {"return_value": ...}`).
 
     \b
     Example:
         $ asyncflow tasks states etl scheduled__2026-01-31T00:00:00.000000+00:00
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
     config = config_for(ctx)
-    result = anyio.run(read_run, config, dag_id, run_id)
+    result, xcoms = anyio.run(read_run, config, dag_id, run_id)
     instances = in_flow_order(result.task_instances, _dag_if_loadable(config, dag_id))
     if output == "json":
-        print_json([_as_json(ti) for ti in instances])
+        print_json([_as_json(ti, xcoms.get((ti.task_id, ti.map_index), {})) for ti in instances])
     else:
         print_table([ti_row(ti) for ti in instances])
 
@@ -118,20 +124,19 @@ def test_task(
     return 0
 
 
-async def read_run(config: CliConfig, dag_id: str, run_id: str) -> DagRunResult:
-    """The run ``run_id`` of ``dag_id`` with its task instances, from the store.
+async def read_run(
+    config: CliConfig, dag_id: str, run_id: str
+) -> tuple[DagRunResult, dict[tuple[str, int], XComValues]]:
+    """The run ``run_id`` of ``dag_id`` with its task instances, and their XCom values.
 
     Raises:
         BadInput: the database has no such run.
     """
     async with reading_store(config) as store:
-        record = await store.get_run(dag_id, run_id)
-        if record is None:
-            raise BadInput(
-                f"DAG {dag_id!r} has no run {run_id!r} in the database "
-                f"(see `asyncflow runs list {dag_id}`)"
-            )
-        return DagRunResult.build(record, await store.get_task_instances(dag_id, run_id))
+        record = await require_run(store, dag_id, run_id)
+        xcoms = await store.get_run_xcoms(dag_id, run_id)
+        result = DagRunResult.build(record, await store.get_task_instances(dag_id, run_id), xcoms)
+    return result, by_instance(xcoms)
 
 
 def _dag_if_loadable(config: CliConfig, dag_id: str) -> DAG | None:
@@ -141,7 +146,7 @@ def _dag_if_loadable(config: CliConfig, dag_id: str) -> DAG | None:
         return None  # the folder is gone; the store's order will do
 
 
-def _as_json(ti: TaskInstanceResult) -> dict[str, object]:
+def _as_json(ti: TaskInstanceResult, xcoms: XComValues) -> dict[str, object]:
     return {
         "task_id": ti.task_id,
         "map_index": ti.map_index,
@@ -150,4 +155,5 @@ def _as_json(ti: TaskInstanceResult) -> dict[str, object]:
         "start_date": iso(ti.start_date),
         "end_date": iso(ti.end_date),
         "error": ti.error,
+        "xcom": xcoms,
     }

@@ -1,6 +1,6 @@
 """Driving active runs: deciding, dispatching, running and recording task instances.
 
-The flow for one run (DESIGN.md, "How a run flows"): roots are decided at once;
+The flow for one run: roots are decided at once;
 a task whose trigger rule says run has its instances submitted to the
 dispatcher; each instance runs as a coroutine in the engine's task group; its
 outcome is committed, then only its downstream tasks are re-decided. A retry

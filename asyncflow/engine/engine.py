@@ -298,7 +298,7 @@ class Engine:
     async def wait(
         self,
         run: RunRef,
-        timeout: float | None = None,  # noqa: ASYNC109 - API.md fixes wait(run, timeout=None)
+        timeout: float | None = None,  # noqa: ASYNC109 - the public API fixes wait(run, timeout=None)
         dag_id: str | None = None,
     ) -> DagRunResult:
         """Wait until the run has finished and return its result.

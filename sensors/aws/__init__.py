@@ -1,9 +1,10 @@
 """AWS sensors and operators: S3 keys, Glue job runs, and any AWS status API.
 
 Each uses the running engine's one client per connection, service and region
-(:mod:`sensors.aws.client`), made on first use and closed with the engine. The
-aws extra (``pip install 'asyncflow[aws]'``) is imported when a task first calls
-AWS, not when a DAG is defined, so DAG files load without it.
+(:mod:`sensors.aws.client`), made on first use and closed with the engine. They
+need the aws extra (``pip install 'asyncflow[aws]'``): without it, constructing
+one raises :class:`~asyncflow.MissingExtraError` naming it. The extra is imported
+only when a task first calls AWS, so defining a DAG stays fast.
 
 Example:
     >>> from sensors.aws import AwsPollSensor, GlueJobOperator, GlueJobSensor, S3KeySensor

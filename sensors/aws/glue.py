@@ -37,6 +37,7 @@ import anyio
 
 from asyncflow import AsyncflowError, FailTask, Operator
 from sensors._common import Context, definition_error, short, to_delta
+from sensors._extras import require_extra
 from sensors.aws._task import (
     depend_on_task_results,
     failing_task,
@@ -243,6 +244,7 @@ class GlueJobOperator(Operator):
         region_name: str | None = None,
         **kwargs: Any,
     ) -> None:
+        require_extra("aws", type(self).__name__)
         super().__init__(**kwargs)
         where = self.task_id
         _check_name(where, "job_name", job_name)

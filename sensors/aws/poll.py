@@ -32,6 +32,7 @@ from typing import Any
 
 from asyncflow import FailTask, PokeReturnValue, Sensor, SkipTask
 from sensors._common import Context, as_utc, definition_error, short
+from sensors._extras import require_extra
 from sensors.aws._task import (
     depend_on_task_results,
     failing_task,
@@ -259,6 +260,7 @@ class AwsPollSensor(Sensor):
         region_name: str | None = None,
         **kwargs: Any,
     ) -> None:
+        require_extra("aws", type(self).__name__)
         super().__init__(**kwargs)
         for name, value in (("service", service), ("operation", operation)):
             if not isinstance(value, str) or not _NAME.match(value):

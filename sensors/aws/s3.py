@@ -24,6 +24,7 @@ from asyncflow import FailTask, PokeReturnValue, Sensor
 # The engine's worker threads, for a sync check_fn (user code).
 from asyncflow.threads import call
 from sensors._common import Context, definition_error, short
+from sensors._extras import require_extra
 from sensors.aws._task import (
     depend_on_task_results,
     failing_task,
@@ -238,6 +239,7 @@ class S3KeySensor(Sensor):
         region_name: str | None = None,
         **kwargs: Any,
     ) -> None:
+        require_extra("aws", type(self).__name__)
         super().__init__(**kwargs)
         for name, flag in (("wildcard_match", wildcard_match), ("use_regex", use_regex)):
             if not isinstance(flag, bool):

@@ -17,6 +17,7 @@ def retried():
     @task(retries=1, retry_delay=0)
     def flaky(ti):
         print(f"MARKER attempt {ti.try_number}")
+        ti.xcom_push("attempts", ti.try_number)
         if ti.try_number == 1:
             raise ValueError("first try fails")
         return "ok"
@@ -119,6 +120,45 @@ def test_tasks_states_prints_one_line_per_instance(home: Path) -> None:
     assert (explode["map_index"], explode["state"], explode["try_number"]) == (-1, "failed", 1)
     assert explode["error"] == "RuntimeError: kaboom"
     assert_one_line_error(unknown, "DAG 'retried' has no run 'manual__nope'", "runs list retried")
+
+
+def test_tasks_xcom_prints_an_instances_values_as_json(home: Path) -> None:
+    """`tasks xcom` prints every key of an instance, or one key's value; `states -o json` too."""
+    every, one, mapped, states = asyncflow_each(
+        home,
+        ["tasks", "xcom", "retried", RETRIED_RUN, "flaky"],
+        ["tasks", "xcom", "retried", RETRIED_RUN, "flaky", "--key", "return_value"],
+        ["tasks", "xcom", "retried", RETRIED_RUN, "square", "--map-index", "1"],
+        ["tasks", "states", "retried", RETRIED_RUN, "-o", "json"],
+    )
+    for done in (every, one, mapped, states):
+        assert done.returncode == 0, done.stderr
+    assert json.loads(every.stdout) == {"attempts": 2, "return_value": "ok"}
+    assert json.loads(one.stdout) == "ok"
+    assert json.loads(mapped.stdout) == {"return_value": 9}
+    assert {(ti["task_id"], ti["map_index"]): ti["xcom"] for ti in json.loads(states.stdout)} == {
+        ("flaky", -1): {"attempts": 2, "return_value": "ok"},
+        ("quiet", -1): {"return_value": "ok"},
+        ("square", 0): {"return_value": 4},
+        ("square", 1): {"return_value": 9},
+    }
+
+
+def test_tasks_xcom_mistakes_are_one_line_exit_2(home: Path) -> None:
+    """An unknown run, task or key, or a mapped task without its index: one line, exit 2."""
+    no_run, no_task, no_key, no_index = asyncflow_each(
+        home,
+        ["tasks", "xcom", "retried", "manual__nope", "flaky"],
+        ["tasks", "xcom", "retried", RETRIED_RUN, "nope"],
+        ["tasks", "xcom", "retried", RETRIED_RUN, "flaky", "--key", "nope"],
+        ["tasks", "xcom", "retried", RETRIED_RUN, "square"],
+    )
+    assert_one_line_error(no_run, "DAG 'retried' has no run 'manual__nope'", "runs list retried")
+    assert_one_line_error(no_task, "has no task 'nope'; its tasks: flaky, quiet, square")
+    assert_one_line_error(
+        no_key, "flaky in run", "has no XCom 'nope'; its keys: attempts, return_value"
+    )
+    assert_one_line_error(no_index, "task 'square' is mapped into 2 instances", "--map-index")
 
 
 def test_logs_print_the_latest_try_or_the_one_asked_for(home: Path) -> None:

@@ -34,6 +34,7 @@ def manual():
     @task
     def shout(params):
         print(f"MARKER {params.get('word')}")
+        return params.get("word")
 
     shout()
 
@@ -133,7 +134,7 @@ async def test_an_engine_embedded_elsewhere_is_refused_the_served_store(
 
 
 def test_a_triggered_run_is_run_by_the_server(served: Served) -> None:
-    """`dags trigger` queues a run that the serving process runs; its log has the task's output."""
+    """`dags trigger` queues a run that the serving process runs; its log and XCom can be read."""
     done = asyncflow(served.home, "dags", "trigger", "manual", "--conf", '{"word": "hi"}')
     assert done.returncode == 0, done.stderr
     match = re.search(r"Queued run (\S+) of manual", done.stdout)
@@ -145,8 +146,13 @@ def test_a_triggered_run_is_run_by_the_server(served: Served) -> None:
         return run.state if run.state in ("success", "failed") else None
 
     assert wait_until("the triggered run to finish", finished) == "success"
-    log = asyncflow(served.home, "logs", "manual", run_id, "shout")
+    log, xcom = asyncflow_each(
+        served.home,
+        ["logs", "manual", run_id, "shout"],
+        ["tasks", "xcom", "manual", run_id, "shout", "--key", "return_value"],
+    )
     assert "MARKER hi" in log.stdout
+    assert (xcom.returncode, xcom.stdout) == (0, '"hi"\n'), xcom.stderr  # read beside the owner
 
 
 def test_a_new_dag_file_is_loaded_and_its_scheduled_run_runs(served: Served) -> None:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.anyio
 
 
 def test_aws_uri_with_percent_encoded_extras() -> None:
-    """The API.md example parses: region and endpoint come back decoded."""
+    """The documented example parses: region and endpoint come back decoded."""
     env = {
         "ASYNCFLOW_CONN_AWS_DEFAULT": "aws://?region_name=us-east-1"
         "&endpoint_url=http%3A%2F%2F127.0.0.1%3A5000"

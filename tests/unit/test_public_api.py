@@ -1,4 +1,4 @@
-"""The public surface: what shared/API.md promises is exported, and nothing is missing."""
+"""The public surface: what the documented API promises is exported, and nothing is missing."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ API_NAMES = {
 
 
 def test_every_api_name_is_exported() -> None:
-    """Every name of API.md's import block is in asyncflow.__all__."""
+    """Every name of the documented import block is in asyncflow.__all__."""
     assert set(asyncflow.__all__) >= API_NAMES
 
 
@@ -39,7 +39,7 @@ def test_no_public_name_is_left_out_of_all() -> None:
 
 
 def test_task_decorator_variants_exist() -> None:
-    """@task has the variants API.md lists."""
+    """@task has the documented variants."""
     for variant in ("sensor", "branch", "short_circuit", "bash"):
         assert callable(getattr(asyncflow.task, variant))
 

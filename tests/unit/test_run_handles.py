@@ -50,7 +50,7 @@ async def test_a_bare_run_id_shared_by_two_dags_is_ambiguous_until_dag_id_choose
         with anyio.fail_after(10):
             with pytest.raises(DagRunNotFound) as info:
                 await engine.wait(alpha.run_id)
-            chosen = await engine.wait(alpha.run_id, 10, "beta")  # API.md's positional order
+            chosen = await engine.wait(alpha.run_id, 10, "beta")  # the documented positional order
             by_keyword = await engine.wait(alpha.run_id, dag_id="alpha")
         with pytest.raises(DagRunNotFound, match="pass dag_id="):
             await engine.get_run(alpha.run_id)
