@@ -32,6 +32,7 @@ from asyncflow.states import DagRunState, TaskState
 from asyncflow.task import task
 from asyncflow.task_group import TaskGroup, task_group
 from asyncflow.trigger_rules import TriggerRule
+from asyncflow.xcom_arg import XComArg
 
 # DAG.test() runs an engine, which the model may not import; the package holds both,
 # so it connects them, before any user code can build a DAG.
@@ -62,6 +63,7 @@ __all__ = [
     "TaskInstanceResult",
     "TaskState",
     "TriggerRule",
+    "XComArg",
     "chain",
     "dag",
     "get_current_context",

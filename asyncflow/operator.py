@@ -1,7 +1,8 @@
 """``Operator``: the base of every task, its common keywords and its dependencies.
 
-Subclass it and define ``async def execute(self, context)``; the return value is
-the task's XCom result. Every keyword below may also come from the DAG's
+Subclass it and define ``async def execute(self, context)`` (or a plain ``def
+execute``, as Airflow's operators have: it runs in a worker thread); the return
+value is the task's XCom result. Every keyword below may also come from the DAG's
 ``default_args``; a keyword given to the task wins.
 
 Example:

@@ -32,6 +32,16 @@ class XComArg:
     def __repr__(self) -> str:
         return f"XComArg({self.operator.task_id!r}, key={self.key!r})"
 
+    @property
+    def output(self) -> XComArg:
+        """The task's return value (what ``.output`` gives on an operator, mapped ones too)."""
+        return XComArg(self.operator)
+
+    @property
+    def task_id(self) -> str:
+        """The id of the task whose result this is."""
+        return self.operator.task_id
+
     def __getitem__(self, key: str) -> XComArg:
         return XComArg(self.operator, key)
 

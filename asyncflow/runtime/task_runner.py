@@ -23,7 +23,7 @@ from asyncflow.records import XComRecord
 from asyncflow.retry import retry_delay
 from asyncflow.runtime.task_instance import TaskInstance
 from asyncflow.states import TaskState
-from asyncflow.threads import call
+from asyncflow.threads import call, is_async_callable
 from asyncflow.xcom_arg import RETURN_VALUE
 
 # The XCom key under which a branch or short-circuit task's success records the
@@ -81,7 +81,7 @@ async def run_try(
     await _call_back(task.on_execute_callback, "on_execute_callback", context, ti)
     token = set_current_context(context)
     try:
-        result = await (body or (lambda: with_timeout(task, task.execute(context))))()
+        result = await (body or (lambda: with_timeout(task, execute(task, context))))()
         # a mapped instance always records its result, so downstream lists line up
         if task.do_xcom_push and (result is not None or ti.map_index >= 0):
             ti.xcom_push(RETURN_VALUE, result)
@@ -111,6 +111,18 @@ async def run_try(
         reset_current_context(token)
     await _run_callback(task, outcome, context, ti)
     return outcome
+
+
+async def execute(task: Operator, context: Context) -> Any:
+    """Run ``task.execute``: awaited when it is ``async def``, in a worker thread when not.
+
+    A classic operator written for Airflow has a plain ``def execute``; in a
+    thread it cannot block the event loop.
+    """
+    run = task.execute
+    if is_async_callable(run):
+        return await run(context)
+    return await call(run, context)
 
 
 async def with_timeout(task: Operator, work: Awaitable[Any], *, what: str = "") -> Any:
