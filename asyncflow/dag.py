@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from asyncflow.task_group import TaskGroup
 
 P = ParamSpec("P")
+DagCallback = Callable[[dict[str, Any]], Any]
 
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
 _dag_stack: ContextVar[tuple[DAG, ...]] = ContextVar("asyncflow_dag_stack", default=())
@@ -139,6 +140,10 @@ class DAG:
         description: One line saying what the DAG does.
         doc_md: Documentation shown with the DAG.
         dag_display_name: The name shown for the DAG (default: its id).
+        on_success_callback: Called (or each of a list) with the run's context and
+            ``reason`` when a run succeeds.
+        on_failure_callback: The same when a run fails (``reason``:
+            ``"task_failure"``, ``"timed_out"`` or why it was failed).
         **airflow_only: Airflow keywords that change nothing here, kept in
             :attr:`airflow_only` (see
             :data:`~asyncflow.task_keywords.DAG_AIRFLOW_ONLY`); templating, DAG
@@ -171,6 +176,8 @@ class DAG:
         description: str | None = None,
         doc_md: str | None = None,
         dag_display_name: str | None = None,
+        on_success_callback: DagCallback | list[DagCallback] | None = None,
+        on_failure_callback: DagCallback | list[DagCallback] | None = None,
         **airflow_only: Any,
     ) -> None:
         self.dag_id = validate_id(dag_id, what="dag_id")
@@ -179,6 +186,8 @@ class DAG:
         self.doc_md = doc_md
         self.dag_display_name = dag_display_name or self.dag_id
         owner = f"DAG {dag_id!r}"
+        self.on_success_callback = _callbacks(on_success_callback, "on_success_callback", owner)
+        self.on_failure_callback = _callbacks(on_failure_callback, "on_failure_callback", owner)
         self.schedule: Schedule = parse_schedule(schedule, dag_id=dag_id)
         self.start_date = _optional_datetime(start_date, "start_date", owner)
         self.end_date = _optional_datetime(end_date, "end_date", owner)
@@ -379,6 +388,14 @@ def _find_cycle(tasks: Mapping[str, Operator]) -> list[str]:
                 path.append(child)
                 iterators.append(iter(sorted(tasks[child].downstream_task_ids)))
     return []
+
+
+def _callbacks(value: object, name: str, owner: str) -> list[DagCallback]:
+    listed = value if isinstance(value, (list, tuple)) else [] if value is None else [value]
+    for callback in listed:
+        if not callable(callback):
+            raise DagDefinitionError(f"{owner}: {name} must be callable, got {callback!r}")
+    return list(listed)
 
 
 def _optional_datetime(value: object, name: str, owner: str) -> datetime | None:

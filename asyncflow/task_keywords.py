@@ -67,8 +67,6 @@ DAG_NOT_YET: Mapping[str, str] = {
     "user_defined_filters": "templates are not rendered yet",
     "jinja_environment_kwargs": "templates are not rendered yet",
     "render_template_as_native_obj": "templates are not rendered yet",
-    "on_success_callback": "use a callback on the DAG's last task",
-    "on_failure_callback": "use on_failure_callback in default_args",
     "is_paused_upon_creation": "pause it with asyncflow dags pause",
     "max_consecutive_failed_dag_runs": "runs go on after failures",
     "fail_fast": "other tasks run on when one fails",

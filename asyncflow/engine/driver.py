@@ -18,6 +18,7 @@ from typing import Any
 import anyio.abc
 
 from asyncflow.clock import Clock
+from asyncflow.engine.dag_callbacks import PendingCallbacks, callbacks_for
 from asyncflow.engine.dispatcher import Dispatcher, Ticket
 from asyncflow.engine.executor import InstanceExecutor
 from asyncflow.engine.expansion import resolve_expansion
@@ -90,6 +91,7 @@ class RunDriver:
         self.post = events.post
         self._on_run_finished = on_run_finished
         self._tg: anyio.abc.TaskGroup | None = None
+        self.dag_callbacks = PendingCallbacks()  # closing the engine waits for these
 
     def attach(self, tg: anyio.abc.TaskGroup) -> None:
         """Run instances in this task group from now on."""
@@ -412,9 +414,13 @@ class RunDriver:
         run.record = replace(run.record, state=state, end_date=self.clock.now())
         dag_id, run_id = run.key
         assert run.record.end_date is not None
-        if not await self.store.finish_run(
+        if await self.store.finish_run(
             dag_id, run_id, state, run.record.end_date, stop_error=stop_error
         ):
+            callbacks = callbacks_for(run, state)
+            if callbacks:
+                self.spawn(self.dag_callbacks.run, run, state, callbacks)
+        else:
             log.info(
                 "stale_write_ignored",
                 write="finish_run",

@@ -232,10 +232,11 @@ class Engine:
         """
         dispatcher = self._driver.dispatcher  # paused already: no new work starts
         self._driver.executor.interrupt_waiting_sensors()
-        if dispatcher.running:
-            log.info("engine_draining", running=dispatcher.running, grace_seconds=grace)
-            with anyio.move_on_after(grace):
+        with anyio.move_on_after(grace):
+            if dispatcher.running:
+                log.info("engine_draining", running=dispatcher.running, grace_seconds=grace)
                 await dispatcher.idle.wait()
+            await self._driver.dag_callbacks.wait()
 
     def _logs_folder(self, store: str | Store, task_logs: bool | None) -> Path | None:
         if task_logs is None:
