@@ -58,6 +58,9 @@ TASK_DEFAULTS: dict[str, Any] = {
     "do_xcom_push": True,
     "on_execute_callback": None,
     "on_skipped_callback": None,
+    "pool_slots": 1,
+    "max_active_tis_per_dag": None,
+    "max_active_tis_per_dagrun": None,
 }
 
 
@@ -89,11 +92,15 @@ class Operator:
         do_xcom_push: Store the return value as XCom ``return_value`` (default on).
         on_execute_callback: Called with the context as a try starts.
         on_skipped_callback: Called with the context when the task is skipped.
+        pool_slots: Slots of its pool one instance takes (default 1).
+        max_active_tis_per_dag: Instances of this task running at once across
+            all runs of its DAG (default: no limit of its own).
+        max_active_tis_per_dagrun: Instances of this task running at once in one
+            run (a mapped task's, say).
         **airflow_only: Airflow keywords that change nothing here, kept in
             :attr:`airflow_only` (see
             :data:`~asyncflow.task_keywords.AIRFLOW_ONLY` for each and why);
-            ``pool_slots``, ``max_active_tis_per_dag(run)``, ``weight_rule`` and
-            ``wait_for_downstream`` are refused until honoured
+            ``weight_rule`` and ``wait_for_downstream`` are refused until honoured
             (:data:`~asyncflow.task_keywords.NOT_YET`), and any other unknown
             keyword fails naming the closest valid one.
     """
@@ -132,6 +139,9 @@ class Operator:
         do_xcom_push: bool = _UNSET,
         on_execute_callback: Callback | None = _UNSET,
         on_skipped_callback: Callback | None = _UNSET,
+        pool_slots: int = _UNSET,
+        max_active_tis_per_dag: int | None = _UNSET,
+        max_active_tis_per_dagrun: int | None = _UNSET,
         **airflow_only: Any,
     ) -> None:
         dag = dag if dag is not None else current_dag()
@@ -167,6 +177,9 @@ class Operator:
             "do_xcom_push": do_xcom_push,
             "on_execute_callback": on_execute_callback,
             "on_skipped_callback": on_skipped_callback,
+            "pool_slots": pool_slots,
+            "max_active_tis_per_dag": max_active_tis_per_dag,
+            "max_active_tis_per_dagrun": max_active_tis_per_dagrun,
         }
         values: dict[str, Any] = {
             key: value if value is not _UNSET else defaults.get(key, TASK_DEFAULTS[key])
@@ -213,6 +226,13 @@ class Operator:
         self.queue: str = _optional_str(values["queue"], "queue", where) or "default"
         self.do_xcom_push: bool = _flag(values["do_xcom_push"], "do_xcom_push", where)
         self.params: dict[str, Any] = dict(_params(params, where))
+        self.pool_slots: int = _positive_int(values["pool_slots"], "pool_slots", where)
+        self.max_active_tis_per_dag: int | None = _optional_positive(
+            values["max_active_tis_per_dag"], "max_active_tis_per_dag", where
+        )
+        self.max_active_tis_per_dagrun: int | None = _optional_positive(
+            values["max_active_tis_per_dagrun"], "max_active_tis_per_dagrun", where
+        )
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         if not building_detached():  # a mapped instance's own operator is not a DAG task
@@ -372,6 +392,16 @@ def _non_negative_int(value: object, name: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise DagDefinitionError(f"{where}: {name} must be a whole number >= 0, got {value!r}")
     return value
+
+
+def _positive_int(value: object, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DagDefinitionError(f"{where}: {name} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def _optional_positive(value: object, name: str, where: str) -> int | None:
+    return None if value is None else _positive_int(value, name, where)
 
 
 def _int(value: object, name: str, where: str) -> int:

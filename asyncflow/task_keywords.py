@@ -41,9 +41,6 @@ AIRFLOW_ONLY: Mapping[str, str] = {
 """Keyword -> why asyncflow accepts it and does nothing with it."""
 
 NOT_YET: Mapping[str, str] = {
-    "pool_slots": "a task takes one slot of its pool",
-    "max_active_tis_per_dag": "use a pool to bound a task's concurrent instances",
-    "max_active_tis_per_dagrun": "use a pool to bound a task's concurrent instances",
     "weight_rule": "priority_weight is used as given (Airflow's 'absolute' rule)",
     "wait_for_downstream": "use depends_on_past",
 }

@@ -1,10 +1,12 @@
 """The dispatcher: ready task instances in priority order, under every limit.
 
-Three limits apply at once: the engine's ``max_active_tasks``, the DAG's own
-``max_active_tasks`` and the slots of the task's pool. A ticket blocked by its
-DAG or pool is parked under that limit, so it never holds up tickets of other
-DAGs or pools; when the limit frees a slot, its best parked ticket comes back.
-Every operation is O(log n); nothing scans the waiting tickets.
+The engine's ``max_active_tasks`` bounds them all; each ticket also names its
+own limits: the DAG's ``max_active_tasks``, its pool's slots (a task may take
+several: ``pool_slots``), the task's ``max_active_tis_per_dag`` and
+``max_active_tis_per_dagrun``. A ticket blocked by one of its limits is parked
+under that limit, so it never holds up tickets of other DAGs, pools or tasks;
+when the limit frees room, its best parked ticket comes back. Every operation
+is O(log n) per limit; nothing scans the waiting tickets.
 """
 
 from __future__ import annotations
@@ -18,17 +20,24 @@ from typing import Any
 
 import anyio
 
-Limit = tuple[str, str]  # ("dag", dag_id) or ("pool", pool_name)
+Limit = tuple[str, ...]  # ("dag", dag_id), ("pool", name), ("task", dag_id, task_id)...
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """One limit a ticket is under: its name, its capacity, and how much of it the ticket takes."""
+
+    limit: Limit
+    capacity: int
+    takes: int = 1
 
 
 @dataclass(slots=True, eq=False)
 class Ticket:
-    """One task instance waiting for a slot, and what limits it."""
+    """One task instance waiting for a slot, and the limits it is under."""
 
     priority: int  # higher goes first
-    dag_id: str
-    dag_limit: int | None  # the DAG's max_active_tasks
-    pool: str | None
+    bounds: tuple[Bound, ...]
     payload: Any  # what the launcher needs to start it
     seq: int = field(default=0)
 
@@ -56,8 +65,7 @@ class Dispatcher:
         self.running = 0
         self.paused = False
         self.idle = anyio.Event()  # set whenever nothing is running
-        self._dag_running: Counter[str] = Counter()
-        self._pool_running: Counter[str] = Counter()
+        self._used: Counter[Limit] = Counter()
 
     @property
     def waiting(self) -> int:
@@ -75,11 +83,11 @@ class Dispatcher:
         self.running -= 1
         if self.running == 0:
             self.idle.set()
-        self._dag_running[ticket.dag_id] -= 1
-        self._unpark(("dag", ticket.dag_id))
-        if ticket.pool is not None:
-            self._pool_running[ticket.pool] -= 1
-            self._unpark(("pool", ticket.pool))
+        for bound in ticket.bounds:
+            self._used[bound.limit] -= bound.takes
+            if not self._used[bound.limit]:
+                del self._used[bound.limit]  # per-run limits come and go: keep none idle
+            self._unpark(bound.limit)
         self._pump()
 
     def pause(self) -> None:
@@ -109,17 +117,15 @@ class Dispatcher:
             del self._parked[limit]
 
     def _blocked_by(self, ticket: Ticket) -> Limit | None:
-        if ticket.dag_limit is not None and self._dag_running[ticket.dag_id] >= ticket.dag_limit:
-            return ("dag", ticket.dag_id)
-        if ticket.pool is not None and self._pool_running[ticket.pool] >= self.pools[ticket.pool]:
-            return ("pool", ticket.pool)
+        for bound in ticket.bounds:
+            if self._used[bound.limit] + bound.takes > bound.capacity:
+                return bound.limit
         return None
 
     def _start(self, ticket: Ticket) -> None:
         if self.running == 0:
             self.idle = anyio.Event()
         self.running += 1
-        self._dag_running[ticket.dag_id] += 1
-        if ticket.pool is not None:
-            self._pool_running[ticket.pool] += 1
+        for bound in ticket.bounds:
+            self._used[bound.limit] += bound.takes
         self._launch(ticket)

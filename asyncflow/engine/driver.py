@@ -22,6 +22,7 @@ from asyncflow.engine.dag_callbacks import PendingCallbacks, callbacks_for
 from asyncflow.engine.dispatcher import Dispatcher, Ticket
 from asyncflow.engine.executor import InstanceExecutor
 from asyncflow.engine.expansion import resolve_expansion
+from asyncflow.engine.limits import bounds_of, pool_problem
 from asyncflow.engine.past import PastGate
 from asyncflow.engine.run_events import (
     PokeDue,
@@ -207,15 +208,13 @@ class RunDriver:
         if run.completing:
             return  # a retry or a poke of a run that has ended (e.g. timed out)
         task = node.task
-        if task.pool is not None and task.pool not in self.dispatcher.pools:
+        if pool_problem(task, self.dispatcher.pools) is not None:
             self.post(PoolMissing(run, node, map_index))
             return
         self.dispatcher.submit(
             Ticket(
                 priority=task.priority_weight,
-                dag_id=run.dag.dag_id,
-                dag_limit=run.dag.max_active_tasks,
-                pool=task.pool,
+                bounds=bounds_of(run, task, self.dispatcher.pools),
                 payload=(run, node, map_index),
             )
         )
@@ -328,12 +327,9 @@ class RunDriver:
         self.submit(event.run, node, map_index)
 
     async def fail_unknown_pool(self, run: RunState, node: NodeState, map_index: int) -> None:
-        """Fail an instance whose pool the engine does not have, before any try."""
-        pools = ", ".join(sorted(self.dispatcher.pools)) or "none"
-        error = (
-            f"task {node.task.task_id!r} uses pool {node.task.pool!r}, which the engine does not "
-            f"have (pools: {pools}); pass pools={{{node.task.pool!r}: N}} to Engine"
-        )
+        """Fail an instance whose pool can never run it (missing, too small), before any try."""
+        error = pool_problem(node.task, self.dispatcher.pools)
+        assert error is not None
         now = self.clock.now()
         ended = replace(
             node.instances[map_index],
