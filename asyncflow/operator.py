@@ -29,6 +29,7 @@ from asyncflow.retry import to_timedelta
 from asyncflow.task_group import TaskGroup, current_task_group
 from asyncflow.task_keywords import check_unknown_keywords
 from asyncflow.trigger_rules import TriggerRule, parse_trigger_rule
+from asyncflow.weight_rule import WeightRule, parse_weight_rule
 from asyncflow.xcom_arg import XComArg
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "pool_slots": 1,
     "max_active_tis_per_dag": None,
     "max_active_tis_per_dagrun": None,
+    "weight_rule": WeightRule.DOWNSTREAM,
 }
 
 
@@ -77,7 +79,8 @@ class Operator:
         execution_timeout: Limit on one try; over it the try fails.
         trigger_rule: When the task runs, from its upstream tasks' outcomes.
         pool: Name of an engine pool whose slots bound this task's concurrency.
-        priority_weight: Higher runs first when slots are short.
+        priority_weight: Higher runs first when slots are short (summed with
+            other tasks' by ``weight_rule``).
         depends_on_past: Run only if this task succeeded in the previous run.
         on_success_callback: Called with the context after success.
         on_failure_callback: Called with the context after the final failure.
@@ -97,10 +100,12 @@ class Operator:
             all runs of its DAG (default: no limit of its own).
         max_active_tis_per_dagrun: Instances of this task running at once in one
             run (a mapped task's, say).
+        weight_rule: ``"downstream"`` (the default, as in Airflow), ``"upstream"``
+            or ``"absolute"``: see :mod:`asyncflow.weight_rule`.
         **airflow_only: Airflow keywords that change nothing here, kept in
             :attr:`airflow_only` (see
             :data:`~asyncflow.task_keywords.AIRFLOW_ONLY` for each and why);
-            ``weight_rule`` and ``wait_for_downstream`` are refused until honoured
+            ``wait_for_downstream`` is refused until honoured
             (:data:`~asyncflow.task_keywords.NOT_YET`), and any other unknown
             keyword fails naming the closest valid one.
     """
@@ -142,6 +147,7 @@ class Operator:
         pool_slots: int = _UNSET,
         max_active_tis_per_dag: int | None = _UNSET,
         max_active_tis_per_dagrun: int | None = _UNSET,
+        weight_rule: WeightRule | str = _UNSET,
         **airflow_only: Any,
     ) -> None:
         dag = dag if dag is not None else current_dag()
@@ -180,6 +186,7 @@ class Operator:
             "pool_slots": pool_slots,
             "max_active_tis_per_dag": max_active_tis_per_dag,
             "max_active_tis_per_dagrun": max_active_tis_per_dagrun,
+            "weight_rule": weight_rule,
         }
         values: dict[str, Any] = {
             key: value if value is not _UNSET else defaults.get(key, TASK_DEFAULTS[key])
@@ -233,6 +240,7 @@ class Operator:
         self.max_active_tis_per_dagrun: int | None = _optional_positive(
             values["max_active_tis_per_dagrun"], "max_active_tis_per_dagrun", where
         )
+        self.weight_rule: WeightRule = parse_weight_rule(values["weight_rule"], where)
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         if not building_detached():  # a mapped instance's own operator is not a DAG task

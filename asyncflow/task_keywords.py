@@ -41,7 +41,6 @@ AIRFLOW_ONLY: Mapping[str, str] = {
 """Keyword -> why asyncflow accepts it and does nothing with it."""
 
 NOT_YET: Mapping[str, str] = {
-    "weight_rule": "priority_weight is used as given (Airflow's 'absolute' rule)",
     "wait_for_downstream": "use depends_on_past",
 }
 """Keyword -> what to do instead; refused because ignoring it would change how a task runs."""

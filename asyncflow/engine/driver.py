@@ -213,7 +213,7 @@ class RunDriver:
             return
         self.dispatcher.submit(
             Ticket(
-                priority=task.priority_weight,
+                priority=node.priority,
                 bounds=bounds_of(run, task, self.dispatcher.pools),
                 payload=(run, node, map_index),
             )

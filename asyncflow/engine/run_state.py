@@ -21,6 +21,7 @@ from asyncflow.operator import Operator
 from asyncflow.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.states import FAILED_TASK_STATES, FINISHED_TASK_STATES, DagRunState, TaskState
 from asyncflow.trigger_rules import Decision, UpstreamCounts, decide
+from asyncflow.weight_rule import effective_weights
 
 _DECIDED_STATE = {
     Decision.SKIP: TaskState.SKIPPED,
@@ -60,6 +61,7 @@ class NodeState:
     instances: dict[int, TaskInstanceRecord] = field(default_factory=dict)
     unfinished: int = 1
     expansion: Expansion | None = None
+    priority: int = 1  # effective priority: priority_weight summed by the task's weight_rule
 
     @property
     def size(self) -> int:
@@ -95,12 +97,14 @@ class RunState:
         by_task: dict[str, dict[int, TaskInstanceRecord]] = {}
         for ti in instances:
             by_task.setdefault(ti.task_id, {})[ti.map_index] = ti
+        weights = effective_weights(dag.task_dict)
         nodes = {
             task_id: NodeState(
                 task=task,
                 counts=UpstreamCounts(total=len(task.upstream_task_ids)),
                 instances=by_task.get(task_id, {}),
                 unfinished=len(by_task.get(task_id, {})),
+                priority=weights[task_id],
             )
             for task_id, task in dag.task_dict.items()
         }
