@@ -50,41 +50,58 @@ _RULES = [rule.value for rule in WeightRule]
 
 
 def effective_weights(tasks: Mapping[str, Operator]) -> dict[str, int]:
-    """Each task's effective priority under its own rule."""
-    downstream = _closure(tasks, lambda task: task.downstream_task_ids)
-    upstream = _closure(tasks, lambda task: task.upstream_task_ids)
+    """Each task's effective priority under its own rule.
+
+    The tasks reachable from each are kept as bit sets (Python ints), built
+    along the topological order, so a chain of thousands of tasks costs
+    milliseconds, and a task reached along several paths counts once.
+    """
+    ids = list(tasks)
+    bit = {task_id: 1 << i for i, task_id in enumerate(ids)}
+    order = _topological(tasks)
+    downstream = _reach(tasks, reversed(order), bit, lambda task: task.downstream_task_ids)
+    upstream = _reach(tasks, order, bit, lambda task: task.upstream_task_ids)
+    by_weight: dict[int, int] = {}
+    for task_id, task in tasks.items():
+        by_weight[task.priority_weight] = by_weight.get(task.priority_weight, 0) | bit[task_id]
     weights = {}
     for task_id, task in tasks.items():
         if task.weight_rule is WeightRule.DOWNSTREAM:
-            others: Iterable[str] = downstream(task_id)
+            others = downstream[task_id]
         elif task.weight_rule is WeightRule.UPSTREAM:
-            others = upstream(task_id)
+            others = upstream[task_id]
         else:
-            others = ()
-        weights[task_id] = task.priority_weight + sum(tasks[t].priority_weight for t in others)
+            others = 0
+        summed = sum(w * (others & mask).bit_count() for w, mask in by_weight.items() if others)
+        weights[task_id] = task.priority_weight + summed
     return weights
 
 
-def _closure(
-    tasks: Mapping[str, Operator], neighbours: Callable[[Operator], Iterable[str]]
-) -> Callable[[str], frozenset[str]]:
-    """Every task reachable from one through ``neighbours``, worked out once per task."""
-    memo: dict[str, frozenset[str]] = {}
+def _topological(tasks: Mapping[str, Operator]) -> list[str]:
+    waiting = {task_id: len(task.upstream_task_ids) for task_id, task in tasks.items()}
+    ready = [task_id for task_id, count in waiting.items() if count == 0]
+    order = []
+    while ready:
+        task_id = ready.pop()
+        order.append(task_id)
+        for child in tasks[task_id].downstream_task_ids:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+    return order
 
-    def reach(task_id: str) -> frozenset[str]:
-        if task_id not in memo:
-            found: set[str] = set()
-            stack = list(neighbours(tasks[task_id]))
-            while stack:  # iterative: a chain of thousands of tasks must not recurse
-                next_id = stack.pop()
-                if next_id in found:
-                    continue
-                found.add(next_id)
-                if next_id in memo:
-                    found |= memo[next_id]
-                else:
-                    stack.extend(neighbours(tasks[next_id]))
-            memo[task_id] = frozenset(found)
-        return memo[task_id]
 
+def _reach(
+    tasks: Mapping[str, Operator],
+    order: Iterable[str],
+    bit: Mapping[str, int],
+    neighbours: Callable[[Operator], Iterable[str]],
+) -> dict[str, int]:
+    """The tasks reachable from each through ``neighbours``, as bit sets (neighbours first)."""
+    reach: dict[str, int] = {}
+    for task_id in order:
+        found = 0
+        for other in neighbours(tasks[task_id]):
+            found |= bit[other] | reach[other]
+        reach[task_id] = found
     return reach
