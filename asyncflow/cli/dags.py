@@ -26,13 +26,13 @@ from asyncflow.cli.common import (
     parse_logical_date,
     shown_path,
 )
+from asyncflow.cli.dag_show import describe_schedule, show
 from asyncflow.cli.output import in_flow_order, output_option, print_json, print_table, ti_row
 from asyncflow.dag import DAG
 from asyncflow.dag_loader import DagBag
 from asyncflow.engine import Engine
 from asyncflow.engine.new_runs import manual_run, queue_manual_run
 from asyncflow.results import DagRunResult
-from asyncflow.schedule import CronSchedule, DeltaSchedule, OnceSchedule, Schedule
 from asyncflow.states import DagRunState
 from asyncflow.storage.protocol import Store
 
@@ -45,10 +45,11 @@ _CONF_HELP = "Run configuration, a JSON object: '{\"day\": 3}'."
 @click.group()
 @common_options
 def dags() -> None:
-    """List, test, trigger, pause and backfill DAGs."""
+    """List, show, test, trigger, pause and backfill DAGs."""
 
 
 dags.add_command(backfill)
+dags.add_command(show)
 
 
 @dags.command("list")
@@ -79,11 +80,12 @@ def list_dags(ctx: click.Context, output: str) -> None:
             "yes" if d.dag_id in paused else "no",
             str(len(d.task_dict)),
             shown_path(d.fileloc, folder),
+            d.description or "",
         ]
         for d in sorted(bag.dags.values(), key=lambda d: d.dag_id)
     ]
     if rows:
-        print_table(rows, header=["dag_id", "schedule", "paused", "tasks", "file"])
+        print_table(rows, header=["dag_id", "schedule", "paused", "tasks", "file", "description"])
     else:
         click.echo(f"No DAGs in {folder}")
     if bag.errors:
@@ -253,17 +255,6 @@ def _set_paused(ctx: click.Context, dag_id: str, *, paused: bool) -> None:
         click.echo(f"DAG {dag_id} {word}.")
 
 
-def describe_schedule(schedule: Schedule) -> str:
-    """How a parsed schedule reads in a listing: ``None``, ``@once``, cron, or a duration."""
-    if isinstance(schedule, CronSchedule):
-        return schedule.expression
-    if isinstance(schedule, DeltaSchedule):
-        return str(schedule.delta)
-    if isinstance(schedule, OnceSchedule):
-        return "@once"
-    return "None"
-
-
 async def _refuse_existing_run(store: Store, dag: DAG, when: datetime | None) -> None:
     """Fail when the manual run at ``when`` exists: creating it again would only return it."""
     if when is None:
@@ -287,6 +278,7 @@ def _as_json(bag: DagBag, paused: set[str]) -> Mapping[str, Any]:
                 "tasks": len(d.task_dict),
                 "file": d.fileloc,
                 "description": d.description,
+                "doc_md": d.doc_md,
                 "tags": list(d.tags),
             }
             for d in sorted(bag.dags.values(), key=lambda d: d.dag_id)

@@ -183,3 +183,47 @@ def test_backfill_mistakes_are_one_line_exit_2(home: Path) -> None:
     )
     assert_one_line_error(reversed_, "--start-date 2026-01-05 is after --end-date 2026-01-01")
     assert_one_line_error(manual, "DAG 'manual' has no schedule")
+
+
+DOCUMENTED = """\
+from asyncflow import DAG, EmptyOperator, TaskGroup
+
+with DAG("documented", description="Loads the day", doc_md="# Loading\\nRuns daily.",
+         tags=["etl"], default_args={"owner": "data"}) as built:
+    start = EmptyOperator(task_id="start")
+    with TaskGroup("load") as load:
+        EmptyOperator(task_id="files")
+    start >> load
+"""
+
+
+def test_dags_show_prints_the_dag_its_documentation_and_its_tasks(home: Path) -> None:
+    """`dags show` prints the settings, the doc_md and the tasks in flow order; json too."""
+    write(home / "dags", "documented.py", DOCUMENTED)
+    shown = asyncflow(home, "dags", "show", "documented")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "description  Loads the day" in lines
+    assert "owners       data" in lines
+    assert "# Loading" in lines
+    assert [line.split()[0] for line in lines[lines.index("Runs daily.") + 2 :]] == [
+        "task_id",
+        "start",
+        "load.files",
+    ]
+    listed = asyncflow(home, "dags", "list")
+    assert any(line.endswith("Loads the day") for line in listed.stdout.splitlines())
+    document = json.loads(asyncflow(home, "dags", "show", "documented", "-o", "json").stdout)
+    assert document["doc_md"] == "# Loading\nRuns daily."
+    assert document["tasks"][1] == {
+        "task_id": "load.files",
+        "type": "EmptyOperator",
+        "trigger_rule": "all_success",
+        "upstream": ["start"],
+        "doc_md": None,
+    }
+
+
+def test_dags_show_of_an_unknown_dag_is_one_line(home: Path) -> None:
+    """An unknown DAG id exits 2 with one line naming the known ones."""
+    assert_one_line_error(asyncflow(home, "dags", "show", "nope"), "DAG 'nope' not found")
