@@ -151,7 +151,7 @@ def test_dags_list_shows_a_table_then_import_errors(home: Path) -> None:
     done = asyncflow(home, "dags", "list")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["dag_id", "schedule", "paused", "tasks", "file"]
+    assert lines[0].split() == ["dag_id", "schedule", "paused", "tasks", "file", "description"]
     rows = {line.split()[0]: line.split() for line in lines[1:5]}
     assert rows == {
         "dynamic_mapping": ["dynamic_mapping", "None", "no", "5", "dynamic_mapping.py"],
