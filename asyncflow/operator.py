@@ -63,6 +63,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "max_active_tis_per_dag": None,
     "max_active_tis_per_dagrun": None,
     "weight_rule": WeightRule.DOWNSTREAM,
+    "wait_for_downstream": False,
 }
 
 
@@ -102,12 +103,12 @@ class Operator:
             run (a mapped task's, say).
         weight_rule: ``"downstream"`` (the default, as in Airflow), ``"upstream"``
             or ``"absolute"``: see :mod:`asyncflow.weight_rule`.
+        wait_for_downstream: ``depends_on_past``, and the previous run's
+            instances of this task's direct downstream tasks must have gone well too.
         **airflow_only: Airflow keywords that change nothing here, kept in
             :attr:`airflow_only` (see
             :data:`~asyncflow.task_keywords.AIRFLOW_ONLY` for each and why);
-            ``wait_for_downstream`` is refused until honoured
-            (:data:`~asyncflow.task_keywords.NOT_YET`), and any other unknown
-            keyword fails naming the closest valid one.
+            any other unknown keyword fails naming the closest valid one.
     """
 
     ui_color: ClassVar[str] = "#fff"
@@ -148,6 +149,7 @@ class Operator:
         max_active_tis_per_dag: int | None = _UNSET,
         max_active_tis_per_dagrun: int | None = _UNSET,
         weight_rule: WeightRule | str = _UNSET,
+        wait_for_downstream: bool = _UNSET,
         **airflow_only: Any,
     ) -> None:
         dag = dag if dag is not None else current_dag()
@@ -187,6 +189,7 @@ class Operator:
             "max_active_tis_per_dag": max_active_tis_per_dag,
             "max_active_tis_per_dagrun": max_active_tis_per_dagrun,
             "weight_rule": weight_rule,
+            "wait_for_downstream": wait_for_downstream,
         }
         values: dict[str, Any] = {
             key: value if value is not _UNSET else defaults.get(key, TASK_DEFAULTS[key])
@@ -210,7 +213,13 @@ class Operator:
         )
         self.pool: str | None = _optional_str(values["pool"], "pool", where)
         self.priority_weight: int = _int(values["priority_weight"], "priority_weight", where)
-        self.depends_on_past: bool = _flag(values["depends_on_past"], "depends_on_past", where)
+        self.wait_for_downstream: bool = _flag(
+            values["wait_for_downstream"], "wait_for_downstream", where
+        )
+        # as in Airflow, waiting for the past run's downstream implies depending on the past
+        self.depends_on_past: bool = self.wait_for_downstream or _flag(
+            values["depends_on_past"], "depends_on_past", where
+        )
         self.on_success_callback: Callback | None = _callback(
             values["on_success_callback"], "on_success_callback", where
         )

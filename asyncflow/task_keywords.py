@@ -2,10 +2,10 @@
 
 A DAG moved from Airflow keeps its keywords. Those whose work asyncflow does
 differently, or not at all, are accepted and change nothing (:data:`AIRFLOW_ONLY`
-for tasks, :data:`DAG_AIRFLOW_ONLY` for DAGs, each with the reason); a few that
-would change how a task or a run goes are refused until asyncflow does what they
-ask (:data:`NOT_YET`, :data:`DAG_NOT_YET`), rather than ignored. Any other
-unknown keyword is an error naming the closest valid one.
+for tasks, :data:`DAG_AIRFLOW_ONLY` for DAGs, each with the reason); a few DAG
+keywords that would change how a run goes are refused until asyncflow does what
+they ask (:data:`DAG_NOT_YET`), rather than ignored. Any other unknown keyword
+is an error naming the closest valid one.
 """
 
 from __future__ import annotations
@@ -40,12 +40,6 @@ AIRFLOW_ONLY: Mapping[str, str] = {
 }
 """Keyword -> why asyncflow accepts it and does nothing with it."""
 
-NOT_YET: Mapping[str, str] = {
-    "wait_for_downstream": "use depends_on_past",
-}
-"""Keyword -> what to do instead; refused because ignoring it would change how a task runs."""
-
-
 DAG_AIRFLOW_ONLY: Mapping[str, str] = {
     "access_control": "asyncflow has no per-DAG roles",
     "owner_links": "owners are shown as names",
@@ -75,10 +69,9 @@ def check_unknown_keywords(cls: type, task_id: str, extra: Mapping[str, Any]) ->
     """The Airflow-only task keywords among ``extra``; refuse the rest with one line each.
 
     Raises:
-        DagDefinitionError: a keyword asyncflow does not honour yet (saying what
-            to do instead), or one nobody knows (naming the closest valid one).
+        DagDefinitionError: a keyword nobody knows (naming the closest valid one).
     """
-    return _check(cls, f"task {task_id!r}", extra, AIRFLOW_ONLY, NOT_YET)
+    return _check(cls, f"task {task_id!r}", extra, AIRFLOW_ONLY, {})
 
 
 def check_unknown_dag_keywords(cls: type, dag_id: str, extra: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from asyncflow import DAG, DagRunState, Engine, TaskState, task
@@ -71,3 +72,38 @@ async def test_the_first_run_does_not_wait() -> None:
         with anyio.fail_after(5):
             result = await engine.run("incremental", logical_date=DAY2)
     assert result.state is DagRunState.SUCCESS
+
+
+async def test_wait_for_downstream_also_waits_for_the_previous_runs_downstream_task() -> None:
+    """Day 2's `load` starts only once day 1's `publish` (downstream of load) has ended well."""
+    publish_gate, order = anyio.Event(), []
+    with DAG("downstream_wait") as built:
+
+        @task(wait_for_downstream=True)
+        async def load(ds: str) -> str:
+            order.append(f"load {ds}")
+            return ds
+
+        @task
+        async def publish(ds: str) -> None:
+            if ds == "2026-01-01":
+                await publish_gate.wait()
+            order.append(f"publish {ds}")
+
+        load() >> publish()
+    assert built.get_task("load").depends_on_past  # implied, as in Airflow
+    async with Engine("memory://", dags=[built]) as engine:
+        first = await engine.trigger("downstream_wait", logical_date=DAY1)
+        second = await engine.trigger("downstream_wait", logical_date=DAY2)
+        with anyio.fail_after(5):
+            while "load 2026-01-01" not in order:
+                await anyio.lowlevel.checkpoint()
+        with pytest.raises(TimeoutError):
+            await engine.wait(second, timeout=0.2)  # day 1's publish still runs
+        assert (await engine.get_run(second)).ti("load").state is None
+        publish_gate.set()
+        with anyio.fail_after(5):
+            await engine.wait(first)
+            done = await engine.wait(second)
+    assert done.state is DagRunState.SUCCESS
+    assert order.index("publish 2026-01-01") < order.index("load 2026-01-02")
