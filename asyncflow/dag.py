@@ -144,6 +144,9 @@ class DAG:
             ``reason`` when a run succeeds.
         on_failure_callback: The same when a run fails (``reason``:
             ``"task_failure"``, ``"timed_out"`` or why it was failed).
+        fail_fast: When a task fails, the run fails at once: its running tasks
+            are stopped and failed, the rest skipped. Every task must keep the
+            default trigger rule (``all_success``), as Airflow requires.
         **airflow_only: Airflow keywords that change nothing here, kept in
             :attr:`airflow_only` (see
             :data:`~asyncflow.task_keywords.DAG_AIRFLOW_ONLY`); templating, DAG
@@ -178,6 +181,7 @@ class DAG:
         dag_display_name: str | None = None,
         on_success_callback: DagCallback | list[DagCallback] | None = None,
         on_failure_callback: DagCallback | list[DagCallback] | None = None,
+        fail_fast: bool = False,
         **airflow_only: Any,
     ) -> None:
         self.dag_id = validate_id(dag_id, what="dag_id")
@@ -188,6 +192,7 @@ class DAG:
         owner = f"DAG {dag_id!r}"
         self.on_success_callback = _callbacks(on_success_callback, "on_success_callback", owner)
         self.on_failure_callback = _callbacks(on_failure_callback, "on_failure_callback", owner)
+        self.fail_fast = _bool(fail_fast, "fail_fast", owner)
         self.schedule: Schedule = parse_schedule(schedule, dag_id=dag_id)
         self.start_date = _optional_datetime(start_date, "start_date", owner)
         self.end_date = _optional_datetime(end_date, "end_date", owner)
@@ -269,6 +274,11 @@ class DAG:
             raise DuplicateTaskIdError(
                 f"DAG {self.dag_id!r}: duplicate task_id {task.task_id!r}; "
                 "every task in a DAG needs its own task_id"
+            )
+        if self.fail_fast and task.trigger_rule != "all_success":
+            raise DagDefinitionError(
+                f"DAG {self.dag_id!r} is fail_fast, so task {task.task_id!r} must keep the "
+                f"trigger rule all_success, not {task.trigger_rule}"
             )
         if task.task_id in self.task_group_dict:
             raise DuplicateTaskIdError(

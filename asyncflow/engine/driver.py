@@ -275,6 +275,14 @@ class RunDriver:
                 done.append(ended.node)
             finished.append((ended.node.task.task_id, ended.outcome.state))
             skips.update(ended.outcome.skipped_task_ids)
+        failed = [task_id for task_id, state in finished if state is TaskState.FAILED]
+        if failed and run.dag.fail_fast:
+            error = (
+                f"task {failed[0]!r} failed and DAG {run.dag.dag_id!r} is fail_fast: "
+                "this try was stopped"
+            )
+            await self.fail_now(run, error, event="dag_run_failed_fast")
+            return
         await self._advance(run, finished, sorted(skips))
         for node in done:  # a later run's depends_on_past may have waited for this
             for later, held in await self.past.release(run.dag.dag_id, node.task.task_id):
