@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from asyncflow.dag import DAG, current_dag, validate_id
+from asyncflow.edge_label import Label
 from asyncflow.exceptions import DagDefinitionError
 from asyncflow.mapped_operator import OperatorPartial, building_detached
 from asyncflow.retry import to_timedelta
@@ -279,15 +280,29 @@ class Operator:
         """The direct downstream tasks."""
         return [self.dag.task_dict[t] for t in sorted(self.downstream_task_ids)]
 
-    def set_downstream(self, other: Any) -> None:
-        """Make ``other`` (a task, an XComArg, a task group or a list) run after this task."""
-        for task in _as_operators(other, upstream=False):
-            _link(self, task)
+    def set_downstream(self, other: Any, edge_modifier: Label | None = None) -> None:
+        """Make ``other`` (a task, an XComArg, a task group or a list) run after this task.
 
-    def set_upstream(self, other: Any) -> None:
-        """Make ``other`` (a task, an XComArg, a task group or a list) run before this task."""
+        ``other`` may be a :class:`~asyncflow.Label`, to link what follows it; an
+        ``edge_modifier`` label is recorded on every edge made.
+        """
+        if isinstance(other, Label):
+            other.set_upstream(self)
+            return
+        for task in _as_operators(other, upstream=False):
+            _link(self, task, edge_modifier)
+
+    def set_upstream(self, other: Any, edge_modifier: Label | None = None) -> None:
+        """Make ``other`` (a task, an XComArg, a task group or a list) run before this task.
+
+        ``other`` may be a :class:`~asyncflow.Label`, to link what precedes it; an
+        ``edge_modifier`` label is recorded on every edge made.
+        """
+        if isinstance(other, Label):
+            other.set_downstream(self)
+            return
         for task in _as_operators(other, upstream=True):
-            _link(task, self)
+            _link(task, self, edge_modifier)
 
     def __rshift__(self, other: Any) -> Any:
         self.set_downstream(other)
@@ -330,12 +345,18 @@ def chain(*elements: Any) -> None:
 
 
 def _link_any(up: Any, down: Any) -> None:
+    if isinstance(down, Label):  # chain(a, Label("x"), b): the label links a to b
+        down.set_upstream(up)
+        return
+    if isinstance(up, Label):
+        up.set_downstream(down)
+        return
     for a in _as_operators(up, upstream=True):
         for b in _as_operators(down, upstream=False):
             _link(a, b)
 
 
-def _link(up: Operator, down: Operator) -> None:
+def _link(up: Operator, down: Operator, edge_modifier: Label | None = None) -> None:
     if up.dag is not down.dag:
         raise DagDefinitionError(
             f"cannot link task {up.task_id!r} of DAG {up.dag.dag_id!r} to task "
@@ -345,6 +366,8 @@ def _link(up: Operator, down: Operator) -> None:
         raise DagDefinitionError(f"DAG {up.dag.dag_id!r} has a cycle: {up.task_id} >> {up.task_id}")
     up.downstream_task_ids.add(down.task_id)
     down.upstream_task_ids.add(up.task_id)
+    if edge_modifier is not None:
+        edge_modifier.add_edge_info(up, down)
 
 
 def _as_operators(value: Any, *, upstream: bool) -> list[Operator]:
