@@ -22,10 +22,8 @@ class LatestOnlyOperator(Operator):
 
     A run is the latest from the moment it becomes due (its data interval ends)
     until the next one does; a manual run is never skipped. The result is the
-    list of downstream task ids followed (empty when they were skipped).
-
-    Args:
-        **kwargs: The keywords every task accepts (see :class:`~asyncflow.Operator`).
+    list of downstream task ids followed (empty when they were skipped). It takes
+    the keywords every task accepts (see :class:`~asyncflow.Operator`).
 
     Example:
         >>> from asyncflow import DAG, EmptyOperator, LatestOnlyOperator
