@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from asyncflow.dependency_mixin import DependencyMixin
 from asyncflow.exceptions import DagDefinitionError
 from asyncflow.task_group import TaskGroup
 from asyncflow.xcom_arg import XComArg
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from asyncflow.operator import Operator
 
 
-class Label:
+class Label(DependencyMixin):
     """Text shown on the edges between the tasks before it and the tasks after it.
 
     Args:
@@ -75,22 +76,6 @@ class Label:
     def add_edge_info(self, upstream: Operator, downstream: Operator) -> None:
         """Record this label on the edge ``upstream >> downstream`` (linking calls it)."""
         upstream.dag.set_edge_info(upstream.task_id, downstream.task_id, {"label": self.label})
-
-    def __rshift__(self, other: Any) -> Any:
-        self.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        self.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> Label:
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> Label:
-        self.set_downstream(other)
-        return self
 
 
 def _flat(value: Any) -> list[Any]:

@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from asyncflow.dag import DAG, current_dag, validate_id
+from asyncflow.dependency_mixin import DependencyMixin
 from asyncflow.edge_label import Label
 from asyncflow.exceptions import DagDefinitionError
 from asyncflow.mapped_operator import OperatorPartial, building_detached
@@ -61,7 +62,7 @@ TASK_DEFAULTS: dict[str, Any] = {
 }
 
 
-class Operator:
+class Operator(DependencyMixin):
     """Base class of every task: subclass it and define ``async def execute``.
 
     Args:
@@ -286,11 +287,7 @@ class Operator:
         ``other`` may be a :class:`~asyncflow.Label`, to link what follows it; an
         ``edge_modifier`` label is recorded on every edge made.
         """
-        if isinstance(other, Label):
-            other.set_upstream(self)
-            return
-        for task in _as_operators(other, upstream=False):
-            _link(self, task, edge_modifier)
+        self._relate(other, edge_modifier, downstream=True)
 
     def set_upstream(self, other: Any, edge_modifier: Label | None = None) -> None:
         """Make ``other`` (a task, an XComArg, a task group or a list) run before this task.
@@ -298,27 +295,15 @@ class Operator:
         ``other`` may be a :class:`~asyncflow.Label`, to link what precedes it; an
         ``edge_modifier`` label is recorded on every edge made.
         """
-        if isinstance(other, Label):
-            other.set_downstream(self)
+        self._relate(other, edge_modifier, downstream=False)
+
+    def _relate(self, other: Any, edge_modifier: Label | None, *, downstream: bool) -> None:
+        if isinstance(other, Label):  # the label links this task to what is on its far side
+            (other.set_upstream if downstream else other.set_downstream)(self)
             return
-        for task in _as_operators(other, upstream=True):
-            _link(task, self, edge_modifier)
-
-    def __rshift__(self, other: Any) -> Any:
-        self.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        self.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> Operator:
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> Operator:
-        self.set_downstream(other)
-        return self
+        for task in _as_operators(other, upstream=not downstream):
+            up, down = (self, task) if downstream else (task, self)
+            _link(up, down, edge_modifier)
 
 
 def chain(*elements: Any) -> None:
