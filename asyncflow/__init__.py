@@ -7,6 +7,7 @@ below are the public surface (``__all__``); everything else is internal.
 from asyncflow.context import get_current_context
 from asyncflow.dag import DAG, dag
 from asyncflow.dag import set_test_runner as _set_test_runner
+from asyncflow.edge_label import Label
 from asyncflow.engine import Engine, ProcessSetup
 from asyncflow.engine.dag_test import run_dag_test as _run_dag_test
 from asyncflow.exceptions import (
@@ -22,6 +23,7 @@ from asyncflow.operators import (
     BashOperator,
     BranchPythonOperator,
     EmptyOperator,
+    LatestOnlyOperator,
     PythonOperator,
     ShortCircuitOperator,
 )
@@ -32,6 +34,7 @@ from asyncflow.states import DagRunState, TaskState
 from asyncflow.task import task
 from asyncflow.task_group import TaskGroup, task_group
 from asyncflow.trigger_rules import TriggerRule
+from asyncflow.weekday import WeekDay
 from asyncflow.xcom_arg import XComArg
 
 # DAG.test() runs an engine, which the model may not import; the package holds both,
@@ -49,6 +52,8 @@ __all__ = [
     "EmptyOperator",
     "Engine",
     "FailTask",
+    "Label",
+    "LatestOnlyOperator",
     "MissingExtraError",
     "Operator",
     "PokeReturnValue",
@@ -63,6 +68,7 @@ __all__ = [
     "TaskInstanceResult",
     "TaskState",
     "TriggerRule",
+    "WeekDay",
     "XComArg",
     "chain",
     "dag",

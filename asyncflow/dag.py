@@ -32,6 +32,7 @@ from asyncflow.exceptions import (
 from asyncflow.retry import to_timedelta
 from asyncflow.schedule import Schedule, parse_schedule
 from asyncflow.task_keywords import check_unknown_dag_keywords
+from asyncflow.timetable import Timing
 
 if TYPE_CHECKING:
     from asyncflow.operator import Operator
@@ -213,6 +214,8 @@ class DAG:
         self.fileloc: str | None = None
         self.task_dict: dict[str, Operator] = {}
         self.task_group_dict: dict[str, TaskGroup] = {}  # by full group id
+        # upstream task id -> downstream task id -> what the edge shows (Airflow's shape)
+        self.edge_info: dict[str, dict[str, dict[str, str]]] = {}
         created = _created.get()
         if created is not None:
             created.append((self, _creating_module_file()))
@@ -249,6 +252,16 @@ class DAG:
         """Tasks without downstream tasks; their outcome decides the run's."""
         return [t for t in self.task_dict.values() if not t.downstream_task_ids]
 
+    @property
+    def timing(self) -> Timing:
+        """The timetable's view of the DAG's scheduling keywords."""
+        return Timing(
+            schedule=self.schedule,
+            start_date=self.start_date,
+            end_date=self.end_date,
+            catchup=self.catchup,
+        )
+
     def has_task(self, task_id: str) -> bool:
         """Whether the DAG has a task with this id."""
         return task_id in self.task_dict
@@ -263,6 +276,16 @@ class DAG:
             return self.task_dict[task_id]
         except KeyError:
             raise KeyError(f"DAG {self.dag_id!r} has no task {task_id!r}") from None
+
+    def get_edge_info(self, upstream_task_id: str, downstream_task_id: str) -> dict[str, str]:
+        """What the edge between two tasks shows (``{"label": ...}``), ``{}`` when nothing."""
+        return self.edge_info.get(upstream_task_id, {}).get(downstream_task_id, {})
+
+    def set_edge_info(
+        self, upstream_task_id: str, downstream_task_id: str, info: dict[str, str]
+    ) -> None:
+        """Record what the edge between two tasks shows (a :class:`~asyncflow.Label` does)."""
+        self.edge_info.setdefault(upstream_task_id, {})[downstream_task_id] = dict(info)
 
     def add_task(self, task: Operator) -> None:
         """Attach a task; called by the task's constructor.

@@ -23,6 +23,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from asyncflow.dag import DAG, current_dag, validate_id
+from asyncflow.dependency_mixin import DependencyMixin
+from asyncflow.edge_label import Label
 from asyncflow.exceptions import DagDefinitionError
 from asyncflow.mapped_operator import OperatorPartial, building_detached
 from asyncflow.retry import to_timedelta
@@ -67,7 +69,7 @@ TASK_DEFAULTS: dict[str, Any] = {
 }
 
 
-class Operator:
+class Operator(DependencyMixin):
     """Base class of every task: subclass it and define ``async def execute``.
 
     Args:
@@ -317,31 +319,29 @@ class Operator:
         """The direct downstream tasks."""
         return [self.dag.task_dict[t] for t in sorted(self.downstream_task_ids)]
 
-    def set_downstream(self, other: Any) -> None:
-        """Make ``other`` (a task, an XComArg, a task group or a list) run after this task."""
-        for task in _as_operators(other, upstream=False):
-            _link(self, task)
+    def set_downstream(self, other: Any, edge_modifier: Label | None = None) -> None:
+        """Make ``other`` (a task, an XComArg, a task group or a list) run after this task.
 
-    def set_upstream(self, other: Any) -> None:
-        """Make ``other`` (a task, an XComArg, a task group or a list) run before this task."""
-        for task in _as_operators(other, upstream=True):
-            _link(task, self)
+        ``other`` may be a :class:`~asyncflow.Label`, to link what follows it; an
+        ``edge_modifier`` label is recorded on every edge made.
+        """
+        self._relate(other, edge_modifier, downstream=True)
 
-    def __rshift__(self, other: Any) -> Any:
-        self.set_downstream(other)
-        return other
+    def set_upstream(self, other: Any, edge_modifier: Label | None = None) -> None:
+        """Make ``other`` (a task, an XComArg, a task group or a list) run before this task.
 
-    def __lshift__(self, other: Any) -> Any:
-        self.set_upstream(other)
-        return other
+        ``other`` may be a :class:`~asyncflow.Label`, to link what precedes it; an
+        ``edge_modifier`` label is recorded on every edge made.
+        """
+        self._relate(other, edge_modifier, downstream=False)
 
-    def __rrshift__(self, other: Any) -> Operator:
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> Operator:
-        self.set_downstream(other)
-        return self
+    def _relate(self, other: Any, edge_modifier: Label | None, *, downstream: bool) -> None:
+        if isinstance(other, Label):  # the label links this task to what is on its far side
+            (other.set_upstream if downstream else other.set_downstream)(self)
+            return
+        for task in _as_operators(other, upstream=not downstream):
+            up, down = (self, task) if downstream else (task, self)
+            _link(up, down, edge_modifier)
 
 
 def chain(*elements: Any) -> None:
@@ -368,12 +368,18 @@ def chain(*elements: Any) -> None:
 
 
 def _link_any(up: Any, down: Any) -> None:
+    if isinstance(down, Label):  # chain(a, Label("x"), b): the label links a to b
+        down.set_upstream(up)
+        return
+    if isinstance(up, Label):
+        up.set_downstream(down)
+        return
     for a in _as_operators(up, upstream=True):
         for b in _as_operators(down, upstream=False):
             _link(a, b)
 
 
-def _link(up: Operator, down: Operator) -> None:
+def _link(up: Operator, down: Operator, edge_modifier: Label | None = None) -> None:
     if up.dag is not down.dag:
         raise DagDefinitionError(
             f"cannot link task {up.task_id!r} of DAG {up.dag.dag_id!r} to task "
@@ -383,6 +389,8 @@ def _link(up: Operator, down: Operator) -> None:
         raise DagDefinitionError(f"DAG {up.dag.dag_id!r} has a cycle: {up.task_id} >> {up.task_id}")
     up.downstream_task_ids.add(down.task_id)
     down.upstream_task_ids.add(up.task_id)
+    if edge_modifier is not None:
+        edge_modifier.add_edge_info(up, down)
 
 
 def _as_operators(value: Any, *, upstream: bool) -> list[Operator]:

@@ -30,6 +30,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from asyncflow.dag import DAG, current_dag, validate_id
+from asyncflow.dependency_mixin import DependencyMixin
 from asyncflow.exceptions import DagDefinitionError, DuplicateTaskIdError
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def current_task_group(dag: DAG) -> TaskGroup | None:
     return None
 
 
-class TaskGroup:
+class TaskGroup(DependencyMixin):
     """A named group of tasks in a DAG (Airflow's ``TaskGroup``); a context manager.
 
     Args:
@@ -176,22 +177,6 @@ class TaskGroup:
         """Make every root of this group run after ``other``."""
         for root in self.roots:
             root.set_upstream(other)
-
-    def __rshift__(self, other: Any) -> Any:
-        self.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        self.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> TaskGroup:
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> TaskGroup:
-        self.set_downstream(other)
-        return self
 
     def _full_id(self, label: str) -> str:
         parent = self.parent_group

@@ -10,7 +10,7 @@ is passed in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
@@ -120,6 +120,20 @@ def next_due_at(timing: Timing, last: DataInterval | None, now: datetime) -> dat
     while following is not None and last is not None and following <= last:
         following = next_interval(timing, following)
     return None if following is None else following.end
+
+
+def is_latest_interval(timing: Timing, interval: DataInterval, now: datetime) -> bool:
+    """Whether ``interval``'s run is the latest scheduled one at ``now`` (LatestOnly's test).
+
+    As in Airflow, it is while ``now`` lies within the interval that follows
+    (after its start, the moment this run became due, up to its end), with
+    ``end_date`` ignored; a schedule with no next interval (``@once``) has every
+    run latest.
+    """
+    following = next_interval(replace(timing, end_date=None), interval)
+    if following is None:
+        return True
+    return following.start < now <= following.end
 
 
 def _interval_from(timing: Timing, begin: datetime | None) -> DataInterval | None:

@@ -10,19 +10,24 @@ constructing one raises :class:`~asyncflow.MissingExtraError` naming the extra.
 
 Example:
     >>> from sensors import DateTimeSensor, ExternalTaskSensor, FileSensor, TimeDeltaSensor
+    >>> from sensors import BashSensor, DayOfWeekSensor, TimeSensor
     >>> from sensors import HttpOperator, HttpSensor
     >>> from sensors import GlueJobOperator, GlueJobSensor, S3KeySensor
 """
 
 from sensors.aws import AwsPollSensor, GlueJobOperator, GlueJobSensor, S3KeySensor
+from sensors.bash import BashSensor
 from sensors.external import ExternalTaskSensor
 from sensors.filesystem import FileSensor
 from sensors.http import HttpOperator, HttpSensor
-from sensors.time import DateTimeSensor, TimeDeltaSensor
+from sensors.time import DateTimeSensor, TimeDeltaSensor, TimeSensor
+from sensors.weekday import DayOfWeekSensor
 
 __all__ = [
     "AwsPollSensor",
+    "BashSensor",
     "DateTimeSensor",
+    "DayOfWeekSensor",
     "ExternalTaskSensor",
     "FileSensor",
     "GlueJobOperator",
@@ -31,4 +36,5 @@ __all__ = [
     "HttpSensor",
     "S3KeySensor",
     "TimeDeltaSensor",
+    "TimeSensor",
 ]

@@ -1,23 +1,25 @@
-"""Time sensors: wait until a moment, or until a delay after the run's data interval.
+"""Time sensors: wait until a moment, a time of day, or a delay after the run's data interval.
 
-Both tell the engine their target through :meth:`~asyncflow.Sensor.not_before`,
+All three tell the engine their target through :meth:`~asyncflow.Sensor.not_before`,
 so a sensor pokes once at start and then once more at the target: in reschedule
 mode it holds no slot in between and no poke is wasted, whatever the
 ``poke_interval`` (a target nearer than the interval is met on time too).
 
 Example:
-    >>> from datetime import timedelta
+    >>> from datetime import time, timedelta
     >>> from asyncflow import DAG
     >>> with DAG("reports"):
     ...     DateTimeSensor(task_id="at_noon", target_time="2030-01-01T12:00:00Z")
     ...     TimeDeltaSensor(task_id="settle", delta=timedelta(hours=1), mode="reschedule")
+    ...     TimeSensor(task_id="after_six", target_time=time(18), mode="reschedule")
     <DateTimeSensor 'at_noon'>
     <TimeDeltaSensor 'settle'>
+    <TimeSensor 'after_six'>
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import anyio
@@ -115,6 +117,59 @@ class TimeDeltaSensor(Sensor):
     def not_before(self, context: Context) -> datetime | None:
         """The target time: no poke before it can succeed."""
         return self.target(context)
+
+
+class TimeSensor(Sensor):
+    """Wait until ``target_time`` on the day the run's data interval ends (Airflow 3's semantics).
+
+    The day is ``data_interval_end``'s date in the DAG's time zone (its
+    ``start_date``'s zone, else UTC); a ``target_time`` with its own ``tzinfo``
+    is read in that zone instead. A manual run's interval ends at its logical
+    date, so a run triggered at 20:00 with ``time(18)`` succeeds at once.
+
+    Args:
+        target_time: A ``datetime.time``.
+        **kwargs: The sensor keywords (see :class:`~asyncflow.Sensor`).
+
+    Raises:
+        DagDefinitionError: ``target_time`` is not a ``datetime.time``.
+
+    Example:
+        >>> from asyncflow import DAG
+        >>> with DAG("after_close"):
+        ...     sensor = TimeSensor(task_id="close", target_time=time(17, 30))
+        >>> sensor.target({"data_interval_end": datetime(2024, 1, 2, 9, tzinfo=UTC)})
+        datetime.datetime(2024, 1, 2, 17, 30, tzinfo=datetime.timezone.utc)
+    """
+
+    ui_color = "#d3e2f0"
+
+    def __init__(self, *, target_time: time, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(target_time, time):
+            raise definition_error(
+                self.task_id, f"target_time must be a datetime.time, got {short(target_time)}"
+            )
+        self.target_time = target_time
+
+    def target(self, context: Context) -> datetime:
+        """The moment this run waits for: ``target_time`` on ``data_interval_end``'s day."""
+        zone = self.target_time.tzinfo or _dag_zone(self)
+        day = as_utc(context["data_interval_end"]).astimezone(zone).date()
+        return as_utc(datetime.combine(day, self.target_time.replace(tzinfo=None), zone))
+
+    async def poke(self, context: Context) -> bool:
+        """Whether the target time of day has come."""
+        return await reached(self.target(context))
+
+    def not_before(self, context: Context) -> datetime | None:
+        """The target time: no poke before it can succeed."""
+        return self.target(context)
+
+
+def _dag_zone(sensor: Sensor) -> tzinfo:
+    start = sensor.dag.start_date
+    return start.tzinfo if start is not None and start.tzinfo is not None else UTC
 
 
 async def reached(target: datetime) -> bool:

@@ -32,12 +32,7 @@ CreateRun = Callable[[DAG, DataInterval], Awaitable[None]]
 
 def timing_of(dag: DAG) -> Timing:
     """The timetable's view of a DAG's scheduling keywords."""
-    return Timing(
-        schedule=dag.schedule,
-        start_date=dag.start_date,
-        end_date=dag.end_date,
-        catchup=dag.catchup,
-    )
+    return dag.timing
 
 
 class Scheduler:

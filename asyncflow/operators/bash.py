@@ -77,26 +77,35 @@ class BashOperator(Operator):
         """Run the command and return the last line of its stdout."""
         return await run_bash(
             self.bash_command,
-            env=self._environment(context),
+            env=bash_environment(self.env, context, append_env=self.append_env),
             cwd=self.cwd,
             skip_on_exit_code=self.skip_on_exit_code,
             task_id=self.task_id,
         )
 
-    def _environment(self, context: Context) -> dict[str, str]:
-        base = dict(os.environ) if self.env is None or self.append_env else {}
-        base.update(self.env or {})
-        ti = context["ti"]
-        base.update(
-            {
-                "ASYNCFLOW_CTX_DAG_ID": ti.dag_id,
-                "ASYNCFLOW_CTX_RUN_ID": ti.run_id,
-                "ASYNCFLOW_CTX_TASK_ID": ti.task_id,
-                "ASYNCFLOW_CTX_TRY_NUMBER": str(ti.try_number),
-                "ASYNCFLOW_CTX_LOGICAL_DATE": context["ts"],
-            }
-        )
-        return base
+
+def bash_environment(
+    env: Mapping[str, str] | None, context: Context, *, append_env: bool = False
+) -> dict[str, str]:
+    """The environment a bash command runs with: ``env`` (or the engine's) plus the run's ids.
+
+    Without ``env`` the command inherits the engine's environment; with it, only
+    ``env`` unless ``append_env``. ``ASYNCFLOW_CTX_*`` name the DAG, run, task,
+    try and logical date.
+    """
+    base = dict(os.environ) if env is None or append_env else {}
+    base.update(env or {})
+    ti = context["ti"]
+    base.update(
+        {
+            "ASYNCFLOW_CTX_DAG_ID": ti.dag_id,
+            "ASYNCFLOW_CTX_RUN_ID": ti.run_id,
+            "ASYNCFLOW_CTX_TASK_ID": ti.task_id,
+            "ASYNCFLOW_CTX_TRY_NUMBER": str(ti.try_number),
+            "ASYNCFLOW_CTX_LOGICAL_DATE": context["ts"],
+        }
+    )
+    return base
 
 
 async def run_bash(
@@ -112,6 +121,23 @@ async def run_bash(
     Raises:
         SkipTask: when the exit code is in ``skip_on_exit_code``.
         BashCommandFailed: when the exit code is any other non-zero value (retried).
+    """
+    code, last_line = await bash_exit_code(command, env=env, cwd=cwd)
+    if code in skip_on_exit_code:
+        raise SkipTask(f"bash command exited with {code}, which skips task {task_id!r}")
+    if code != 0:
+        raise BashCommandFailed(f"bash command of task {task_id!r} exited with code {code}")
+    return last_line
+
+
+async def bash_exit_code(
+    command: str, *, env: Mapping[str, str], cwd: str | None
+) -> tuple[int, str | None]:
+    """Run ``command`` with bash, log its output; return its exit code and stdout's last line.
+
+    Example:
+        >>> anyio.run(lambda: bash_exit_code("echo hi; exit 3", env={}, cwd=None))
+        (3, 'hi')
     """
     last_line: list[str | None] = [None]
 
@@ -131,11 +157,7 @@ async def run_bash(
             tg.start_soon(_pump, process.stdout, keep_last)
             tg.start_soon(_pump, process.stderr, log_err)
         code = await process.wait()
-    if code in skip_on_exit_code:
-        raise SkipTask(f"bash command exited with {code}, which skips task {task_id!r}")
-    if code != 0:
-        raise BashCommandFailed(f"bash command of task {task_id!r} exited with code {code}")
-    return last_line[0]
+    return code, last_line[0]
 
 
 async def _pump(stream: anyio.abc.ByteReceiveStream, sink: Callable[[str], None]) -> None:

@@ -150,3 +150,13 @@ def test_task_groups_prefix_their_tasks_and_pass_results_on(bag: DagBag) -> None
     assert result.xcom("transform__1.enrich") == (30 - 1) * 2
     assert result.xcom("report") == f"{(119 + 29) * 2} rows ready"
     assert result.ti("extract.orders").state == TaskState.SUCCESS
+
+
+def test_airflow_extras_run_everything_in_a_manual_run_and_label_edges(bag: DagBag) -> None:
+    """A manual run skips nothing after LatestOnly, every sensor is done, and edges keep labels."""
+    result = run(bag, "airflow_extras")
+    assert {ti.state for ti in result.task_instances} == {TaskState.SUCCESS}
+    assert result.xcom("publish") == "published"
+    dag = bag.dags["airflow_extras"]
+    assert dag.get_edge_info("latest_only", "ready") == {"label": "latest run only"}
+    assert dag.get_edge_info("any_day", "publish") == {"label": "all waits over"}

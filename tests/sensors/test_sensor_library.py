@@ -29,6 +29,9 @@ SHIPPED = {
     "AwsPollSensor",
     "GlueJobSensor",
     "GlueJobOperator",
+    "BashSensor",
+    "TimeSensor",
+    "DayOfWeekSensor",
 }
 # Beyond `from asyncflow import <a name in asyncflow.__all__>`, the only core imports.
 ALLOWED_INTERNALS = {
@@ -41,6 +44,9 @@ ALLOWED_INTERNALS = {
     ("asyncflow.xcom_objects", "XComError"),
     # asyncflow's loggers: to the host's structlog or stdlib logging, and to the try log
     ("asyncflow.log", "get_logger"),
+    # BashSensor pokes with BashOperator's async subprocess, in BashOperator's environment
+    ("asyncflow.operators.bash", "bash_environment"),
+    ("asyncflow.operators.bash", "bash_exit_code"),
 }
 
 
