@@ -20,6 +20,7 @@ from asyncflow.context import Context
 from asyncflow.exceptions import AsyncflowError, DagDefinitionError, SkipTask
 from asyncflow.log import get_logger
 from asyncflow.operator import Operator
+from asyncflow.operators.outputs import push_outputs
 
 log = get_logger("asyncflow.bash")
 
@@ -38,6 +39,8 @@ class BashOperator(Operator):
             replacing it.
         cwd: Working directory (default: a fresh temporary directory).
         skip_on_exit_code: Exit codes that skip the task instead of failing it.
+        output_processor: Turns stdout's last line into the result (e.g. ``json.loads``).
+        multiple_outputs: Push each key of a dict result as its own XCom too.
         **kwargs: The keywords every task accepts (see :class:`~asyncflow.Operator`).
 
     Example:
@@ -54,9 +57,18 @@ class BashOperator(Operator):
         append_env: bool = False,
         cwd: str | None = None,
         skip_on_exit_code: int | tuple[int, ...] | None = 99,
+        output_processor: Callable[[str], Any] | None = None,
+        multiple_outputs: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if output_processor is not None and not callable(output_processor):
+            raise DagDefinitionError(
+                f"task {self.task_id!r}: output_processor must be callable, "
+                f"got {output_processor!r}"
+            )
+        self.output_processor = output_processor
+        self.multiple_outputs = multiple_outputs
         if not isinstance(bash_command, str) or not bash_command.strip():
             raise DagDefinitionError(
                 f"task {self.task_id!r}: bash_command must be a non-empty string, "
@@ -74,14 +86,19 @@ class BashOperator(Operator):
             self.skip_on_exit_code = tuple(skip_on_exit_code)
 
     async def execute(self, context: Context) -> Any:
-        """Run the command and return the last line of its stdout."""
-        return await run_bash(
+        """Run the command and return stdout's last line (through ``output_processor``)."""
+        last_line = await run_bash(
             self.bash_command,
             env=bash_environment(self.env, context, append_env=self.append_env),
             cwd=self.cwd,
             skip_on_exit_code=self.skip_on_exit_code,
             task_id=self.task_id,
         )
+        processor = self.output_processor
+        result = last_line if processor is None or last_line is None else processor(last_line)
+        if self.multiple_outputs:
+            await push_outputs(self.task_id, result, context)
+        return result
 
 
 def bash_environment(

@@ -13,6 +13,7 @@ from asyncflow.context import Context
 from asyncflow.exceptions import FailTask
 from asyncflow.operator import Operator
 from asyncflow.operators.callable import BoundCallable
+from asyncflow.operators.outputs import push_outputs
 
 
 class PythonOperator(Operator):
@@ -53,26 +54,12 @@ class PythonOperator(Operator):
         """Resolve the arguments, call the callable and return its result."""
         result = await self.bound(context)
         if self.multiple_outputs:
-            await self._push_outputs(result, context)
+            await push_outputs(self.task_id, result, context)
         return await self.handle_result(result, context)
 
     async def handle_result(self, result: Any, context: Context) -> Any:
         """Turn the callable's result into the task's result (subclasses act on it)."""
         return result
-
-    async def _push_outputs(self, result: Any, context: Context) -> None:
-        if not isinstance(result, Mapping):
-            raise FailTask(
-                f"task {self.task_id!r} has multiple_outputs=True but returned "
-                f"{type(result).__name__}, not a dict"
-            )
-        for key, value in result.items():
-            if not isinstance(key, str):
-                raise FailTask(
-                    f"task {self.task_id!r} has multiple_outputs=True, so its dict keys must "
-                    f"be strings; got {key!r}"
-                )
-            await context["ti"].xcom_push(key, value)
 
 
 class BranchPythonOperator(PythonOperator):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -56,3 +57,30 @@ def test_output_works_on_a_plain_and_a_mapped_classic_operator() -> None:
     result = built.test()
     assert result.state is DagRunState.SUCCESS
     assert result.xcom("gather") == "HIab"
+
+
+def test_bash_output_processor_and_multiple_outputs_shape_the_result() -> None:
+    """The last line goes through output_processor; a dict result is pushed key by key too."""
+    with DAG("bash_outputs") as built:
+        BashOperator(
+            task_id="stats",
+            bash_command='echo noise; echo \'{"rows": 3, "bad": 0}\'',
+            output_processor=json.loads,
+            multiple_outputs=True,
+        )
+        BashOperator(task_id="plain", bash_command="echo 41", output_processor=int)
+    result = built.test()
+    assert result.state is DagRunState.SUCCESS
+    assert result.xcom("stats") == {"rows": 3, "bad": 0}
+    assert (result.xcom("stats", key="rows"), result.xcom("stats", key="bad")) == (3, 0)
+    assert result.xcom("plain") == 41
+
+
+def test_bash_multiple_outputs_without_a_dict_fails_saying_so() -> None:
+    """multiple_outputs with a result that is not a dict fails the task with one line."""
+    with DAG("bash_not_dict") as built:
+        BashOperator(task_id="t", bash_command="echo 1", multiple_outputs=True)
+    result = built.test()
+    assert result.ti("t").error == (
+        "FailTask: task 't' has multiple_outputs=True but returned str, not a dict"
+    )
