@@ -148,6 +148,8 @@ class DAG:
         fail_fast: When a task fails, the run fails at once: its running tasks
             are stopped and failed, the rest skipped. Every task must keep the
             default trigger rule (``all_success``), as Airflow requires.
+        max_consecutive_failed_dag_runs: Pause the DAG once this many of its
+            newest runs have all failed (0, the default: never).
         **airflow_only: Airflow keywords that change nothing here, kept in
             :attr:`airflow_only` (see
             :data:`~asyncflow.task_keywords.DAG_AIRFLOW_ONLY`); templating, DAG
@@ -183,6 +185,7 @@ class DAG:
         on_success_callback: DagCallback | list[DagCallback] | None = None,
         on_failure_callback: DagCallback | list[DagCallback] | None = None,
         fail_fast: bool = False,
+        max_consecutive_failed_dag_runs: int = 0,
         **airflow_only: Any,
     ) -> None:
         self.dag_id = validate_id(dag_id, what="dag_id")
@@ -194,6 +197,9 @@ class DAG:
         self.on_success_callback = _callbacks(on_success_callback, "on_success_callback", owner)
         self.on_failure_callback = _callbacks(on_failure_callback, "on_failure_callback", owner)
         self.fail_fast = _bool(fail_fast, "fail_fast", owner)
+        self.max_consecutive_failed_dag_runs = _non_negative(
+            max_consecutive_failed_dag_runs, "max_consecutive_failed_dag_runs", owner
+        )
         self.schedule: Schedule = parse_schedule(schedule, dag_id=dag_id)
         self.start_date = _optional_datetime(start_date, "start_date", owner)
         self.end_date = _optional_datetime(end_date, "end_date", owner)
@@ -444,6 +450,12 @@ def _optional_datetime(value: object, name: str, owner: str) -> datetime | None:
 def _bool(value: object, name: str, owner: str) -> bool:
     if not isinstance(value, bool):
         raise DagDefinitionError(f"{owner}: {name} must be True or False, got {value!r}")
+    return value
+
+
+def _non_negative(value: object, name: str, owner: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DagDefinitionError(f"{owner}: {name} must be a whole number >= 0, got {value!r}")
     return value
 
 

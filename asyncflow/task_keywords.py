@@ -58,7 +58,6 @@ DAG_NOT_YET: Mapping[str, str] = {
     "jinja_environment_kwargs": "templates are not rendered yet",
     "render_template_as_native_obj": "templates are not rendered yet",
     "is_paused_upon_creation": "pause it with asyncflow dags pause",
-    "max_consecutive_failed_dag_runs": "runs go on after failures",
     "deadline": "use dagrun_timeout",
 }
 """DAG keyword -> what to do instead; refused because ignoring it would change how a run goes."""

@@ -22,6 +22,7 @@ from asyncflow.clock import Clock, SystemClock
 from asyncflow.connections import SharedResources, current_resources
 from asyncflow.dag import DAG, as_utc
 from asyncflow.dag_loader import load_dags
+from asyncflow.engine.auto_pause import pause_after_failures
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.lease_keeper import keep_lease
 from asyncflow.engine.new_runs import (
@@ -34,6 +35,7 @@ from asyncflow.engine.new_runs import (
 from asyncflow.engine.process_setup import ProcessSetup
 from asyncflow.engine.run_events import RunEvents
 from asyncflow.engine.run_loop import RunLoop
+from asyncflow.engine.run_state import RunState
 from asyncflow.engine.runs import RunBook, RunRef, run_key
 from asyncflow.engine.scheduler import Scheduler, timing_of
 from asyncflow.engine.timers import Timers
@@ -121,7 +123,7 @@ class Engine:
             owner=self.owner,
             objects=self.xcom_objects,
             logs_folder=self._logs_folder(store, task_logs),
-            on_run_finished=lambda run: self.runs.finished(run),
+            on_run_finished=self._run_finished,
             events=events,
         )
         self._events = events
@@ -237,6 +239,11 @@ class Engine:
                 log.info("engine_draining", running=dispatcher.running, grace_seconds=grace)
                 await dispatcher.idle.wait()
             await self._driver.dag_callbacks.wait()
+
+    def _run_finished(self, run: RunState) -> None:
+        self.runs.finished(run)
+        if run.record.state is DagRunState.FAILED and run.dag.max_consecutive_failed_dag_runs:
+            self._driver.spawn(pause_after_failures, self.store, run.dag, self.scheduler.paused)
 
     def _logs_folder(self, store: str | Store, task_logs: bool | None) -> Path | None:
         if task_logs is None:
