@@ -28,6 +28,7 @@ from asyncflow.operators import (
     ShortCircuitOperator,
 )
 from asyncflow.operators.python_sensor import PythonSensor
+from asyncflow.params import Param
 from asyncflow.results import DagRunResult, TaskInstanceResult
 from asyncflow.sensor import PokeReturnValue, Sensor
 from asyncflow.states import DagRunState, TaskState
@@ -56,6 +57,7 @@ __all__ = [
     "LatestOnlyOperator",
     "MissingExtraError",
     "Operator",
+    "Param",
     "PokeReturnValue",
     "ProcessSetup",
     "PythonOperator",

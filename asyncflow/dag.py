@@ -29,8 +29,9 @@ from asyncflow.exceptions import (
     DuplicateTaskIdError,
     EngineError,
 )
+from asyncflow.params import check_defaults
 from asyncflow.retry import to_timedelta
-from asyncflow.schedule import Schedule, parse_schedule
+from asyncflow.schedule import NoSchedule, Schedule, parse_schedule
 from asyncflow.task_keywords import check_unknown_dag_keywords
 from asyncflow.timetable import Timing
 
@@ -136,7 +137,8 @@ class DAG:
         max_active_tasks: Task instances of this DAG running at once (``None``: no
             limit of its own, only the engine's).
         dagrun_timeout: A run still running after this long fails.
-        params: Default run parameters; a run's ``conf`` updates them.
+        params: Default run parameters (plain values or :class:`~asyncflow.Param` s,
+            checked against their schemas); a run's ``conf`` updates them.
         tags: Labels for listing and filtering.
         description: One line saying what the DAG does.
         doc_md: Documentation shown with the DAG.
@@ -213,6 +215,7 @@ class DAG:
         )
         self.dagrun_timeout = to_timedelta(dagrun_timeout, name="dagrun_timeout", owner=owner)
         self.params: dict[str, Any] = dict(_mapping(params, "params", owner))
+        check_defaults(self.params, owner, scheduled=not isinstance(self.schedule, NoSchedule))
         if isinstance(tags, str):
             raise DagDefinitionError(f"{owner}: tags must be a list of strings, not one string")
         self.tags: tuple[str, ...] = tuple(tags)

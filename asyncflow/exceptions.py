@@ -8,6 +8,7 @@
     │   └── DuplicateTaskIdError  two tasks in one DAG share an id
     ├── DagNotFound               no DAG with that id is known to the engine
     ├── DagRunNotFound            no DAG run with that run_id is in the store
+    ├── ParamValidationError      a run's conf does not satisfy the DAG's Params
     ├── ConnectionConfigError     a connection is not defined or its URI does not parse
     ├── XComError                 a value cannot be stored as XCom (type or size)
     ├── MappingError              dynamic mapping got something it cannot expand
@@ -100,3 +101,7 @@ class FailTask(TaskControl):
 
 class SensorTimeout(AsyncflowError):
     """A sensor did not succeed within its ``timeout``; it is not retried."""
+
+
+class ParamValidationError(AsyncflowError, ValueError):
+    """A run's conf gives a param a value its schema refuses, or leaves a required one out."""

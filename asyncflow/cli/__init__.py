@@ -38,7 +38,7 @@ from asyncflow.cli.logs import logs
 from asyncflow.cli.runs import runs
 from asyncflow.cli.serve import run_command, standalone_command
 from asyncflow.cli.tasks import tasks
-from asyncflow.exceptions import AsyncflowError, DagNotFound, StoreInUse
+from asyncflow.exceptions import AsyncflowError, DagNotFound, ParamValidationError, StoreInUse
 from asyncflow.settings import SettingsError
 
 __all__ = ["cli", "main"]
@@ -49,7 +49,7 @@ _HELP_ERRORS: tuple[type[click.UsageError], ...] = tuple(
     for error in [getattr(click.exceptions, "NoArgsIsHelpError", None)]
     if isinstance(error, type) and issubclass(error, click.UsageError)
 )
-_USER_ERRORS = (DagNotFound, SettingsError, StoreInUse)
+_USER_ERRORS = (DagNotFound, ParamValidationError, SettingsError, StoreInUse)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

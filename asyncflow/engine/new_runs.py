@@ -14,6 +14,7 @@ from typing import Any
 
 from asyncflow.dag import DAG, as_utc
 from asyncflow.exceptions import EngineError
+from asyncflow.params import resolve_params
 from asyncflow.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.results import DagRunResult
 from asyncflow.states import DagRunState
@@ -47,8 +48,13 @@ async def queue_manual_run(
 def manual_run(
     dag: DAG, conf: Mapping[str, Any] | None, logical_date: datetime | None, now: datetime
 ) -> DagRunRecord:
-    """A manual run (``logical_date`` defaults to now), its conf checked to be JSON."""
+    """A manual run (``logical_date`` defaults to now), its conf checked to be JSON.
+
+    Raises:
+        ParamValidationError: the conf does not satisfy the DAG's params.
+    """
     conf = checked_conf(conf, dag.dag_id)
+    resolve_params(dag.params, conf, f"DAG {dag.dag_id!r}")
     logical = as_utc(logical_date) if logical_date is not None else now
     return DagRunRecord(
         dag_id=dag.dag_id,

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from asyncflow.context import Context
 from asyncflow.engine.run_state import RunState
+from asyncflow.params import param_values
 from asyncflow.runtime.task_instance import TaskInstance
 
 
@@ -18,7 +19,7 @@ def build_context(run: RunState, ti: TaskInstance) -> Context:
     return {
         **base,
         # the DAG's params, then the task's own, then the run's conf
-        "params": {**run.dag.params, **task_params, **run.record.conf}
+        "params": param_values({**run.dag.params, **task_params}, run.record.conf)
         if task_params
         else dict(base["params"]),
         "ti": ti,
@@ -44,6 +45,6 @@ def run_context(run: RunState) -> Context:
         "ds_nodash": logical_date.strftime("%Y%m%d"),
         "ts": logical_date.isoformat(),
         "ts_nodash": logical_date.strftime("%Y%m%dT%H%M%S"),
-        "params": {**run.dag.params, **record.conf},
+        "params": param_values(run.dag.params, record.conf),
         "conf": dict(record.conf),
     }

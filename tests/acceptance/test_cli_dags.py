@@ -227,3 +227,23 @@ def test_dags_show_prints_the_dag_its_documentation_and_its_tasks(home: Path) ->
 def test_dags_show_of_an_unknown_dag_is_one_line(home: Path) -> None:
     """An unknown DAG id exits 2 with one line naming the known ones."""
     assert_one_line_error(asyncflow(home, "dags", "show", "nope"), "DAG 'nope' not found")
+
+
+PARAMETERISED = """\
+from asyncflow import DAG, Param, task
+
+with DAG("parameterised", params={"days": Param(7, type="integer", minimum=1)}) as built:
+    @task
+    def show(params):
+        return params
+
+    show()
+"""
+
+
+def test_a_conf_the_params_refuse_is_one_line_and_queues_nothing(home: Path) -> None:
+    """`dags trigger` with a conf a Param refuses exits 2 with one line; no run is stored."""
+    write(home / "dags", "parameterised.py", PARAMETERISED)
+    done = asyncflow(home, "dags", "trigger", "parameterised", "--conf", '{"days": 0}')
+    assert_one_line_error(done, "param 'days' is not valid: 0 is less than the minimum of 1")
+    assert stored_runs(home, "parameterised") == []
