@@ -265,7 +265,7 @@ async def test_readiness_is_incremental(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 async def test_blocking_the_loop_is_reported_with_the_task() -> None:
-    """An async task that blocks the loop for 300 ms is named in a warning."""
+    """A task blocking the loop 300 ms is named as it passes the threshold and when it ends."""
 
     @dag()
     def blocker() -> None:
@@ -285,6 +285,9 @@ async def test_blocking_the_loop_is_reported_with_the_task() -> None:
     assert warnings[0]["dag_id"] == "blocker"
     assert warnings[0]["run_id"] == result.run_id
     assert warnings[0]["blocked_ms"] >= 100
+    (ended,) = [e for e in logs if e["event"] == "event_loop_unblocked"]
+    assert (ended["task_id"], ended["run_id"]) == ("naughty", result.run_id)
+    assert 250 <= ended["blocked_ms"] < 5000  # the whole 300 ms block, not the threshold
 
 
 def _spin(seconds: float) -> None:
