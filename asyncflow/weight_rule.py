@@ -56,22 +56,24 @@ def effective_weights(tasks: Mapping[str, Operator]) -> dict[str, int]:
     along the topological order, so a chain of thousands of tasks costs
     milliseconds, and a task reached along several paths counts once.
     """
-    ids = list(tasks)
-    bit = {task_id: 1 << i for i, task_id in enumerate(ids)}
-    order = _topological(tasks)
+    # only tasks with an edge can be reached: a wide DAG of loose tasks needs no bits
+    linked = [t for t, task in tasks.items() if task.upstream_task_ids or task.downstream_task_ids]
+    bit = {task_id: 1 << i for i, task_id in enumerate(linked)}
+    order = [task_id for task_id in _topological(tasks) if task_id in bit]
     downstream = _reach(tasks, reversed(order), bit, lambda task: task.downstream_task_ids)
     upstream = _reach(tasks, order, bit, lambda task: task.upstream_task_ids)
     by_weight: dict[int, int] = {}
-    for task_id, task in tasks.items():
-        by_weight[task.priority_weight] = by_weight.get(task.priority_weight, 0) | bit[task_id]
+    for task_id in linked:
+        weight = tasks[task_id].priority_weight
+        by_weight[weight] = by_weight.get(weight, 0) | bit[task_id]
     weights = {}
     for task_id, task in tasks.items():
-        if task.weight_rule is WeightRule.DOWNSTREAM:
-            others = downstream[task_id]
-        elif task.weight_rule is WeightRule.UPSTREAM:
-            others = upstream[task_id]
-        else:
+        if task_id not in bit or task.weight_rule is WeightRule.ABSOLUTE:
             others = 0
+        elif task.weight_rule is WeightRule.DOWNSTREAM:
+            others = downstream[task_id]
+        else:
+            others = upstream[task_id]
         summed = sum(w * (others & mask).bit_count() for w, mask in by_weight.items() if others)
         weights[task_id] = task.priority_weight + summed
     return weights

@@ -78,7 +78,8 @@ async def run_try(
     without retry (a timed-out ``soft_fail`` sensor is skipped); any other error
     is retried while tries remain.
     """
-    await _call_back(task.on_execute_callback, "on_execute_callback", context, ti)
+    if task.on_execute_callback is not None:
+        await _call_back(task.on_execute_callback, "on_execute_callback", context, ti)
     token = set_current_context(context)
     try:
         result = await (body or (lambda: with_timeout(task, execute(task, context))))()
@@ -120,9 +121,21 @@ async def execute(task: Operator, context: Context) -> Any:
     thread it cannot block the event loop.
     """
     run = task.execute
-    if is_async_callable(run):
+    overridden = "execute" in vars(task)  # set on the instance, not the class
+    if is_async_callable(run) if overridden else _async_execute(type(task)):
         return await run(context)
     return await call(run, context)
+
+
+_ASYNC_EXECUTE: dict[type, bool] = {}
+
+
+def _async_execute(cls: type[Operator]) -> bool:
+    """Whether a class's ``execute`` is ``async def`` (asked once per class, not per try)."""
+    known = _ASYNC_EXECUTE.get(cls)
+    if known is None:
+        known = _ASYNC_EXECUTE[cls] = is_async_callable(cls.execute)
+    return known
 
 
 async def with_timeout(task: Operator, work: Awaitable[Any], *, what: str = "") -> Any:
@@ -191,8 +204,11 @@ async def _run_callback(
     task: Operator, outcome: TryOutcome, context: Context, ti: TaskInstance
 ) -> None:
     name = _CALLBACKS.get(outcome.state)
-    if name is not None:
-        await _call_back(getattr(task, name), name, context, ti, exception=outcome.error)
+    if name is None:
+        return
+    callback = getattr(task, name)
+    if callback is not None:  # most tries have none: no coroutine made for nothing
+        await _call_back(callback, name, context, ti, exception=outcome.error)
 
 
 _CALLBACKS = {
@@ -207,8 +223,6 @@ async def _call_back(
     callback: Any, name: str, context: Context, ti: TaskInstance, *, exception: str | None = None
 ) -> None:
     """Call a task's callback with the context; a broken one is logged, never fails the try."""
-    if callback is None:
-        return
     token = set_current_context(context)
     try:
         await call(callback, {**context, "exception": exception})
