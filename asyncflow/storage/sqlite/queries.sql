@@ -224,3 +224,33 @@ ON CONFLICT (dag_id) DO UPDATE SET is_paused = excluded.is_paused,
 
 -- name: get_paused_dags
 SELECT dag_id FROM dag WHERE is_paused = 1 ORDER BY dag_id;
+
+-- name: insert_web_user
+INSERT INTO web_user (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (username) DO NOTHING;
+
+-- name: get_web_user
+SELECT username, password_hash, role, created_at FROM web_user WHERE username = ?;
+
+-- name: list_web_users
+SELECT username, password_hash, role, created_at FROM web_user ORDER BY username;
+
+-- name: delete_web_user
+DELETE FROM web_user WHERE username = ?;
+
+-- name: insert_api_token
+INSERT INTO api_token (token_hash, username, name, created_at) VALUES (?, ?, ?, ?);
+
+-- name: get_api_token
+SELECT token_hash, username, name, created_at FROM api_token WHERE token_hash = ?;
+
+-- name: count_waiting_sensors
+SELECT count(*) FROM task_instance
+WHERE state = 'up_for_reschedule' AND (?1 IS NULL OR dag_id = ?1);
+
+-- name: page_waiting_sensors
+SELECT dag_id, run_id, task_id, map_index, try_number, next_poke_at, first_poke_at, poke_count
+FROM task_instance
+WHERE state = 'up_for_reschedule' AND (?1 IS NULL OR dag_id = ?1)
+ORDER BY next_poke_at, dag_id, run_id, task_id, map_index
+LIMIT ?2 OFFSET ?3;

@@ -1,0 +1,67 @@
+"""``/api/v1/dags``: the DAGs, their import errors, pausing."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from asyncflow.dag import DAG
+from asyncflow.web import actions
+from asyncflow.web.deps import Admin, Context, Limit, Offset, Viewer, find_dag, page_of
+from asyncflow.web.models import Dag, ImportError_, Page
+from asyncflow.web.schedules import describe_schedule
+
+router = APIRouter(prefix="/dags", tags=["DAGs"])
+
+
+def dag_model(dag: DAG, paused: set[str]) -> Dag:
+    """The API's view of a DAG."""
+    return Dag(
+        dag_id=dag.dag_id,
+        schedule=describe_schedule(dag),
+        paused=dag.dag_id in paused,
+        description=dag.description,
+        tags=sorted(dag.tags),
+        tasks=list(dag.task_dict),
+        file=dag.fileloc,
+    )
+
+
+@router.get("", summary="List DAGs")
+async def list_dags(
+    context: Context, user: Viewer, limit: Limit = 100, offset: Offset = 0
+) -> Page[Dag]:
+    """The DAGs of the DAG folder, by id, with whether each is paused."""
+    paused = await context.store.get_paused_dag_ids()
+    dags = [dag_model(context.dags[d], paused) for d in sorted(context.dags)]
+    items, total = page_of(dags, limit, offset)
+    return Page[Dag](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/import-errors", summary="List import errors")
+async def import_errors(
+    context: Context, user: Viewer, limit: Limit = 100, offset: Offset = 0
+) -> Page[ImportError_]:
+    """The DAG files that failed to import, each with its one-line error."""
+    errors = [ImportError_(file=f, error=e) for f, e in sorted(context.import_errors.items())]
+    items, total = page_of(errors, limit, offset)
+    return Page[ImportError_](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{dag_id}", summary="Get a DAG")
+async def get_dag(context: Context, user: Viewer, dag_id: str) -> Dag:
+    """One DAG."""
+    return dag_model(find_dag(context, dag_id), await context.store.get_paused_dag_ids())
+
+
+@router.post("/{dag_id}/pause", summary="Pause a DAG")
+async def pause(context: Context, user: Admin, dag_id: str) -> Dag:
+    """Stop the DAG's schedule from creating runs; runs already created carry on."""
+    await actions.set_paused(context, dag_id, True)
+    return await get_dag(context, user, dag_id)
+
+
+@router.post("/{dag_id}/unpause", summary="Unpause a DAG")
+async def unpause(context: Context, user: Admin, dag_id: str) -> Dag:
+    """Let the DAG's schedule create runs again."""
+    await actions.set_paused(context, dag_id, False)
+    return await get_dag(context, user, dag_id)

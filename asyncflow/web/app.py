@@ -1,0 +1,95 @@
+"""The ASGI app: the REST API under ``/api/v1`` and the web UI, behind login."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from asyncflow.web import api_dags, api_misc, api_runs, api_tasks, pages
+from asyncflow.web.auth import Authenticator
+from asyncflow.web.context import WebContext
+from asyncflow.web.errors import ERROR_RESPONSES, install_error_handlers
+from asyncflow.web.users import users_of
+
+if TYPE_CHECKING:
+    from asyncflow.engine import Engine
+
+API_PREFIX = "/api/v1"
+OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
+"""Where the API's OpenAPI document is served (stable across versions of asyncflow)."""
+
+_STATIC = Path(__file__).parent / "static"
+
+
+def create_app(context: WebContext) -> FastAPI:
+    """The web app over ``context``: API, UI and static files.
+
+    Prometheus metrics are mounted at ``/metrics`` by :func:`mount_metrics`.
+    """
+    app = FastAPI(
+        title="asyncflow",
+        version="1",
+        openapi_url=OPENAPI_PATH,
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.context = context
+    app.state.auth = Authenticator(context)
+    install_error_handlers(app)
+    api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    for module in (api_misc, api_dags, api_runs, api_tasks):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    mount_metrics(app, context)
+    return app
+
+
+def mount_metrics(app: FastAPI, context: WebContext) -> None:
+    """Where Prometheus's ``/metrics`` is mounted (the engine's metrics app, when it has one)."""
+    return None
+
+
+def asgi_app(engine: Engine, **options: Any) -> FastAPI:
+    """The web app of an open embedded engine, to mount in your own service.
+
+    Reads go to the engine's store; triggers, pauses, marks and notifies go to
+    the engine itself. Users are the store's (``asyncflow users create``).
+
+    Args:
+        engine: an :class:`~asyncflow.Engine`, open (inside ``async with``).
+        **options: more :class:`~asyncflow.web.context.WebContext` fields, such
+            as ``secret_key`` or ``session_age``.
+
+    Example:
+        >>> async with Engine(dags=[etl]) as engine:  # doctest: +SKIP
+        ...     app = asgi_app(engine)  # serve it with uvicorn, or mount it
+    """
+    context = WebContext(
+        store=engine.store,
+        users=users_of(engine.store),
+        dags=engine.dags,
+        import_errors=engine.import_errors,
+        engine=engine,
+        logs_folder=engine.settings.task_logs_folder,
+        **options,
+    )
+    return create_app(context)
+
+
+def context_for(
+    store: Any, dags: Mapping[str, Any], import_errors: Mapping[str, str], logs_folder: Path
+) -> WebContext:
+    """The context of a separate web process over an open store (no engine)."""
+    return WebContext(
+        store=store,
+        users=users_of(store),
+        dags=dags,
+        import_errors=import_errors,
+        logs_folder=logs_folder,
+    )

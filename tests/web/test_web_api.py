@@ -1,0 +1,111 @@
+"""The REST API on a real SQLite store, without an engine in the process."""
+
+from __future__ import annotations
+
+import pytest
+from web_support import Web
+
+from asyncflow.storage.users import Role
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_health_needs_no_login(web: Web) -> None:
+    """Health answers without a session or token and says the store is reachable."""
+    async with web.client() as client:
+        answer = await client.get("/api/v1/health")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "healthy", "store": "ok", "engine_in_process": False}
+
+
+async def test_dags_list_with_pagination(web: Web) -> None:
+    """The DAG list is paginated with its total and says which DAGs are paused."""
+    async with web.as_role(Role.VIEWER) as client:
+        answer = await client.get("/api/v1/dags", params={"limit": 1, "offset": 1})
+    body = answer.json()
+    assert body["total"] == 2
+    assert [d["dag_id"] for d in body["items"]] == ["manual"]
+    assert body["items"][0]["paused"] is False
+
+
+async def test_import_errors_listed(web: Web) -> None:
+    """Import errors are listed with their file and one-line error."""
+    async with web.as_role(Role.VIEWER) as client:
+        answer = await client.get("/api/v1/dags/import-errors")
+    assert answer.json()["items"] == [
+        {"file": "broken.py", "error": 'File "broken.py", line 1: SyntaxError: invalid syntax'}
+    ]
+
+
+async def test_unknown_dag_is_404_in_the_error_shape(web: Web) -> None:
+    """An unknown DAG answers 404 with the one JSON error shape naming it."""
+    async with web.as_role(Role.VIEWER) as client:
+        answer = await client.get("/api/v1/dags/nope")
+    assert answer.status_code == 404
+    assert answer.json() == {"error": {"status": 404, "message": "no DAG 'nope' in the DAG folder"}}
+
+
+async def test_trigger_queues_a_run_for_the_owning_engine(web: Web) -> None:
+    """A trigger from a separate web process stores a queued run with its conf and instances."""
+    async with web.as_role(Role.OP) as client:
+        answer = await client.post("/api/v1/dags/etl/runs", json={"conf": {"day": 3}})
+        assert answer.status_code == 201, answer.text
+        run = answer.json()
+        assert run["state"] == "queued"
+        assert run["conf"] == {"day": 3}
+        tis = await client.get(f"/api/v1/dags/etl/runs/{run['run_id']}/tasks")
+        listed = await client.get("/api/v1/dags/etl/runs", params={"state": "queued"})
+    assert [t["task_id"] for t in tis.json()["items"]] == ["extract", "load"]
+    assert listed.json()["total"] == 1
+
+
+async def test_trigger_with_bad_conf_is_422_naming_the_param(web: Web) -> None:
+    """A conf its Params refuse is a 422 whose message names the param; no run is stored."""
+    async with web.as_role(Role.OP) as client:
+        answer = await client.post("/api/v1/dags/etl/runs", json={"conf": {"day": "x"}})
+        runs = await client.get("/api/v1/dags/etl/runs")
+    assert answer.status_code == 422
+    assert "day" in answer.json()["error"]["message"]
+    assert runs.json()["total"] == 0
+
+
+async def test_trigger_twice_at_one_logical_date_is_409(web: Web) -> None:
+    """Triggering a second run at the same logical date is a conflict naming the run."""
+    body = {"logical_date": "2026-02-01T00:00:00Z"}
+    async with web.as_role(Role.OP) as client:
+        first = await client.post("/api/v1/dags/manual/runs", json=body)
+        second = await client.post("/api/v1/dags/manual/runs", json=body)
+    assert first.status_code == 201
+    assert second.status_code == 409
+    assert "already has run 'manual__2026-02-01T00:00:00.000000+00:00'" in second.text
+
+
+async def test_pause_and_unpause(web: Web) -> None:
+    """An admin pauses a DAG (stored for the owning engine) and unpauses it."""
+    async with web.as_role(Role.ADMIN) as client:
+        paused = await client.post("/api/v1/dags/etl/pause")
+        assert paused.json()["paused"] is True
+        assert await web.context.store.get_paused_dag_ids() == {"etl"}
+        unpaused = await client.post("/api/v1/dags/etl/unpause")
+    assert unpaused.json()["paused"] is False
+
+
+async def test_engine_only_actions_are_409_in_a_separate_process(web: Web) -> None:
+    """Notify and mark-failed answer 409 saying to use the engine's own process."""
+    async with web.as_role(Role.OP) as client:
+        run = (await client.post("/api/v1/dags/manual/runs", json={})).json()
+        notify = await client.post("/api/v1/notify/orders")
+        failed = await client.post(
+            f"/api/v1/dags/manual/runs/{run['run_id']}/mark-failed", json={"reason": "no"}
+        )
+    assert notify.status_code == 409
+    assert "asyncflow standalone" in notify.json()["error"]["message"]
+    assert failed.status_code == 409
+
+
+async def test_openapi_document_at_stable_path(web: Web) -> None:
+    """The OpenAPI document is served at /api/v1/openapi.json without login."""
+    async with web.client() as client:
+        answer = await client.get("/api/v1/openapi.json")
+    assert answer.status_code == 200
+    assert "/api/v1/dags/{dag_id}/runs" in answer.json()["paths"]

@@ -1,0 +1,120 @@
+"""The web app over a real SQLite file, its users, and clients for each role (tests/web)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from asyncflow import DAG, EmptyOperator, task
+from asyncflow.params import Param
+from asyncflow.storage.sqlite import SqliteStore
+from asyncflow.storage.users import Role, UserRecord
+from asyncflow.web import WebContext, create_app
+from asyncflow.web.users import hash_password, new_token, token_hash, users_of
+
+PASSWORD = "correct horse battery staple"
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def web_dags() -> dict[str, DAG]:
+    with DAG(
+        "etl", schedule="@daily", start_date=START, params={"day": Param(1, type="integer")}
+    ) as etl:
+
+        @task
+        def extract() -> dict[str, str]:
+            return {"password": "not-a-secret"}
+
+        extract() >> EmptyOperator(task_id="load")
+    with DAG("manual") as manual:
+        EmptyOperator(task_id="only")
+    return {etl.dag_id: etl, manual.dag_id: manual}
+
+
+@dataclass
+class Web:
+    """The app, its context and clock, and a token per role."""
+
+    app: FastAPI
+    context: WebContext
+    clock: FakeClock
+    tokens: dict[Role, str]
+
+    def client(self) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=self.app)
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    def as_role(self, role: Role) -> httpx.AsyncClient:
+        client = self.client()
+        client.headers["Authorization"] = f"Bearer {self.tokens[role]}"
+        return client
+
+    async def login(self, role: Role) -> tuple[httpx.AsyncClient, str]:
+        client = self.client()
+        answer = await client.post(
+            "/api/v1/auth/login", json={"username": str(role), "password": PASSWORD}
+        )
+        assert answer.status_code == 200, answer.text
+        return client, answer.json()["csrf_token"]
+
+
+@asynccontextmanager
+async def open_web(tmp_path: Path) -> AsyncIterator[Web]:
+    store = SqliteStore(tmp_path / "web.db")
+    await store.open()
+    users = users_of(store)
+    tokens: dict[Role, str] = {}
+    for role in Role:
+        created = await users.create_user(
+            UserRecord(
+                username=str(role),
+                password_hash=hash_password(PASSWORD),
+                role=role,
+                created_at=START,
+            )
+        )
+        assert created
+        tokens[role] = new_token()
+        from asyncflow.storage.users import TokenRecord
+
+        await users.add_token(
+            TokenRecord(
+                token_hash=token_hash(tokens[role]),
+                username=str(role),
+                name="tests",
+                created_at=START,
+            )
+        )
+    clock = FakeClock(START + timedelta(days=30))
+    context = WebContext(
+        store=store,
+        users=users,
+        dags=web_dags(),
+        import_errors={"broken.py": 'File "broken.py", line 1: SyntaxError: invalid syntax'},
+        logs_folder=tmp_path / "logs",
+        secret_key="test-key",
+        now=clock,
+    )
+    try:
+        yield Web(app=create_app(context), context=context, clock=clock, tokens=tokens)
+    finally:
+        await store.close()
+
+
+MakeClient = Callable[[Role], httpx.AsyncClient]
