@@ -53,7 +53,14 @@ async def test_opening_twice_applies_migrations_once(tmp_path: Path) -> None:
         await store.close()
     assert raw(path, "PRAGMA user_version") == [(len(MIGRATIONS),)]
     tables = raw(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-    assert tables == [("dag",), ("dag_run",), ("task_instance",), ("xcom",)]
+    assert tables == [
+        ("api_token",),
+        ("dag",),
+        ("dag_run",),
+        ("task_instance",),
+        ("web_user",),
+        ("xcom",),
+    ]
 
 
 async def test_task_instances_carry_no_secondary_index(sqlite_store: SqliteStore) -> None:
