@@ -38,6 +38,8 @@ from asyncflow.cli.logs import logs
 from asyncflow.cli.runs import runs
 from asyncflow.cli.serve import run_command, standalone_command
 from asyncflow.cli.tasks import tasks
+from asyncflow.cli.users import users
+from asyncflow.cli.web import web_command
 from asyncflow.exceptions import AsyncflowError, DagNotFound, ParamValidationError, StoreInUse
 from asyncflow.settings import SettingsError
 
@@ -59,7 +61,7 @@ def cli() -> None:
     """asyncflow: Airflow-style workflows where every task is a coroutine."""
 
 
-for command in (db, dags, runs, tasks, logs, run_command, standalone_command):
+for command in (db, dags, runs, tasks, logs, run_command, standalone_command, web_command, users):
     cli.add_command(command)
 
 

@@ -15,7 +15,7 @@ import signal
 
 import anyio
 import click
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from asyncflow.cli.common import (
     CliConfig,
@@ -25,6 +25,7 @@ from asyncflow.cli.common import (
     load_bag,
 )
 from asyncflow.cli.output import print_table
+from asyncflow.cli.web_options import require_web_extra, web_options
 from asyncflow.dag_loader import DagBag
 from asyncflow.engine import Engine, ProcessSetup
 from asyncflow.log import get_logger
@@ -53,20 +54,27 @@ def run_command(ctx: click.Context) -> None:
 
 
 @click.command("standalone")
+@web_options
 @common_options
 @click.pass_context
-def standalone_command(ctx: click.Context) -> None:
-    """Run everything in one process (for now: the same as run).
+def standalone_command(ctx: click.Context, host: str, port: int) -> None:
+    """Run the scheduler, the executor and the web UI in one process, on one event loop.
 
-    The web UI comes later. Unlike `run`, it creates the DAG folder when it is
-    missing.
-    """
+    The web UI drives the engine itself, so waking sensors and marking runs
+    failed work from it too. Unlike `run`, it creates the DAG folder and the
+    database when they are missing.
+
+    \b
+    Example:
+        $ asyncflow standalone --port 8080
+    """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
+    require_web_extra()
     config = config_for(ctx, service=True)
     config.dags_folder.mkdir(parents=True, exist_ok=True)
-    serve(config, "asyncflow standalone")
+    serve(config, "asyncflow standalone", web=(host, port))
 
 
-def serve(config: CliConfig, command: str) -> None:
+def serve(config: CliConfig, command: str, web: tuple[str, int] | None = None) -> None:
     """Own the store, load the DAG folder and serve until a signal stops it.
 
     Raises:
@@ -74,17 +82,17 @@ def serve(config: CliConfig, command: str) -> None:
         StoreInUse: another engine owns the store.
     """
     bag = load_bag(config)
-    anyio.run(_serve, config, bag, command)
+    anyio.run(_serve, config, bag, command, web)
     leave_stuck_threads(exit_code=0)
 
 
-async def _serve(config: CliConfig, bag: DagBag, command: str) -> None:
+async def _serve(config: CliConfig, bag: DagBag, command: str, web: tuple[str, int] | None) -> None:
     # imported here: every other command starts faster without watchfiles
     from asyncflow.cli.watch import DagFolderWatch
 
     stop = anyio.Event()
     async with anyio.create_task_group() as outer:
-        await outer.start(_wait_for_signals, stop, config.settings.shutdown_grace_seconds)
+        await outer.start(wait_for_signals, stop, config.settings.shutdown_grace_seconds)
         async with Engine(
             config.database_url,
             dags=bag.dags.values(),
@@ -96,6 +104,8 @@ async def _serve(config: CliConfig, bag: DagBag, command: str) -> None:
             async with anyio.create_task_group() as work:
                 work.start_soon(engine.serve, name="asyncflow-scheduler")
                 work.start_soon(watch.run, name="asyncflow-dag-folder-watch")
+                if web is not None:
+                    await _start_web(work, engine, web, stop)
                 log.info("serving", dags=len(engine.dags), owner=engine.owner)
                 await stop.wait()
                 watch.stop()
@@ -104,7 +114,19 @@ async def _serve(config: CliConfig, bag: DagBag, command: str) -> None:
         outer.cancel_scope.cancel()
 
 
-async def _wait_for_signals(
+async def _start_web(
+    group: TaskGroup, engine: Engine, where: tuple[str, int], stop: anyio.Event
+) -> None:
+    """Serve the engine's web app in its task group until ``stop``."""
+    from asyncflow.web import asgi_app
+    from asyncflow.web.server import serve_app
+
+    host, port = where
+    await group.start(serve_app, asgi_app(engine), host, port, stop)
+    click.echo(f"web UI and API: http://{host}:{port}/")
+
+
+async def wait_for_signals(
     stop: anyio.Event,
     grace: float,
     *,
