@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Request
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from asyncflow.storage.users import Role, UserRecord
 from asyncflow.web.context import WebContext
@@ -41,15 +41,14 @@ class Principal:
     csrf: str | None  # the session's CSRF token; None for an API token
 
 
-class _Signer(URLSafeTimedSerializer):
-    """A serializer whose clock is the context's, so tests can expire sessions."""
+def _signer(secret: str, now: Callable[[], datetime]) -> URLSafeTimedSerializer:
+    """A serializer whose timestamps come from ``now``, so tests can expire sessions."""
 
-    def __init__(self, secret: str, now: Callable[[], datetime]) -> None:
-        super().__init__(secret, salt="asyncflow-session")
-        self._clock = now
+    class ClockedSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(now().timestamp())
 
-    def get_timestamp(self) -> int:
-        return int(self._clock().timestamp())
+    return URLSafeTimedSerializer(secret, salt="asyncflow-session", signer=ClockedSigner)
 
 
 class Sessions:
@@ -57,7 +56,7 @@ class Sessions:
 
     def __init__(self, context: WebContext) -> None:
         self._context = context
-        self._signer = _Signer(context.secret_key, context.now)
+        self._signer = _signer(context.secret_key, context.now)
 
     def issue(self, username: str) -> tuple[str, str]:
         """A new session's cookie value and its CSRF token."""

@@ -65,13 +65,14 @@ class Web:
         client.headers["Authorization"] = f"Bearer {self.tokens[role]}"
         return client
 
-    async def login(self, role: Role) -> tuple[httpx.AsyncClient, str]:
-        client = self.client()
-        answer = await client.post(
-            "/api/v1/auth/login", json={"username": str(role), "password": PASSWORD}
-        )
-        assert answer.status_code == 200, answer.text
-        return client, answer.json()["csrf_token"]
+    @asynccontextmanager
+    async def login(self, role: Role) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+        async with self.client() as client:
+            answer = await client.post(
+                "/api/v1/auth/login", json={"username": str(role), "password": PASSWORD}
+            )
+            assert answer.status_code == 200, answer.text
+            yield client, answer.json()["csrf_token"]
 
 
 @asynccontextmanager
