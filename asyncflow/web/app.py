@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from asyncflow.web import api_dags, api_misc, api_runs, api_tasks, pages
+from asyncflow.web import api_dags, api_misc, api_runs, api_tasks, pages, pages_runs
 from asyncflow.web.auth import Authenticator
 from asyncflow.web.context import WebContext
 from asyncflow.web.errors import ERROR_RESPONSES, install_error_handlers
+from asyncflow.web.page_support import install_page_handlers
 from asyncflow.web.users import users_of
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ def create_app(context: WebContext) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(pages.router)
+    app.include_router(pages_runs.router)
+    install_page_handlers(app)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     mount_metrics(app, context)
     return app
