@@ -1,0 +1,123 @@
+"""The web app of an embedded engine: runs, logs, XCom, waking sensors, marking failed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from asyncflow import DAG, BashOperator, Engine, task
+from asyncflow.settings import Settings
+from asyncflow.storage.users import Role, TokenRecord, UserRecord
+from asyncflow.web import asgi_app
+from asyncflow.web.users import hash_password, new_token, token_hash, users_of
+
+pytestmark = pytest.mark.anyio
+
+
+def embedded_dags(opened: list[bool]) -> list[DAG]:
+    with DAG("embedded") as embedded:
+
+        @task.sensor(mode="reschedule", poke_interval=3600, wake_on=["go"])
+        def gate() -> bool:
+            return opened[0]
+
+        gate() >> BashOperator(task_id="say", bash_command="echo first; echo hello-from-bash")
+    with DAG("slow") as slow:
+
+        @task
+        async def forever() -> None:
+            await anyio.sleep_forever()
+
+        forever()
+    return [embedded, slow]
+
+
+@pytest.fixture
+async def embedded(tmp_path: Path) -> AsyncIterator[tuple[Engine, httpx.AsyncClient, list[bool]]]:
+    """An open engine on a SQLite file, its app, and an op's client of it."""
+    opened = [False]
+    settings = Settings.from_env({"ASYNCFLOW_HOME": str(tmp_path)})
+    engine = Engine(f"sqlite:///{tmp_path}/e.db", dags=embedded_dags(opened), settings=settings)
+    async with engine:
+        users = users_of(engine.store)
+        now = datetime.now(UTC)
+        await users.create_user(
+            UserRecord(
+                username="op", password_hash=hash_password("pw"), role=Role.OP, created_at=now
+            )
+        )
+        token = new_token()
+        await users.add_token(
+            TokenRecord(token_hash=token_hash(token), username="op", name="t", created_at=now)
+        )
+        transport = httpx.ASGITransport(app=asgi_app(engine, secret_key="k"))
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=headers
+        ) as client:
+            yield engine, client, opened
+
+
+async def _waiting_sensors(client: httpx.AsyncClient) -> dict[str, object]:
+    with anyio.fail_after(10):
+        while True:
+            body: dict[str, object] = (await client.get("/api/v1/sensors")).json()
+            if body["total"]:
+                return body
+            await anyio.sleep(0.05)
+
+
+async def test_trigger_notify_and_read_logs_and_xcom(
+    embedded: tuple[Engine, httpx.AsyncClient, list[bool]],
+) -> None:
+    """A triggered run waits on its sensor until a notify wakes it; its logs and XCom read back."""
+    engine, client, opened = embedded
+    answer = await client.post("/api/v1/dags/embedded/runs", json={})
+    assert answer.status_code == 201
+    run_id = answer.json()["run_id"]
+    waiting = await _waiting_sensors(client)
+    [sensor] = waiting["items"]  # type: ignore[misc]
+    assert sensor["task_id"] == "gate"
+    assert sensor["mode"] == "reschedule"
+    assert sensor["wake_on"] == ["go"]
+    assert sensor["seconds_left"] > 0
+    opened[0] = True
+    woken = await client.post("/api/v1/notify/go")
+    assert woken.json() == {"key": "go", "woken": 1}
+    result = await engine.wait(run_id, timeout=20)
+    assert result.state == "success"
+    base = f"/api/v1/dags/embedded/runs/{run_id}/tasks/say"
+    log = await client.get(f"{base}/tries/1/log")
+    assert "hello-from-bash" in log.text
+    tail = await client.get(f"{base}/tries/1/log", params={"tail": 2})
+    assert "first" not in tail.text
+    assert "hello-from-bash" in tail.text
+    followed = await client.get(f"{base}/tries/1/log/follow")
+    assert "data: " in followed.text
+    assert followed.text.endswith("event: end\ndata: success\n\n")
+    value = await client.get(f"{base}/xcom/return_value")
+    assert value.json()["value"] == "hello-from-bash"
+    missing = await client.get(f"{base}/tries/2/log")
+    assert missing.status_code == 404
+    assert "has had 1 tries" in missing.json()["error"]["message"]
+
+
+async def test_mark_failed_from_the_api(
+    embedded: tuple[Engine, httpx.AsyncClient, list[bool]],
+) -> None:
+    """Marking a running run failed stops its try and fails the run; again answers the same."""
+    engine, client, _ = embedded
+    run_id = (await client.post("/api/v1/dags/slow/runs", json={})).json()["run_id"]
+    path = f"/api/v1/dags/slow/runs/{run_id}/mark-failed"
+    marked = await client.post(path, json={"reason": "stopped from the web"})
+    assert marked.status_code == 200
+    result = await engine.wait(run_id, timeout=10)
+    assert result.state == "failed"
+    assert result.ti("forever").error == "stopped from the web"
+    health = await client.get("/api/v1/health")
+    assert health.json()["engine_in_process"] is True
