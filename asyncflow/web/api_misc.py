@@ -10,7 +10,6 @@ from asyncflow.exceptions import StoreError
 from asyncflow.web import actions
 from asyncflow.web.auth import SESSION_COOKIE, authenticator
 from asyncflow.web.deps import Context, Limit, Offset, Op, Viewer
-from asyncflow.web.errors import ApiError
 from asyncflow.web.models import Health, LoginAnswer, LoginRequest, Notified, Page, WaitingSensor
 from asyncflow.web.sensors import waiting_sensors
 
@@ -64,12 +63,10 @@ async def notify(context: Context, user: Op, key: str) -> Notified:
 async def sensors(
     context: Context,
     user: Viewer,
-    dag_id: Annotated[str | None, Query(max_length=250)] = None,
+    dag_id: Annotated[str | None, Query(min_length=1, max_length=250)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[WaitingSensor]:
     """Reschedule-mode sensors between pokes, soonest next poke first."""
-    if dag_id == "":
-        raise ApiError(422, "dag_id: give a DAG id or leave it out")
     items, total = await waiting_sensors(context, dag_id, limit, offset)
     return Page[WaitingSensor](items=items, total=total, limit=limit, offset=offset)

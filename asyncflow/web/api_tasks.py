@@ -92,7 +92,6 @@ async def get_xcom(
 @router.get(
     "/tasks/{task_id}/tries/{try_number}/log",
     summary="Get a try's log",
-    response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 async def get_log(
@@ -113,7 +112,6 @@ async def get_log(
 @router.get(
     "/tasks/{task_id}/tries/{try_number}/log/follow",
     summary="Follow a try's log (server-sent events)",
-    response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
 )
 async def follow_log(
