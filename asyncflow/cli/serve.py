@@ -122,8 +122,8 @@ async def _start_web(
     from asyncflow.web.server import serve_app
 
     host, port = where
-    await group.start(serve_app, asgi_app(engine), host, port, stop)
-    click.echo(f"web UI and API: http://{host}:{port}/")
+    bound = await group.start(serve_app, asgi_app(engine), host, port, stop)
+    click.echo(f"web UI and API: http://{host}:{bound}/")
 
 
 async def wait_for_signals(

@@ -51,6 +51,21 @@ async def _serve_web(config: CliConfig, host: str, port: int) -> None:
         async with anyio.create_task_group() as group:
             await group.start(wait_for_signals, stop, 0.0)
             async with anyio.create_task_group() as web:  # ends once the server has stopped
-                await web.start(serve_app, create_app(context), host, port, stop)
-                click.echo(f"asyncflow web: http://{host}:{port}/ (stop with Ctrl-C or SIGTERM)")
+                bound = await web.start(serve_app, create_app(context), host, port, stop)
+                click.echo(f"asyncflow web: http://{host}:{bound}/ (stop with Ctrl-C or SIGTERM)")
+                _print_locations(config, len(bag.dags), len(bag.errors))
             group.cancel_scope.cancel()
+
+
+def _print_locations(config: CliConfig, dags: int, failed: int) -> None:
+    from asyncflow.cli.output import print_table
+    from asyncflow.storage import mask_url
+
+    errors = f", {failed} failed to import" if failed else ""
+    print_table(
+        [
+            ["database", mask_url(config.database_url)],
+            ["DAG folder", f"{config.dags_folder} ({dags} DAGs{errors})"],
+            ["task logs", str(config.settings.task_logs_folder)],
+        ]
+    )

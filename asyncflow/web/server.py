@@ -37,11 +37,12 @@ async def serve_app(
     port: int,
     stop: anyio.Event,
     *,
-    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` on ``host:port`` until ``stop`` is set (or this is cancelled).
 
-    Started once it listens. Either way the server stops gracefully: open
+    Started once it listens, with the port it listens on (``port`` 0 picks a
+    free one). Either way the server stops gracefully: open
     requests (a followed log) get :data:`GRACE_SECONDS` to end.
     """
     config = uvicorn.Config(
@@ -57,7 +58,7 @@ async def serve_app(
         group.start_soon(_serve_shielded, server)
         try:
             await server.listening.wait()
-            task_status.started()
+            task_status.started(server.servers[0].sockets[0].getsockname()[1])
             await stop.wait()
         finally:
             server.should_exit = True
