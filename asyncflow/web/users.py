@@ -26,7 +26,7 @@ def users_of(store: Store) -> UserStore:
     """The users kept in ``store``'s database.
 
     Raises:
-        StoreError: the store's backend keeps no users (PostgreSQL, for now).
+        StoreError: the store's backend keeps no users (a store of your own).
     """
     if isinstance(store, MemoryStore):
         return _memory.setdefault(store, MemoryUsers())
@@ -36,9 +36,15 @@ def users_of(store: Store) -> UserStore:
         from asyncflow.storage.sqlite.users import SqliteUsers
 
         return SqliteUsers(store)
-    raise StoreError(
-        f"web users are kept in SQLite stores only for now, not in {type(store).__name__}"
-    )
+    try:
+        from asyncflow.storage.postgres import PostgresStore
+    except ModuleNotFoundError:  # asyncpg is not installed, so this is no PostgreSQL store
+        PostgresStore = None  # type: ignore[assignment,misc]
+    if PostgresStore is not None and isinstance(store, PostgresStore):
+        from asyncflow.storage.postgres.users import PostgresUsers
+
+        return PostgresUsers(store)
+    raise StoreError(f"{type(store).__name__} keeps no web users")
 
 
 def hash_password(password: str) -> str:

@@ -34,7 +34,8 @@ SELECT coalesce(max(version), 0) FROM asyncflow_migration;
 INSERT INTO asyncflow_migration (version, name) VALUES ($1, $2);
 
 -- name: drop_tables
-DROP TABLE IF EXISTS xcom, task_instance, dag_run, dag, engine, asyncflow_migration;
+DROP TABLE IF EXISTS api_token, web_user, xcom, task_instance, dag_run, dag, engine,
+    asyncflow_migration;
 
 -- --- engines -----------------------------------------------------------------------
 
@@ -366,3 +367,24 @@ ON CONFLICT (dag_id) DO UPDATE SET is_paused = excluded.is_paused,
 
 -- name: get_paused_dags
 SELECT dag_id FROM dag WHERE is_paused ORDER BY dag_id;
+
+-- --- web users ---------------------------------------------------------------------
+
+-- name: insert_web_user
+INSERT INTO web_user (username, password_hash, role, created_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (username) DO NOTHING;
+
+-- name: get_web_user
+SELECT username, password_hash, role, created_at FROM web_user WHERE username = $1;
+
+-- name: list_web_users
+SELECT username, password_hash, role, created_at FROM web_user ORDER BY username;
+
+-- name: delete_web_user
+DELETE FROM web_user WHERE username = $1;
+
+-- name: insert_api_token
+INSERT INTO api_token (token_hash, username, name, created_at) VALUES ($1, $2, $3, $4);
+
+-- name: get_api_token
+SELECT token_hash, username, name, created_at FROM api_token WHERE token_hash = $1;
