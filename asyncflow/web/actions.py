@@ -5,7 +5,7 @@ beside an embedded :class:`~asyncflow.Engine`) the engine does it. A separate
 ``asyncflow web`` process owns nothing: a trigger is stored as a ``queued``
 run and a pause as the DAG's flag, which the engine serving the store picks up
 within seconds, exactly as ``asyncflow dags trigger`` and ``dags pause`` do.
-What only a running engine can do (mark a run failed, wake sensors) answers 409
+What only a running engine can do (mark a run failed, clear it, wake sensors) answers 409
 there, saying to use the engine's own process.
 """
 
@@ -19,6 +19,7 @@ from asyncflow.engine import Engine
 from asyncflow.engine.new_runs import manual_run, queue_manual_run
 from asyncflow.exceptions import AsyncflowError, DagRunNotFound, StoreError
 from asyncflow.results import DagRunResult
+from asyncflow.states import DagRunState
 from asyncflow.web.context import WebContext
 from asyncflow.web.deps import find_dag
 from asyncflow.web.errors import ApiError
@@ -105,3 +106,23 @@ async def notify(context: WebContext, key: str) -> int:
     if context.engine is None:
         raise ApiError(409, "notify " + NEEDS_ENGINE.format(what="wake its sensors"))
     return await context.engine.notify(key)
+
+
+async def clear_run(context: WebContext, dag_id: str, run_id: str) -> None:
+    """Run a finished run again: its failed, upstream_failed and skipped tasks restart.
+
+    Raises:
+        ApiError: 409 without an engine in this process, or when the run is not finished.
+    """
+    if context.engine is None:
+        raise ApiError(409, "clearing a run " + NEEDS_ENGINE.format(what="run it again"))
+    dag = find_dag(context, dag_id)
+    record = await context.store.get_run(dag_id, run_id)
+    if record is None:
+        raise ApiError(404, f"DAG {dag_id!r} has no run {run_id!r}")
+    if record.state not in (DagRunState.SUCCESS, DagRunState.FAILED):
+        raise ApiError(409, f"run {run_id!r} is {record.state}: only a finished run is cleared")
+    try:
+        await context.engine.runs.rerun(dag, record)
+    except DagRunNotFound as exc:  # it was cleared by someone else meanwhile
+        raise ApiError(409, str(exc)) from None

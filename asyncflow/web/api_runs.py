@@ -63,3 +63,13 @@ async def mark_failed(
     await find_run(context, dag_id, run_id)
     await actions.mark_failed(context, dag_id, run_id, body.reason)
     return DagRun.of(await find_run(context, dag_id, run_id))
+
+
+@router.post("/{run_id}/clear", summary="Clear a run")
+async def clear(context: Context, user: Op, dag_id: str, run_id: str) -> DagRun:
+    """Run a finished run again: its failed, upstream_failed and skipped tasks restart.
+
+    Needs the engine in this process (409 otherwise, and for a run not finished).
+    """
+    await actions.clear_run(context, dag_id, run_id)
+    return DagRun.of(await find_run(context, dag_id, run_id))

@@ -28,6 +28,7 @@ ENDPOINTS = [
     ("POST", "/api/v1/dags/manual/runs", {"conf": {}}, Role.OP),
     ("POST", "/api/v1/notify/key", None, Role.OP),
     ("POST", f"{BASE}/mark-failed", {"reason": "x"}, Role.OP),
+    ("POST", f"{BASE}/clear", None, Role.OP),
     ("POST", "/api/v1/dags/manual/pause", None, Role.ADMIN),
     ("POST", "/api/v1/dags/manual/unpause", None, Role.ADMIN),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,18 +20,27 @@ from asyncflow.web.users import hash_password, new_token, token_hash, users_of
 pytestmark = pytest.mark.anyio
 
 
-def embedded_dags(opened: list[bool]) -> list[DAG]:
+@dataclass
+class Signals:
+    """What the test DAGs' tasks read and tell."""
+
+    opened: bool = False  # the gate sensor's condition
+    started: anyio.Event = field(default_factory=anyio.Event)  # set by each try of forever
+
+
+def embedded_dags(signals: Signals) -> list[DAG]:
     with DAG("embedded") as embedded:
 
         @task.sensor(mode="reschedule", poke_interval=3600, wake_on=["go"])
         def gate() -> bool:
-            return opened[0]
+            return signals.opened
 
         gate() >> BashOperator(task_id="say", bash_command="echo first; echo hello-from-bash")
     with DAG("slow") as slow:
 
         @task
         async def forever() -> None:
+            signals.started.set()
             await anyio.sleep_forever()
 
         forever()
@@ -38,11 +48,11 @@ def embedded_dags(opened: list[bool]) -> list[DAG]:
 
 
 @pytest.fixture
-async def embedded(tmp_path: Path) -> AsyncIterator[tuple[Engine, httpx.AsyncClient, list[bool]]]:
+async def embedded(tmp_path: Path) -> AsyncIterator[tuple[Engine, httpx.AsyncClient, Signals]]:
     """An open engine on a SQLite file, its app, and an op's client of it."""
-    opened = [False]
+    signals = Signals()
     settings = Settings.from_env({"ASYNCFLOW_HOME": str(tmp_path)})
-    engine = Engine(f"sqlite:///{tmp_path}/e.db", dags=embedded_dags(opened), settings=settings)
+    engine = Engine(f"sqlite:///{tmp_path}/e.db", dags=embedded_dags(signals), settings=settings)
     async with engine:
         users = users_of(engine.store)
         now = datetime.now(UTC)
@@ -60,7 +70,7 @@ async def embedded(tmp_path: Path) -> AsyncIterator[tuple[Engine, httpx.AsyncCli
         async with httpx.AsyncClient(
             transport=transport, base_url="http://test", headers=headers
         ) as client:
-            yield engine, client, opened
+            yield engine, client, signals
 
 
 async def _waiting_sensors(client: httpx.AsyncClient) -> dict[str, object]:
@@ -73,10 +83,10 @@ async def _waiting_sensors(client: httpx.AsyncClient) -> dict[str, object]:
 
 
 async def test_trigger_notify_and_read_logs_and_xcom(
-    embedded: tuple[Engine, httpx.AsyncClient, list[bool]],
+    embedded: tuple[Engine, httpx.AsyncClient, Signals],
 ) -> None:
     """A triggered run waits on its sensor until a notify wakes it; its logs and XCom read back."""
-    engine, client, opened = embedded
+    engine, client, signals = embedded
     answer = await client.post("/api/v1/dags/embedded/runs", json={})
     assert answer.status_code == 201
     run_id = answer.json()["run_id"]
@@ -86,7 +96,7 @@ async def test_trigger_notify_and_read_logs_and_xcom(
     assert sensor["mode"] == "reschedule"
     assert sensor["wake_on"] == ["go"]
     assert sensor["seconds_left"] > 0
-    opened[0] = True
+    signals.opened = True
     woken = await client.post("/api/v1/notify/go")
     assert woken.json() == {"key": "go", "woken": 1}
     result = await engine.wait(run_id, timeout=20)
@@ -108,7 +118,7 @@ async def test_trigger_notify_and_read_logs_and_xcom(
 
 
 async def test_mark_failed_from_the_api(
-    embedded: tuple[Engine, httpx.AsyncClient, list[bool]],
+    embedded: tuple[Engine, httpx.AsyncClient, Signals],
 ) -> None:
     """Marking a running run failed stops its try and fails the run; again answers the same."""
     engine, client, _ = embedded
@@ -121,3 +131,28 @@ async def test_mark_failed_from_the_api(
     assert result.ti("forever").error == "stopped from the web"
     health = await client.get("/api/v1/health")
     assert health.json()["engine_in_process"] is True
+
+
+async def test_clear_reruns_a_finished_run(
+    embedded: tuple[Engine, httpx.AsyncClient, Signals],
+) -> None:
+    """Clearing a failed run runs its failed task again; a running run cannot be cleared."""
+    engine, client, signals = embedded
+    run_id = (await client.post("/api/v1/dags/slow/runs", json={})).json()["run_id"]
+    path = f"/api/v1/dags/slow/runs/{run_id}"
+    refused = await client.post(f"{path}/clear")
+    assert refused.status_code == 409
+    assert "only a finished run is cleared" in refused.json()["error"]["message"]
+    with anyio.fail_after(10):
+        await signals.started.wait()
+    await client.post(f"{path}/mark-failed", json={"reason": "first"})
+    assert (await engine.wait(run_id, timeout=10)).state == "failed"
+    signals.started = anyio.Event()
+    cleared = await client.post(f"{path}/clear")
+    assert cleared.status_code == 200
+    assert cleared.json()["state"] == "running"
+    with anyio.fail_after(10):
+        await signals.started.wait()
+    await client.post(f"{path}/mark-failed", json={"reason": "second"})
+    result = await engine.wait(run_id, timeout=10)
+    assert result.ti("forever").try_number == 2
