@@ -126,3 +126,24 @@ async def test_task_page_and_sensors_page(web: Web) -> None:
     assert sensors.status_code == 200
     assert "Waiting sensors" in sensors.text
     assert "extract" in graph.text
+
+
+async def test_page_actions_check_the_role(web: Web) -> None:
+    """An op cannot pause from the page, a viewer cannot open the trigger form."""
+    async with _logged_in(web, Role.OP) as (client, csrf):
+        refused = await client.post("/dags/etl/pause", data={"csrf_token": csrf})
+    assert refused.status_code == 403
+    assert "needs the admin role" in refused.text
+    async with _logged_in(web, Role.VIEWER) as (client, _):
+        form = await client.get("/dags/etl/trigger")
+    assert form.status_code == 403
+
+
+async def test_logout_ends_the_session(web: Web) -> None:
+    """After logging out, pages send the browser to the login form again."""
+    async with _logged_in(web, Role.VIEWER) as (client, csrf):
+        out = await client.post("/logout", data={"csrf_token": csrf})
+        after = await client.get("/")
+    assert out.status_code == 303
+    assert after.status_code == 303
+    assert after.headers["location"].startswith("/login")
