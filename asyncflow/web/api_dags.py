@@ -6,8 +6,9 @@ from fastapi import APIRouter
 
 from asyncflow.dag import DAG
 from asyncflow.web import actions
-from asyncflow.web.deps import Admin, Context, Limit, Offset, Viewer, find_dag, page_of
-from asyncflow.web.models import Dag, ImportError_, Page
+from asyncflow.web.backfill import create_backfill
+from asyncflow.web.deps import Admin, Context, Limit, Offset, Op, Viewer, find_dag, page_of
+from asyncflow.web.models import Backfill, BackfillRequest, Dag, ImportError_, Page
 from asyncflow.web.schedules import describe_schedule
 
 router = APIRouter(prefix="/dags", tags=["DAGs"])
@@ -65,3 +66,14 @@ async def unpause(context: Context, user: Admin, dag_id: str) -> Dag:
     """Let the DAG's schedule create runs again."""
     await actions.set_paused(context, dag_id, False)
     return await get_dag(context, user, dag_id)
+
+
+@router.post("/{dag_id}/backfill", summary="Create a backfill", status_code=201)
+async def backfill(context: Context, user: Op, dag_id: str, body: BackfillRequest) -> Backfill:
+    """Create a run for each data interval in the range that has none; returns at once.
+
+    Without an engine in this process the runs are stored ``queued`` for the
+    engine serving the store.
+    """
+    created, existing = await create_backfill(context, dag_id, body.start_date, body.end_date)
+    return Backfill(dag_id=dag_id, created=created, existing=existing)

@@ -121,6 +121,21 @@ class TriggerRequest(BaseModel):
     logical_date: datetime | None = None
 
 
+class BackfillRequest(BaseModel):
+    """The logical dates to backfill, both included."""
+
+    start_date: datetime
+    end_date: datetime
+
+
+class Backfill(BaseModel):
+    """The runs a backfill created, and those that existed already (left as they are)."""
+
+    dag_id: str
+    created: list[str]
+    existing: list[str]
+
+
 class MarkFailedRequest(BaseModel):
     """Why a run is being failed, the stopped tries' error."""
 

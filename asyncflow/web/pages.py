@@ -171,4 +171,5 @@ def _form(dag_id: str, params: dict[str, Any], conf: str, logical_date: str) -> 
 
 def _local(url: str) -> str:
     """Only a path of this site: a login never sends the browser elsewhere."""
-    return url if url.startswith("/") and not url.startswith("//") else "/"
+    local = url.startswith("/") and not url.startswith(("//", "/\\"))
+    return url if local else "/"

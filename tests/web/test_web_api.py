@@ -109,3 +109,83 @@ async def test_openapi_document_at_stable_path(web: Web) -> None:
         answer = await client.get("/api/v1/openapi.json")
     assert answer.status_code == 200
     assert "/api/v1/dags/{dag_id}/runs" in answer.json()["paths"]
+
+
+async def test_backfill_queues_the_missing_intervals(web: Web) -> None:
+    """A backfill stores a queued run per data interval, and leaves existing ones alone."""
+    body = {"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-01-03T00:00:00Z"}
+    async with web.as_role(Role.OP) as client:
+        first = await client.post("/api/v1/dags/etl/backfill", json=body)
+        again = await client.post("/api/v1/dags/etl/backfill", json=body)
+        runs = await client.get("/api/v1/dags/etl/runs", params={"run_type": "backfill"})
+    assert first.status_code == 201
+    assert first.json()["created"] == [
+        f"backfill__2026-01-0{day}T00:00:00.000000+00:00" for day in (1, 2, 3)
+    ]
+    assert again.json()["created"] == []
+    assert again.json()["existing"] == first.json()["created"]
+    assert runs.json()["total"] == 3
+    assert {r["state"] for r in runs.json()["items"]} == {"queued"}
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "body", "message"),
+    [
+        (
+            "manual",
+            {"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-01-02T00:00:00Z"},
+            "DAG 'manual' has no schedule",
+        ),
+        (
+            "etl",
+            {"start_date": "2026-01-05T00:00:00Z", "end_date": "2026-01-02T00:00:00Z"},
+            "start_date 2026-01-05T00:00:00+00:00 is after end_date",
+        ),
+        (
+            "etl",
+            {"start_date": "2026-01-01T00:00:00Z", "end_date": "2036-01-01T00:00:00Z"},
+            "a backfill creates at most 1000",
+        ),
+        ("etl", {"start_date": "yesterday", "end_date": "2026-01-02"}, "body.start_date"),
+    ],
+)
+async def test_bad_backfills_are_422_with_the_reason(
+    web: Web, dag_id: str, body: dict[str, str], message: str
+) -> None:
+    """A backfill of a manual DAG, a reversed or too long range, or a bad date says why."""
+    async with web.as_role(Role.OP) as client:
+        answer = await client.post(f"/api/v1/dags/{dag_id}/backfill", json=body)
+    assert answer.status_code == 422
+    assert message in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/api/v1/dags?limit=0", "query.limit: Input should be greater than or equal to 1"),
+        ("/api/v1/dags?offset=-1", "query.offset: Input should be greater than or equal to 0"),
+        ("/api/v1/dags/etl/runs?state=nope", "query.state.0: Input should be"),
+        ("/api/v1/dags/etl/runs?run_type=nope", "query.run_type: String should match"),
+    ],
+)
+async def test_bad_query_parameters_are_422_naming_them(web: Web, path: str, message: str) -> None:
+    """A bad limit, offset or filter is a 422 whose message names the parameter."""
+    async with web.as_role(Role.VIEWER) as client:
+        answer = await client.get(path)
+    assert answer.status_code == 422
+    assert message in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [(b"{", 422, "body.1: JSON decode error"), (b"\xff", 400, "error parsing the body")],
+)
+async def test_a_body_that_is_not_json_is_refused(
+    web: Web, body: bytes, status: int, message: str
+) -> None:
+    """A trigger whose body is broken JSON (422) or not text at all (400) says so."""
+    headers = {"Content-Type": "application/json"}
+    async with web.as_role(Role.OP) as client:
+        answer = await client.post("/api/v1/dags/etl/runs", content=body, headers=headers)
+    assert answer.status_code == status
+    assert message in answer.json()["error"]["message"]

@@ -30,6 +30,12 @@ ENDPOINTS = [
     ("GET", "/api/v1/sensors", None, Role.VIEWER),
     ("POST", "/api/v1/dags/manual/runs", {"conf": {}}, Role.OP),
     ("POST", "/api/v1/notify/key", None, Role.OP),
+    (
+        "POST",
+        "/api/v1/dags/etl/backfill",
+        {"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-01-02T00:00:00Z"},
+        Role.OP,
+    ),
     ("POST", f"{BASE}/mark-failed", {"reason": "x"}, Role.OP),
     ("POST", f"{BASE}/clear", None, Role.OP),
     ("POST", "/api/v1/dags/manual/pause", None, Role.ADMIN),
@@ -79,7 +85,12 @@ async def test_the_matrix_covers_every_operation(web: Web) -> None:
         for method, path, _, _ in ENDPOINTS
     }
     templated = {
-        (m, p.replace("/dags/manual", "/dags/{dag_id}").replace("/tasks/only", "/tasks/{task_id}"))
+        (
+            m,
+            p.replace("/dags/manual", "/dags/{dag_id}")
+            .replace("/dags/etl", "/dags/{dag_id}")
+            .replace("/tasks/only", "/tasks/{task_id}"),
+        )
         for m, p in templated
     }
     templated = {
