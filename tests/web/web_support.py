@@ -19,6 +19,7 @@ from asyncflow.web import WebContext, create_app
 from asyncflow.web.users import hash_password, new_token, token_hash, users_of
 
 PASSWORD = "correct horse battery staple"
+PASSWORD_HASH = hash_password(PASSWORD)  # argon2 is slow on purpose: hashed once for all tests
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -85,7 +86,7 @@ async def open_web(tmp_path: Path) -> AsyncIterator[Web]:
         created = await users.create_user(
             UserRecord(
                 username=str(role),
-                password_hash=hash_password(PASSWORD),
+                password_hash=PASSWORD_HASH,
                 role=role,
                 created_at=START,
             )
