@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import Iterator
 
@@ -10,6 +11,8 @@ import anyio
 import uvicorn
 from anyio.abc import TaskStatus
 from fastapi import FastAPI
+
+from asyncflow.exceptions import AsyncflowError
 
 GRACE_SECONDS = 3
 """Seconds open requests get to end when the server stops."""
@@ -54,17 +57,38 @@ async def serve_app(
         timeout_graceful_shutdown=GRACE_SECONDS,
     )
     server = _GuestServer(config)
-    async with anyio.create_task_group() as group:
-        group.start_soon(_serve_shielded, server)
-        try:
-            await server.listening.wait()
-            task_status.started(server.servers[0].sockets[0].getsockname()[1])
-            await stop.wait()
-        finally:
-            server.should_exit = True
+    with _listen(host, port) as sock:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_serve_shielded, server, sock)
+            try:
+                await server.listening.wait()
+                task_status.started(sock.getsockname()[1])
+                await stop.wait()
+            finally:
+                server.should_exit = True
 
 
-async def _serve_shielded(server: uvicorn.Server) -> None:
+class ListenError(AsyncflowError):
+    """The web server cannot listen where it was asked to."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``, bound here so a taken port is one clear error.
+
+    Raises:
+        ListenError: the address is taken or cannot be used.
+    """
+    try:
+        return socket.create_server((host, port))
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ListenError(
+            f"the web server cannot listen on {host}:{port}: {reason}; "
+            "pass another --port (or --host)"
+        ) from None
+
+
+async def _serve_shielded(server: uvicorn.Server, sock: socket.socket) -> None:
     """Serve until ``should_exit``: a cancelled host still gets a graceful stop."""
     with anyio.CancelScope(shield=True):
-        await server.serve()
+        await server.serve(sockets=[sock])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import httpx
@@ -120,3 +121,16 @@ def test_standalone_runs_what_its_web_ui_triggers(tmp_path: Path) -> None:
         assert woken.json() == {"key": "anything", "woken": 0}
     finally:
         assert server.stop() == 0, server.err.read_text()
+
+
+def test_web_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
+    """`asyncflow web` on a port another socket holds fails with one line naming it."""
+    home = _home(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = asyncflow(home, "web", "--port", str(port))
+    assert_one_line_error(
+        done, f"cannot listen on 127.0.0.1:{port}: Address already in use", code=1
+    )
