@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from asyncflow.dag import DAG
 from asyncflow.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.storage.users import Role
 from asyncflow.web import logs
 from asyncflow.web.context import WebContext
 from asyncflow.web.deps import find_dag, find_instance, find_run
+from asyncflow.web.graph import sections
 from asyncflow.web.page_support import context_of, page_user, render
 from asyncflow.web.sensors import waiting_sensors
 from asyncflow.xcom import decode
@@ -67,7 +67,7 @@ def _cells(instances: list[TaskInstanceRecord]) -> dict[str, dict[str, Any]]:
 
 @router.get("/dags/{dag_id}/graph", response_class=HTMLResponse)
 async def graph(request: Request, dag_id: str) -> Response:
-    """The DAG by levels (each task after its upstream), coloured by the latest run."""
+    """The DAG by levels, task groups collapsible, coloured by the latest run (kept live)."""
     principal = await page_user(request)
     context = context_of(request)
     dag = find_dag(context, dag_id)
@@ -78,28 +78,14 @@ async def graph(request: Request, dag_id: str) -> Response:
         for ti in await context.store.get_task_instances(dag_id, run.run_id):
             states.setdefault(ti.task_id, str(ti.state or "none"))
     return render(
-        request, "graph.html", principal, dag_id=dag_id, run=run, states=states, levels=_levels(dag)
+        request,
+        "graph.html",
+        principal,
+        dag_id=dag_id,
+        run=run,
+        states=states,
+        sections=sections(dag),
     )
-
-
-def _levels(dag: DAG) -> list[list[dict[str, Any]]]:
-    """Tasks grouped by their longest distance from a root."""
-    depth: dict[str, int] = {}
-
-    def level(task_id: str) -> int:
-        if task_id not in depth:
-            upstream = dag.task_dict[task_id].upstream_task_ids
-            depth[task_id] = 1 + max((level(u) for u in upstream), default=-1)
-        return depth[task_id]
-
-    levels: list[list[dict[str, Any]]] = []
-    for task_id in dag.task_dict:
-        index = level(task_id)
-        while len(levels) <= index:
-            levels.append([])
-        upstream = sorted(dag.task_dict[task_id].upstream_task_ids)
-        levels[index].append({"task_id": task_id, "upstream": upstream})
-    return levels
 
 
 @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", response_class=HTMLResponse)

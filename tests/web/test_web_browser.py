@@ -19,7 +19,7 @@ import anyio
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from asyncflow import DAG, BashOperator, Engine, task
+from asyncflow import DAG, BashOperator, Engine, TaskGroup, task
 from asyncflow.params import Param
 from asyncflow.settings import Settings
 from asyncflow.storage.users import Role, UserRecord
@@ -42,7 +42,8 @@ def browser_dags() -> list[DAG]:
         def shout(word: str) -> str:
             return f"echo shouting {word}"
 
-        shout.expand(word=["a", "b", "c"])
+        with TaskGroup("shouting"):
+            shout.expand(word=["a", "b", "c"])
         hello() >> BashOperator(task_id="done", bash_command="echo all done")
     with DAG("nightly", schedule="@daily", start_date=datetime(2026, 1, 1, tzinfo=UTC)) as nightly:
         BashOperator(task_id="report", bash_command="echo report")
@@ -132,8 +133,11 @@ def test_log_in_trigger_watch_read_logs_and_pause(page: Page, tmp_path: Path) ->
     page.screenshot(path=shots / "task-instance.png")
     page.click("text=greet")
     page.click("text=Graph")
-    expect(page.locator("#graph")).to_contain_text("shout")
+    expect(page.locator("#graph")).to_contain_text("shouting.shout")
+    expect(page.locator("[data-task=done]")).to_have_class("state state-success")
     page.screenshot(path=shots / "graph.png")
+    page.click("summary:has-text('shouting')")
+    expect(page.locator("[data-task='shouting.shout']")).to_be_hidden()
 
     page.goto("/")
     page.click("#dag-nightly .pause-toggle")
