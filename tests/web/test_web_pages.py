@@ -104,6 +104,9 @@ async def test_trigger_form_checks_conf_against_params(web: Web) -> None:
         grid = await client.get("/dags/etl/grid")
     assert not_json.status_code == 422
     assert "conf is not JSON" in not_json.text
+    assert "conf must be a JSON object" in (await _post_conf(web, "[1]")).text
+    bad_date = await _post_conf(web, "{}", logical_date="tomorrow")
+    assert "logical date is not ISO 8601" in bad_date.text
     assert bad.status_code == 422
     assert "day" in bad.text
     assert good.status_code == 303
@@ -147,3 +150,9 @@ async def test_logout_ends_the_session(web: Web) -> None:
     assert out.status_code == 303
     assert after.status_code == 303
     assert after.headers["location"].startswith("/login")
+
+
+async def _post_conf(web: Web, conf: str, logical_date: str = "") -> httpx.Response:
+    async with _logged_in(web, Role.OP) as (client, csrf):
+        data = {"csrf_token": csrf, "conf": conf, "logical_date": logical_date}
+        return await client.post("/dags/etl/trigger", data=data)
