@@ -35,8 +35,33 @@ log = get_logger("asyncflow.cli.serve")
 
 @click.command("run")
 @common_options
+@click.option(
+    "--queues",
+    metavar="A,B",
+    default=None,
+    help="On PostgreSQL: take task instances from these named queues only "
+    "(tasks' queue=; default: default).",
+)
+@click.option(
+    "--max-active-tasks",
+    type=click.IntRange(min=1),
+    default=1024,
+    show_default=True,
+    help="Task instances this process runs at once, across all DAGs (Airflow's parallelism).",
+)
+@click.option(
+    "--pool",
+    "pools",
+    metavar="NAME=SLOTS",
+    multiple=True,
+    callback=lambda _ctx, _param, values: _pools(values),
+    help="A pool and its slots, for tasks with pool=NAME (repeat for more). On "
+    "PostgreSQL the slots hold across every process: give each the same pools.",
+)
 @click.pass_context
-def run_command(ctx: click.Context) -> None:
+def run_command(
+    ctx: click.Context, queues: str | None, max_active_tasks: int, pools: dict[str, int]
+) -> None:
     """Schedule and run DAGs until SIGINT or SIGTERM.
 
     The DAGs are those of the DAG folder, followed as files come, change and
@@ -48,8 +73,18 @@ def run_command(ctx: click.Context) -> None:
     \b
     Example:
         $ ASYNCFLOW_HOME=/srv/asyncflow asyncflow run
+        $ asyncflow run --database-url postgresql://flow@db/flows --queues gpu
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
-    serve(config_for(ctx, service=True), "asyncflow run")
+    names = None
+    if queues is not None:
+        names = [name.strip() for name in queues.split(",")]
+        if not all(names):
+            raise click.BadParameter(
+                f"{queues!r} names an empty queue; give names separated by commas, e.g. a,b",
+                param_hint="--queues",
+            )
+    config = config_for(ctx, service=True)
+    serve(config, "asyncflow run", queues=names, max_active_tasks=max_active_tasks, pools=pools)
 
 
 @click.command("standalone")
@@ -66,7 +101,28 @@ def standalone_command(ctx: click.Context) -> None:
     serve(config, "asyncflow standalone")
 
 
-def serve(config: CliConfig, command: str) -> None:
+def _pools(values: tuple[str, ...]) -> dict[str, int]:
+    """``--pool NAME=SLOTS`` options as a mapping."""
+    pools: dict[str, int] = {}
+    for value in values:
+        name, _, slots = value.partition("=")
+        if not name or not slots.isdigit() or int(slots) < 1:
+            raise click.BadParameter(
+                f"{value!r} is not NAME=SLOTS with SLOTS a positive whole number, e.g. db=10",
+                param_hint="--pool",
+            )
+        pools[name] = int(slots)
+    return pools
+
+
+def serve(
+    config: CliConfig,
+    command: str,
+    *,
+    queues: list[str] | None = None,
+    max_active_tasks: int = 1024,
+    pools: dict[str, int] | None = None,
+) -> None:
     """Own the store, load the DAG folder and serve until a signal stops it.
 
     Raises:
@@ -74,11 +130,18 @@ def serve(config: CliConfig, command: str) -> None:
         StoreInUse: another engine owns the store.
     """
     bag = load_bag(config)
-    anyio.run(_serve, config, bag, command)
+    anyio.run(_serve, config, bag, command, queues, max_active_tasks, pools or {})
     leave_stuck_threads(exit_code=0)
 
 
-async def _serve(config: CliConfig, bag: DagBag, command: str) -> None:
+async def _serve(
+    config: CliConfig,
+    bag: DagBag,
+    command: str,
+    queues: list[str] | None,
+    max_active_tasks: int,
+    pools: dict[str, int],
+) -> None:
     # imported here: every other command starts faster without watchfiles
     from asyncflow.cli.watch import DagFolderWatch
 
@@ -88,8 +151,11 @@ async def _serve(config: CliConfig, bag: DagBag, command: str) -> None:
         async with Engine(
             config.database_url,
             dags=bag.dags.values(),
+            max_active_tasks=max_active_tasks,
+            pools=pools,
             settings=config.settings,
             process=ProcessSetup.everything(),  # this process is asyncflow's own
+            queues=queues,
         ) as engine:
             _print_locations(config, bag, command)  # once it owns the store
             watch = DagFolderWatch(engine, config.dags_folder.absolute(), bag)

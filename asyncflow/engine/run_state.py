@@ -83,6 +83,9 @@ class RunState:
     # marked failed): the error of each running try that is stopped
     stop_error: str | None = None
     base_context: dict[str, Any] | None = None  # the context shared by its instances
+    # a run another engine drives, of which this one runs claimed instances only
+    # (engines sharing a store): its tries' outcomes decide nothing here
+    guest: bool = False
 
     @property
     def timed_out(self) -> bool:
