@@ -16,14 +16,17 @@ import signal
 import anyio
 import click
 from anyio.abc import TaskStatus
+from prometheus_client import CollectorRegistry
 
 from asyncflow.cli.common import (
+    BadInput,
     CliConfig,
     common_options,
     config_for,
     leave_stuck_threads,
     load_bag,
 )
+from asyncflow.cli.metrics_server import MetricsAddress, serving_metrics
 from asyncflow.cli.output import print_table
 from asyncflow.dag_loader import DagBag
 from asyncflow.engine import Engine, ProcessSetup
@@ -35,21 +38,39 @@ log = get_logger("asyncflow.cli.serve")
 
 @click.command("run")
 @common_options
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    metavar="PORT",
+    help="Serve Prometheus metrics on http://HOST:PORT/metrics (0: any free port).",
+)
+@click.option(
+    "--metrics-host",
+    default=None,
+    metavar="HOST",
+    help="The address --metrics-port listens on [default: 127.0.0.1].",
+)
 @click.pass_context
-def run_command(ctx: click.Context) -> None:
+def run_command(ctx: click.Context, metrics_port: int | None, metrics_host: str | None) -> None:
     """Schedule and run DAGs until SIGINT or SIGTERM.
 
     The DAGs are those of the DAG folder, followed as files come, change and
-    go. Prints where the home, database, DAG folder and task logs are, then logs
-    its events on stderr (JSON lines when stderr is not a terminal). Exits 0
-    after a graceful stop; exits 2 when another process serves the same SQLite
-    database.
+    go. Prints where the home, database, DAG folder and task logs are (and the
+    metrics URL), then logs its events on stderr (JSON lines when stderr is not
+    a terminal). Exits 0 after a graceful stop; exits 2 when another process
+    serves the same SQLite database or the metrics port is in use.
 
     \b
     Example:
-        $ ASYNCFLOW_HOME=/srv/asyncflow asyncflow run
+        $ ASYNCFLOW_HOME=/srv/asyncflow asyncflow run --metrics-port 9108
     """  # noqa: D301 - a \b line is click's mark to keep the example unwrapped
-    serve(config_for(ctx, service=True), "asyncflow run")
+    if metrics_host is not None and metrics_port is None:
+        raise BadInput("--metrics-host needs --metrics-port: say which port to serve metrics on")
+    address = None
+    if metrics_port is not None:
+        address = MetricsAddress(metrics_host or "127.0.0.1", metrics_port)
+    serve(config_for(ctx, service=True), "asyncflow run", address)
 
 
 @click.command("standalone")
@@ -66,19 +87,29 @@ def standalone_command(ctx: click.Context) -> None:
     serve(config, "asyncflow standalone")
 
 
-def serve(config: CliConfig, command: str) -> None:
+def serve(config: CliConfig, command: str, metrics: MetricsAddress | None = None) -> None:
     """Own the store, load the DAG folder and serve until a signal stops it.
 
+    With ``metrics``, the engine's Prometheus metrics are served there meanwhile.
+
     Raises:
-        BadInput: the DAG folder is missing.
+        BadInput: the DAG folder is missing, or the metrics address cannot be listened on.
         StoreInUse: another engine owns the store.
     """
     bag = load_bag(config)
-    anyio.run(_serve, config, bag, command)
+    registry = CollectorRegistry()  # the engine's own, served before the loop starts
+    with serving_metrics(registry, metrics) as url:
+        anyio.run(_serve, config, bag, command, registry, url)
     leave_stuck_threads(exit_code=0)
 
 
-async def _serve(config: CliConfig, bag: DagBag, command: str) -> None:
+async def _serve(
+    config: CliConfig,
+    bag: DagBag,
+    command: str,
+    registry: CollectorRegistry,
+    metrics_url: str | None,
+) -> None:
     # imported here: every other command starts faster without watchfiles
     from asyncflow.cli.watch import DagFolderWatch
 
@@ -90,8 +121,9 @@ async def _serve(config: CliConfig, bag: DagBag, command: str) -> None:
             dags=bag.dags.values(),
             settings=config.settings,
             process=ProcessSetup.everything(),  # this process is asyncflow's own
+            metrics=registry,
         ) as engine:
-            _print_locations(config, bag, command)  # once it owns the store
+            _print_locations(config, bag, command, metrics_url)  # once it owns the store
             watch = DagFolderWatch(engine, config.dags_folder.absolute(), bag)
             async with anyio.create_task_group() as work:
                 work.start_soon(engine.serve, name="asyncflow-scheduler")
@@ -126,7 +158,7 @@ async def _wait_for_signals(
                 log.warning("shutdown_under_way", signal=name, grace_seconds=grace)
 
 
-def _print_locations(config: CliConfig, bag: DagBag, command: str) -> None:
+def _print_locations(config: CliConfig, bag: DagBag, command: str, metrics_url: str | None) -> None:
     dags = f"{len(bag.dags)} DAG{'' if len(bag.dags) == 1 else 's'}"
     failed = len(bag.errors)
     errors = f", {failed} file{'' if failed == 1 else 's'} failed to import" if failed else ""
@@ -137,5 +169,6 @@ def _print_locations(config: CliConfig, bag: DagBag, command: str) -> None:
             ["database", mask_url(config.database_url)],
             ["DAG folder", f"{config.dags_folder} ({dags}{errors})"],
             ["task logs", str(config.settings.task_logs_folder)],
+            *([["metrics", metrics_url]] if metrics_url else []),
         ]
     )
