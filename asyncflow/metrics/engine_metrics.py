@@ -1,10 +1,12 @@
 """An engine's Prometheus metrics: one registry per engine, names prefixed ``asyncflow_``.
 
-The counters and histograms (pokes, store commits, loop lag) are
-prometheus_client's own, updated where the engine already does the work. The
-gauges (runs, task instances and waiting sensors by state) are computed when
-scraped from counts the engine keeps anyway (:mod:`asyncflow.metrics.tally`),
-so a scrape costs the same however many sensors wait. Every metric is listed,
+The counters and histograms of runs, store commits and loop lag are
+prometheus_client's own, updated where the engine already does the work;
+pokes, far more frequent, are counted without a lock
+(:mod:`asyncflow.metrics.poke_times`). The gauges (runs, task instances and
+waiting sensors by state) are computed when scraped from counts the engine
+keeps anyway (:mod:`asyncflow.metrics.tally`), so a scrape costs the same
+however many sensors wait. Every metric is listed,
 with its type, labels and meaning, in the documentation's metrics page.
 """
 
@@ -20,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from asyncflow.exceptions import EngineError
 from asyncflow.metrics.lag import LoopLag
+from asyncflow.metrics.poke_times import PokeTimes, poke_families
 from asyncflow.metrics.tally import InstanceTally
 from asyncflow.sensor import SensorMode
 from asyncflow.states import DagRunState
@@ -46,13 +49,17 @@ class EngineMetrics:
     Attributes:
         registry: The ``CollectorRegistry`` holding the engine's metrics.
         tally: The engine's task instances by kind and state.
+        poke_times: The pokes by sensor mode: counts per latency bucket, total seconds.
 
     Raises:
         EngineError: ``registry`` has asyncflow's metrics already (another engine's).
 
     Example:
-        >>> engine.metrics.exposition()  # doctest: +SKIP
-        '# HELP asyncflow_dag_runs DAG runs this engine holds, by state...'
+        >>> print(engine.metrics.exposition())  # doctest: +SKIP
+        # HELP asyncflow_dag_runs_finished_total DAG runs this engine finished, by final state.
+        # TYPE asyncflow_dag_runs_finished_total counter
+        asyncflow_dag_runs_finished_total{state="success"} 3.0
+        ...
         >>> app.mount("/metrics", engine.metrics.asgi_app())  # doctest: +SKIP
     """
 
@@ -61,6 +68,7 @@ class EngineMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.tally = InstanceTally()
         self.lag = LoopLag(self._observe_lag)
+        self.poke_times = {mode: PokeTimes(POKE_SECONDS) for mode in SensorMode}
         self._run_counts: Callable[[], Mapping[DagRunState, int]] = dict
         if not enabled:
             return
@@ -81,23 +89,6 @@ class EngineMetrics:
         )
         self._runs_finished = {
             state: runs.labels(state=state.value) for state in FINISHED_RUN_STATES
-        }
-        pokes = Counter(
-            "asyncflow_pokes",
-            "Sensor pokes, by sensor mode, however each ended.",
-            ["mode"],
-            registry=registry,
-        )
-        poke_seconds = Histogram(
-            "asyncflow_poke_duration_seconds",
-            "How long each sensor poke took, by sensor mode.",
-            ["mode"],
-            buckets=POKE_SECONDS,
-            registry=registry,
-        )
-        self._pokes = {
-            mode: (pokes.labels(mode=mode.value), poke_seconds.labels(mode=mode.value))
-            for mode in SensorMode
         }
         self._commit_seconds = Histogram(
             "asyncflow_store_commit_duration_seconds",
@@ -132,9 +123,7 @@ class EngineMetrics:
 
     def poked(self, mode: SensorMode, seconds: float) -> None:
         """Count a sensor's poke that took ``seconds``."""
-        count, duration = self._pokes[mode]
-        count.inc()
-        duration.observe(seconds)
+        self.poke_times[mode].observe(seconds)
 
     def committed(self, seconds: float, writes: int) -> None:
         """Note a store transaction of ``writes`` writes that took ``seconds``."""
@@ -203,6 +192,7 @@ class _StateGauges(Collector):
         for mode, count in metrics.tally.sensors_waiting().items():
             sensors.add_metric([mode.value], count)
         yield sensors
+        yield from poke_families(metrics.poke_times)
         yield GaugeMetricFamily(
             "asyncflow_event_loop_behind_seconds",
             "How far behind the event loop is now: the last heartbeat's lag, or how overdue "

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from asyncflow import DAG, DagRunState, EmptyOperator, Engine, Sensor, TaskState
 from asyncflow.exceptions import EngineError
 from asyncflow.metrics.lag import LoopLag
+from asyncflow.metrics.poke_times import PokeTimes, poke_families
 from asyncflow.metrics.tally import InstanceTable, InstanceTally, detach_all
 from asyncflow.records import TaskInstanceRecord
 from asyncflow.sensor import SensorMode
@@ -140,6 +141,27 @@ def test_a_sensor_waits_from_its_first_poke_to_its_end(
         SensorMode(mode): waiting,
         SensorMode("reschedule" if mode == "poke" else "poke"): 0,
     }
+
+
+def test_poke_times_are_prometheus_buckets_cumulative_and_inclusive() -> None:
+    """A poke on a bucket's bound falls in it; buckets add up to the count, sum is the seconds."""
+    times = PokeTimes((0.1, 1.0))
+    for seconds in (0.05, 0.1, 0.5, 2.0):
+        times.observe(seconds)
+    registry = CollectorRegistry()
+
+    class Pokes:
+        def collect(self) -> Any:
+            return poke_families({SensorMode.POKE: times})
+
+    registry.register(Pokes())  # type: ignore[arg-type]
+    labels = {"mode": "poke"}
+    assert registry.get_sample_value("asyncflow_pokes_total", labels) == 4
+    assert [
+        registry.get_sample_value("asyncflow_poke_duration_seconds_bucket", {**labels, "le": le})
+        for le in ("0.1", "1.0", "+Inf")
+    ] == [2, 3, 4]
+    assert registry.get_sample_value("asyncflow_poke_duration_seconds_sum", labels) == 2.65
 
 
 async def test_group_commit_tells_each_batch_its_time_and_size() -> None:
