@@ -46,10 +46,6 @@ def kind_of(task: Operator) -> InstanceKind:
     return InstanceKind.POKE if task.mode is SensorMode.POKE else InstanceKind.RESCHEDULE
 
 
-def _key(record: TaskInstanceRecord) -> CountKey:
-    return (record.state, record.next_poke_at is not None)
-
-
 class InstanceTable(dict[int, TaskInstanceRecord]):
     """A task's instances by map index, counted in ``counts`` while attached.
 
@@ -63,7 +59,7 @@ class InstanceTable(dict[int, TaskInstanceRecord]):
         super().__init__(records)
         self._counts: Counts | None = counts
         for record in records.values():
-            counts[_key(record)] += 1
+            counts[(record.state, record.next_poke_at is not None)] += 1
 
     def __setitem__(self, map_index: int, record: TaskInstanceRecord) -> None:
         counts = self._counts
@@ -79,7 +75,7 @@ class InstanceTable(dict[int, TaskInstanceRecord]):
         counts, self._counts = self._counts, None
         if counts is not None:
             for record in self.values():
-                counts[_key(record)] -= 1
+                counts[(record.state, record.next_poke_at is not None)] -= 1
 
     def renewed(self, records: Mapping[int, TaskInstanceRecord]) -> InstanceTable:
         """A table of ``records`` counted where this one was, this one detached."""
