@@ -108,10 +108,12 @@ def test_a_metrics_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 def test_bad_metrics_options_are_one_line_and_exit_2(tmp_path: Path) -> None:
-    """A port out of range, or a host without a port, is refused with the reason."""
+    """A port out of range, a host without a port or not of this machine: refused, with why."""
     home = tmp_path / "home"
     (home / "dags").mkdir(parents=True)
     out_of_range = asyncflow(home, "run", "--metrics-port", "70000")
     assert_one_line_error(out_of_range, "--metrics-port", "70000 is not in the range")
     no_port = asyncflow(home, "run", "--metrics-host", "0.0.0.0")
     assert_one_line_error(no_port, "--metrics-host needs --metrics-port")
+    elsewhere = asyncflow(home, "run", "--metrics-port", "0", "--metrics-host", "192.0.2.1")
+    assert_one_line_error(elsewhere, "cannot listen on 192.0.2.1:0", "choose another port or host")
