@@ -1,12 +1,14 @@
-"""The engine's metrics on a real SQLite file: sensors of both modes, pokes and commits."""
+"""The engine's metrics on a real SQLite file (and PostgreSQL): sensors, pokes and commits."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from postgres_server import fresh_schema
 from prometheus_client.parser import text_string_to_metric_families
 
 from asyncflow import DAG, DagRunState, EmptyOperator, Engine, Sensor
@@ -36,14 +38,24 @@ def scrape(engine: Engine) -> dict[str, float]:
     return found
 
 
-async def test_a_run_with_both_sensor_modes_shows_in_the_exposition(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A SQLite file, or a fresh schema of the test PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'metrics.db'}"
+        return
+    async with fresh_schema() as url:
+        yield url
+
+
+async def test_a_run_with_both_sensor_modes_shows_in_the_exposition(store_url: str) -> None:
     """Waiting sensors, instances, runs, pokes and group commits are what the engine did."""
     Gate.opened = False
     with DAG("gates") as built:
         poke = Gate(task_id="poke", mode="poke")
         reschedule = Gate(task_id="reschedule", mode="reschedule")
         [poke, reschedule] >> EmptyOperator(task_id="after")
-    async with Engine(f"sqlite:///{tmp_path / 'metrics.db'}", dags=[built]) as engine:
+    async with Engine(store_url, dags=[built]) as engine:
         started = await engine.trigger("gates")
         with anyio.fail_after(20):
             while True:
