@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from prometheus_client import CollectorRegistry
 
 from asyncflow.clock import Clock, SystemClock
 from asyncflow.connections import SharedResources, current_resources
@@ -45,6 +46,7 @@ from asyncflow.engine.timers import Timers
 from asyncflow.engine.watchdog import LoopWatchdog
 from asyncflow.exceptions import DagNotFound, EngineError
 from asyncflow.log import get_logger
+from asyncflow.metrics import EngineMetrics
 from asyncflow.records import EngineIdentity
 from asyncflow.results import DagRunResult
 from asyncflow.settings import Settings
@@ -79,6 +81,9 @@ class Engine:
         process: The process-wide changes the engine may make while open (GC
             tuning, capturing ``print()`` into try logs, logging setup, the loop
             watchdog); default: none, as befits a guest in a service's process.
+        metrics: Prometheus metrics in ``engine.metrics`` (:class:`EngineMetrics`):
+            ``True`` (the default) in a registry of the engine's own, a
+            ``CollectorRegistry`` to register them in yours, ``False`` for none.
 
     Example:
         >>> async with Engine(dags=[etl]) as engine:  # doctest: +SKIP
@@ -98,6 +103,7 @@ class Engine:
         task_logs: bool | None = None,
         process: ProcessSetup | None = None,
         queues: Iterable[str] | None = None,
+        metrics: bool | CollectorRegistry = True,
     ) -> None:
         if (
             isinstance(max_active_tasks, bool)
@@ -116,6 +122,7 @@ class Engine:
         self.import_errors: dict[str, str] = {}
         self.identity = EngineIdentity.of_this_process()
         self.owner = self.identity.id
+        self.metrics = _metrics_of(metrics)
         self.xcom_objects = open_objects(
             self.settings.xcom_object_store, self.settings.xcom_object_threshold
         )
@@ -143,6 +150,7 @@ class Engine:
             dags=self.dags,
             objects=self.xcom_objects,
             spawn=self._driver.spawn,
+            tally=self.metrics.tally if self.metrics.enabled else None,
         )
         self.scheduler = Scheduler(
             clock=self.clock,
@@ -155,6 +163,10 @@ class Engine:
         self.resources = SharedResources()
         self._stack: AsyncExitStack | None = None
         self.cluster = self._cluster(checked_queues(queues))
+        if self.metrics.enabled:
+            self.metrics.watch_runs(self._run_counts)
+            self._driver.executor.runner.observe_poke = self.metrics.poked
+            self.store.stats.on_commit = self.metrics.committed
         for dag in dags.values() if isinstance(dags, Mapping) else dags or ():
             self.add_dag(dag)
 
@@ -253,6 +265,8 @@ class Engine:
         tg.start_soon(self._loop.run, name="asyncflow-run-loop")
         if self.cluster is not None:
             tg.start_soon(self.cluster.run, name="asyncflow-cluster")
+        if self.metrics.enabled:
+            tg.start_soon(self.metrics.lag.run, name="asyncflow-loop-lag")
         if self.process.watchdog:
             watchdog = LoopWatchdog(
                 self.settings.loop_block_warning_seconds, self._driver.executor.running_tasks
@@ -299,8 +313,14 @@ class Engine:
 
     def _run_finished(self, run: RunState) -> None:
         self.runs.finished(run)
+        self.metrics.run_finished(run.record.state)
         if run.record.state is DagRunState.FAILED and run.dag.max_consecutive_failed_dag_runs:
             self._driver.spawn(pause_after_failures, self.store, run.dag, self.scheduler.paused)
+
+    def _run_counts(self) -> dict[DagRunState, int]:
+        # read from a scrape thread too: copies made in one step each (atomic under the GIL)
+        queued = sum(len(runs) for runs in list(self.runs.queued.values()))
+        return {DagRunState.RUNNING: len(self.runs.active), DagRunState.QUEUED: queued}
 
     def _logs_folder(self, store: str | Store, task_logs: bool | None) -> Path | None:
         if task_logs is None:
@@ -558,6 +578,17 @@ class Engine:
     def _require_open(self) -> None:
         if self._stack is None:
             raise EngineError("the engine is not open: use `async with Engine(...) as engine:`")
+
+
+def _metrics_of(metrics: bool | CollectorRegistry) -> EngineMetrics:
+    if isinstance(metrics, CollectorRegistry):
+        return EngineMetrics(metrics)
+    if not isinstance(metrics, bool):
+        raise EngineError(
+            f"metrics must be True, False or a prometheus_client CollectorRegistry, "
+            f"got {type(metrics).__name__}"
+        )
+    return EngineMetrics(enabled=metrics)
 
 
 async def _shielded(close: Callable[[], Awaitable[None]]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 
 from asyncflow.dag import DAG
+from asyncflow.metrics.tally import InstanceTable, InstanceTally
 from asyncflow.operator import Operator
 from asyncflow.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.states import FAILED_TASK_STATES, FINISHED_TASK_STATES, DagRunState, TaskState
@@ -94,13 +95,25 @@ class RunState:
 
     @classmethod
     def new(
-        cls, dag: DAG, record: DagRunRecord, instances: Iterable[TaskInstanceRecord]
+        cls,
+        dag: DAG,
+        record: DagRunRecord,
+        instances: Iterable[TaskInstanceRecord],
+        tally: InstanceTally | None = None,
     ) -> RunState:
-        """The state of a run whose instances are all still to be decided."""
+        """The state of a run whose instances are all still to be decided.
+
+        With a ``tally``, its instances are counted there until the run ends.
+        """
         by_task: dict[str, dict[int, TaskInstanceRecord]] = {}
         for ti in instances:
             by_task.setdefault(ti.task_id, {})[ti.map_index] = ti
         weights = effective_weights(dag.task_dict)
+        if tally is not None:
+            by_task = {
+                t.task_id: tally.table(t, by_task.get(t.task_id, {}))
+                for t in dag.task_dict.values()
+            }
         nodes = {
             task_id: NodeState(
                 task=task,
@@ -115,7 +128,11 @@ class RunState:
 
     @classmethod
     def restore(
-        cls, dag: DAG, record: DagRunRecord, instances: Iterable[TaskInstanceRecord]
+        cls,
+        dag: DAG,
+        record: DagRunRecord,
+        instances: Iterable[TaskInstanceRecord],
+        tally: InstanceTally | None = None,
     ) -> RunState:
         """The state of a run read back from the store (after a restart).
 
@@ -123,7 +140,7 @@ class RunState:
         instance with any state was decided before; the others are decided by
         :meth:`settle`.
         """
-        run = cls.new(dag, record, instances)
+        run = cls.new(dag, record, instances, tally)
         run.unfinished_nodes = 0
         for node in run.nodes.values():
             node.unfinished = sum(
@@ -241,7 +258,9 @@ class RunState:
         template = node.instances[-1]
         length = expansion.length
         node.expansion = expansion
-        node.instances = {i: template.evolve(map_index=i) for i in range(length)}
+        expanded = {i: template.evolve(map_index=i) for i in range(length)}
+        old = node.instances
+        node.instances = old.renewed(expanded) if isinstance(old, InstanceTable) else expanded
         node.unfinished = length
         for child_id in node.task.downstream_task_ids:
             child = self.nodes[child_id]

@@ -22,6 +22,7 @@ from asyncflow.engine.run_events import RunResumed, RunStarted
 from asyncflow.engine.run_state import RunState
 from asyncflow.exceptions import DagRunNotFound, EngineError
 from asyncflow.log import get_logger
+from asyncflow.metrics.tally import InstanceTally, detach_all
 from asyncflow.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.results import DagRunResult
 from asyncflow.states import DagRunState
@@ -65,8 +66,10 @@ class RunBook:
         dags: Mapping[str, DAG],
         objects: XComObjects | None,
         spawn: Callable[..., None],
+        tally: InstanceTally | None = None,
     ) -> None:
         self.store = store
+        self.tally = tally  # counts the active runs' instances (metrics)
         self.clock = clock
         self.driver = driver
         self.dags = dags
@@ -103,7 +106,7 @@ class RunBook:
     async def _start(
         self, dag: DAG, record: DagRunRecord, instances: list[TaskInstanceRecord]
     ) -> DagRunResult:
-        run = RunState.new(dag, record, instances)
+        run = RunState.new(dag, record, instances, self.tally)
         self.active[run.key] = run
         self._announce_start()
         log.info("dag_run_started", dag_id=dag.dag_id, run_id=record.run_id)
@@ -122,6 +125,7 @@ class RunBook:
     def finished(self, run: RunState) -> None:
         """A run ended: forget it and start the DAG's next queued run, if any."""
         self.active.pop(run.key, None)
+        detach_all(node.instances for node in run.nodes.values())
         if self.queued.get(run.dag.dag_id):
             self._spawn(self.start_queued, run.dag.dag_id)
 
@@ -210,7 +214,7 @@ class RunBook:
         if changes:
             await self.store.recover_tries(changes)
         interrupted = changes
-        run = RunState.restore(dag, record, instances)
+        run = RunState.restore(dag, record, instances, self.tally)
         self.active[run.key] = run
         self._announce_start()
         log.info(

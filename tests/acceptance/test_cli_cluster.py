@@ -88,7 +88,7 @@ def test_three_processes_share_a_run_and_survive_a_sigkill(tmp_path: Path, url: 
     assert asyncflow(tmp_path / "cli", "db", "init", **env).returncode == 0
     # room for a third of the work each, so that the driver runs its share
     slots = ["--max-active-tasks", str((TASKS + SENSORS) // 3)]
-    engines = [Served(tmp_path / f"engine{n}", args=slots, **env) for n in range(3)]
+    engines = [Served(tmp_path / f"engine{n}", "run", *slots, **env) for n in range(3)]
     try:
         triggered = asyncflow(tmp_path / "cli", "dags", "trigger", "shared_work", **env)
         assert triggered.returncode == 0, triggered.stderr

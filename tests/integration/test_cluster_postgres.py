@@ -166,7 +166,8 @@ async def test_notify_on_one_engine_wakes_a_sensor_waiting_in_another(url: str) 
 
 async def test_two_engines_on_one_schedule_create_each_run_once(url: str) -> None:
     """Two engines serving one schedule create each of its runs once, and each run succeeds."""
-    start = datetime.now(UTC) - timedelta(hours=3, minutes=30)
+    # three hours of whole hours before now: exactly three intervals have ended
+    start = (datetime.now(UTC) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
     with DAG("hourly", schedule="@hourly", start_date=start, catchup=True) as built:
 
         @task
@@ -181,13 +182,14 @@ async def test_two_engines_on_one_schedule_create_each_run_once(url: str) -> Non
     ):
         serving.start_soon(first.serve)
         serving.start_soon(second.serve)
-        with anyio.fail_after(30):
+        with anyio.move_on_after(30):
             for _ in range(1500):
                 runs = await first.store.list_runs("hourly")
                 if len(runs) == 3 and all(r.state is DagRunState.SUCCESS for r in runs):
                     break
                 await anyio.sleep(0.02)
         serving.cancel_scope.cancel()
+    assert [r.state for r in runs] == [DagRunState.SUCCESS] * 3, runs
     assert len({run.run_id for run in runs}) == 3
 
 
