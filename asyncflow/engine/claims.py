@@ -1,7 +1,8 @@
 """Claiming offered instances on a shared store, and running them here.
 
-The claimer takes as many offered instances as the engine has free slots,
-in its queues, whenever it may find some: an offer was made (a notice), a slot
+The claimer takes as many offered instances as the engine has free slots (and
+a few more, to start the moment a slot comes free), in its queues, whenever it
+may find some: an offer was made (a notice), a slot
 came free, or a lease period passed with nothing heard. A claimed instance goes
 to the engine's own dispatcher like any other; its try is run by the executor.
 
@@ -35,6 +36,10 @@ log = get_logger("asyncflow.engine")
 
 MAX_CLAIM = 500
 """Instances claimed in one statement at most, so that other engines get their share."""
+PREFETCH = 64
+"""Instances claimed ahead of free slots at most (fewer for an engine with fewer slots),
+so that a slot coming free starts the next instance at once; a claim is made when half
+of them have been launched, so that claims come in batches rather than one per slot."""
 GUEST_RUNS = 256
 """Guest runs kept for the next claims of their instances (the least recently used go)."""
 
@@ -67,6 +72,7 @@ class Claimer:
         self.max_map_length = max_map_length
         self.idle_interval = idle_interval
         self.claimed = 0  # instances claimed since the engine opened
+        self.prefetch = min(dispatcher.max_active, PREFETCH)
         self._wanted = anyio.Event()
         self._guests: OrderedDict[tuple[str, str], RunState] = OrderedDict()
 
@@ -91,10 +97,14 @@ class Claimer:
                 log.warning("claim_failed", owner=self.owner, error=str(error))
 
     def _room(self) -> int:
+        """How many to claim now.
+
+        None while enough wait here for a slot; else up to the free slots and the prefetch.
+        """
         dispatcher = self.dispatcher
-        if dispatcher.paused:
+        if dispatcher.paused or dispatcher.waiting > self.prefetch // 2:
             return 0
-        return dispatcher.max_active - dispatcher.running - dispatcher.waiting
+        return dispatcher.max_active + self.prefetch - dispatcher.running - dispatcher.waiting
 
     async def _claim_while_room(self) -> None:
         while (room := min(self._room(), MAX_CLAIM)) > 0:
