@@ -31,6 +31,7 @@ from asyncflow.operators.python_sensor import PythonSensor
 from asyncflow.params import Param
 from asyncflow.results import DagRunResult, TaskInstanceResult
 from asyncflow.sensor import PokeReturnValue, Sensor
+from asyncflow.setup_teardown_decorators import setup, teardown
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.task import task
 from asyncflow.task_group import TaskGroup, task_group
@@ -75,6 +76,8 @@ __all__ = [
     "chain",
     "dag",
     "get_current_context",
+    "setup",
     "task",
     "task_group",
+    "teardown",
 ]

@@ -28,6 +28,7 @@ from asyncflow.edge_label import Label
 from asyncflow.exceptions import DagDefinitionError
 from asyncflow.mapped_operator import OperatorPartial, building_detached
 from asyncflow.retry import to_timedelta
+from asyncflow.setup_teardown import SetupTeardownMixin
 from asyncflow.task_group import TaskGroup, current_task_group
 from asyncflow.task_keywords import check_unknown_keywords
 from asyncflow.trigger_rules import TriggerRule, parse_trigger_rule
@@ -69,7 +70,7 @@ TASK_DEFAULTS: dict[str, Any] = {
 }
 
 
-class Operator(DependencyMixin):
+class Operator(DependencyMixin, SetupTeardownMixin):
     """Base class of every task: subclass it and define ``async def execute``.
 
     Args:
@@ -107,6 +108,9 @@ class Operator(DependencyMixin):
             or ``"absolute"``: see :mod:`asyncflow.weight_rule`.
         wait_for_downstream: ``depends_on_past``, and the previous run's
             instances of this task's direct downstream tasks must have gone well too.
+
+    ``as_setup()`` and ``as_teardown(setups=...)`` make it a setup or teardown
+    task (see :mod:`asyncflow.setup_teardown`).
         **airflow_only: Airflow keywords that change nothing here, kept in
             :attr:`airflow_only` (see
             :data:`~asyncflow.task_keywords.AIRFLOW_ONLY` for each and why);

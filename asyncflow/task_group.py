@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from asyncflow.dag import DAG, current_dag, validate_id
 from asyncflow.dependency_mixin import DependencyMixin
 from asyncflow.exceptions import DagDefinitionError, DuplicateTaskIdError
+from asyncflow.setup_teardown import group_leaves
 
 if TYPE_CHECKING:
     from asyncflow.operator import Operator
@@ -162,10 +163,12 @@ class TaskGroup(DependencyMixin):
 
     @property
     def leaves(self) -> list[Operator]:
-        """The group's tasks with no downstream task inside the group."""
-        tasks = list(self.iter_tasks())
-        inside = {task.task_id for task in tasks}
-        return [task for task in tasks if not task.downstream_task_ids & inside]
+        """The group's tasks with no downstream task inside the group, teardowns aside.
+
+        A teardown leaf gives way to the work it follows, as in Airflow (see
+        :func:`~asyncflow.setup_teardown.group_leaves`).
+        """
+        return group_leaves(list(self.iter_tasks()))
 
     # --- dependencies ---------------------------------------------------------------
     def set_downstream(self, other: Any) -> None:

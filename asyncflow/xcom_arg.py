@@ -67,6 +67,25 @@ class XComArg:
     def __rlshift__(self, other: Any) -> Any:
         return self.operator.__rlshift__(other)
 
+    def as_setup(self) -> XComArg:
+        """Mark the task as a setup task (see :meth:`asyncflow.Operator.as_setup`)."""
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(
+        self, setups: Any = None, on_failure_fail_dagrun: bool | None = None
+    ) -> XComArg:
+        """Mark the task as a teardown of ``setups`` (see ``Operator.as_teardown``)."""
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> XComArg:
+        self.operator.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.operator.__exit__(*exc_info)
+
     async def resolve(self, context: Context) -> Any:
         """The value, read from the store (a list in map_index order for a mapped task)."""
         ti = context["ti"]

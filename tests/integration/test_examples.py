@@ -160,3 +160,13 @@ def test_airflow_extras_run_everything_in_a_manual_run_and_label_edges(bag: DagB
     dag = bag.dags["airflow_extras"]
     assert dag.get_edge_info("latest_only", "ready") == {"label": "latest run only"}
     assert dag.get_edge_info("any_day", "publish") == {"label": "all waits over"}
+
+
+def test_setup_teardown_drops_the_table_after_the_work(bag: DagBag) -> None:
+    """The teardown runs after the work that used the setup's table, and gets its name."""
+    result = run(bag, "setup_teardown")
+    assert result.xcom("drop_table") == "dropped scratch_orders"
+    assert bag.dags["setup_teardown"].get_task("drop_table").upstream_task_ids == {
+        "create_table",
+        "report",
+    }
