@@ -18,6 +18,7 @@ from asyncflow.exceptions import (
     SensorTimeout,
     SkipTask,
 )
+from asyncflow.notifier import BaseNotifier
 from asyncflow.operator import Operator, chain
 from asyncflow.operators import (
     BashOperator,
@@ -46,6 +47,7 @@ _set_test_runner(_run_dag_test)
 __all__ = [
     "DAG",
     "AsyncflowError",
+    "BaseNotifier",
     "BashOperator",
     "BranchPythonOperator",
     "DagDefinitionError",

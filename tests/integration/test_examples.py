@@ -170,3 +170,13 @@ def test_setup_teardown_drops_the_table_after_the_work(bag: DagBag) -> None:
         "create_table",
         "report",
     }
+
+
+def test_notifiers_log_their_rendered_messages(
+    bag: DagBag, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The task's and the DAG's notifiers log their messages, rendered with the context."""
+    caplog.set_level("WARNING", logger="examples.notifiers")
+    result = run(bag, "notifiers")
+    messages = [r.getMessage() for r in caplog.records if r.name == "examples.notifiers"]
+    assert messages == ["load loaded 3 rows", f"notifiers: run {result.run_id} succeeded"]
