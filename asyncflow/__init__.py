@@ -24,8 +24,10 @@ from asyncflow.operators import (
     BashOperator,
     BranchPythonOperator,
     EmptyOperator,
+    ExternalPythonOperator,
     LatestOnlyOperator,
     PythonOperator,
+    PythonVirtualenvOperator,
     ShortCircuitOperator,
 )
 from asyncflow.operators.python_sensor import PythonSensor
@@ -55,6 +57,7 @@ __all__ = [
     "DagRunState",
     "EmptyOperator",
     "Engine",
+    "ExternalPythonOperator",
     "FailTask",
     "Label",
     "LatestOnlyOperator",
@@ -65,6 +68,7 @@ __all__ = [
     "ProcessSetup",
     "PythonOperator",
     "PythonSensor",
+    "PythonVirtualenvOperator",
     "Sensor",
     "SensorTimeout",
     "ShortCircuitOperator",

@@ -33,6 +33,7 @@ from asyncflow.operators.python import (
     PythonOperator,
     ShortCircuitOperator,
 )
+from asyncflow.operators.python_isolated import ExternalPythonOperator, PythonVirtualenvOperator
 from asyncflow.operators.python_sensor import PythonSensor
 from asyncflow.task_group import current_task_group
 from asyncflow.xcom_arg import XComArg, iter_xcom_args
@@ -250,6 +251,23 @@ class _TaskFactory:
         A non-zero exit fails the task (99 skips it); the last stdout line is the result.
         """
         return self._make(_BashDecoratedOperator, python_callable, **kwargs)
+
+    def virtualenv(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """The function runs in a cached virtualenv made for it (``requirements=[...]``).
+
+        Takes :class:`~asyncflow.PythonVirtualenvOperator`'s keywords; the function's
+        source crosses to the environment, its arguments and result as JSON.
+        """
+        return self._make(PythonVirtualenvOperator, python_callable, **kwargs)
+
+    def external_python(
+        self, python_callable: Callable[..., Any] | None = None, **kwargs: Any
+    ) -> Any:
+        """The function runs with another interpreter (``python="/path/bin/python"``).
+
+        Takes :class:`~asyncflow.ExternalPythonOperator`'s keywords.
+        """
+        return self._make(ExternalPythonOperator, python_callable, **kwargs)
 
 
 task = _TaskFactory()

@@ -180,3 +180,10 @@ def test_notifiers_log_their_rendered_messages(
     result = run(bag, "notifiers")
     messages = [r.getMessage() for r in caplog.records if r.name == "examples.notifiers"]
     assert messages == ["load loaded 3 rows", f"notifiers: run {result.run_id} succeeded"]
+
+
+def test_isolated_python_runs_both_functions_in_children(bag: DagBag) -> None:
+    """The external-python and virtualenv tasks hand JSON to each other: Lima is warmest."""
+    result = run(bag, "isolated_python")
+    assert result.xcom("extract")[1] == {"city": "Lima", "temp": 19}
+    assert result.xcom("warmest") == "Lima"
