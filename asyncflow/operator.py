@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from asyncflow.callback_list import CallbackList
 from asyncflow.dag import DAG, current_dag, validate_id
 from asyncflow.dependency_mixin import DependencyMixin
 from asyncflow.edge_label import Label
@@ -86,7 +87,8 @@ class Operator(DependencyMixin, SetupTeardownMixin):
         priority_weight: Higher runs first when slots are short (summed with
             other tasks' by ``weight_rule``).
         depends_on_past: Run only if this task succeeded in the previous run.
-        on_success_callback: Called with the context after success.
+        on_success_callback: Called with the context after success (this and
+            every ``on_*_callback`` may be a list of callables, called in order).
         on_failure_callback: Called with the context after the final failure.
         on_retry_callback: Called with the context when a try fails and will be retried.
         owner: Who owns the task (shown, not enforced).
@@ -136,9 +138,9 @@ class Operator(DependencyMixin, SetupTeardownMixin):
         pool: str | None = _UNSET,
         priority_weight: int = _UNSET,
         depends_on_past: bool = _UNSET,
-        on_success_callback: Callback | None = _UNSET,
-        on_failure_callback: Callback | None = _UNSET,
-        on_retry_callback: Callback | None = _UNSET,
+        on_success_callback: Callback | list[Callback] | None = _UNSET,
+        on_failure_callback: Callback | list[Callback] | None = _UNSET,
+        on_retry_callback: Callback | list[Callback] | None = _UNSET,
         owner: str = _UNSET,
         doc_md: str | None = _UNSET,
         doc: str | None = None,
@@ -149,8 +151,8 @@ class Operator(DependencyMixin, SetupTeardownMixin):
         params: Mapping[str, Any] | None = None,
         queue: str = _UNSET,
         do_xcom_push: bool = _UNSET,
-        on_execute_callback: Callback | None = _UNSET,
-        on_skipped_callback: Callback | None = _UNSET,
+        on_execute_callback: Callback | list[Callback] | None = _UNSET,
+        on_skipped_callback: Callback | list[Callback] | None = _UNSET,
         pool_slots: int = _UNSET,
         max_active_tis_per_dag: int | None = _UNSET,
         max_active_tis_per_dagrun: int | None = _UNSET,
@@ -467,6 +469,10 @@ def _params(value: object, where: str) -> Mapping[str, Any]:
 
 
 def _callback(value: object, name: str, where: str) -> Callback | None:
+    if isinstance(value, (list, tuple)):  # several, as Airflow takes them: called in order
+        for item in value:
+            _callback(item, name, where)
+        return None if not value else value[0] if len(value) == 1 else CallbackList(value)
     if value is not None and not callable(value):
         raise DagDefinitionError(f"{where}: {name} must be callable, got {value!r}")
     return value

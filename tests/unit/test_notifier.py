@@ -8,8 +8,9 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
+import structlog
 
-from asyncflow import DAG, BaseNotifier, DagRunState, FailTask, task
+from asyncflow import DAG, BaseNotifier, DagDefinitionError, DagRunState, FailTask, task
 from asyncflow.notifier import NotifierTemplateError, render_value
 
 
@@ -92,3 +93,33 @@ def test_the_sandbox_refuses_to_reach_into_python_internals() -> None:
     """Templates render in Jinja2's sandbox, so they cannot reach private attributes."""
     with pytest.raises(NotifierTemplateError, match="does not render"):
         Collect("{{ ''.__class__.__mro__ }}").render({})
+
+
+class Broken(BaseNotifier):
+    """A notifier whose sending always fails."""
+
+    def notify(self, context: Mapping[str, Any]) -> None:
+        raise ConnectionError("mail server down")
+
+
+def test_a_list_of_notifiers_calls_each_and_reports_the_failures_together() -> None:
+    """on_failure_callback=[a, b]: both are called, one failure does not stop the other."""
+    works = Collect("{{ ti.task_id }}")
+    with DAG("two_alerts") as built:
+        fails.override(on_failure_callback=[Broken(), works])()
+    with structlog.testing.capture_logs() as events:
+        built.test()
+    assert works.sent == [("fails", [])]
+    (failed,) = [e for e in events if e["event"] == "callback_failed"]
+    assert failed["error"] == (
+        "CallbacksFailed: 1 of 2 callbacks failed: <Broken>: ConnectionError: mail server down"
+    )
+
+
+def test_a_callback_list_checks_each_item() -> None:
+    """A list holding something not callable fails naming the keyword; [] means none."""
+    with DAG("bad_list"):
+        with pytest.raises(DagDefinitionError, match="on_retry_callback must be callable, got 3"):
+            fails.override(on_retry_callback=[print, 3])()
+        made = fails.override(on_retry_callback=[])()
+    assert made.operator.on_retry_callback is None
