@@ -123,6 +123,7 @@ class Operator(DependencyMixin, SetupTeardownMixin):
     expand_input: dict[str, Any] | None = None  # set by .expand(): argument -> values
     # set by SomeOperator.partial(...).expand(...): the keywords every instance shares
     partial_kwargs: dict[str, Any] | None = None
+    mapped_group: TaskGroup | None = None  # the mapped task group whose instances it is in
 
     def __init__(
         self,

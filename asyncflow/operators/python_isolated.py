@@ -36,6 +36,7 @@ from asyncflow.exceptions import AsyncflowError, DagDefinitionError, FailTask, S
 from asyncflow.log import get_logger
 from asyncflow.operators import isolated_child
 from asyncflow.operators.bash import pump_lines
+from asyncflow.operators.callable import own_mapped_kwargs
 from asyncflow.operators.outputs import push_outputs
 from asyncflow.operators.python import PythonOperator
 from asyncflow.operators.venv_cache import VenvSpec, base_python, ensure_venv
@@ -149,7 +150,7 @@ class ExternalPythonOperator(PythonOperator):
         bound = self.bound
         args = list(await resolve_nested(bound.args, context)) if bound.args else []
         kwargs = dict(await resolve_nested(bound.kwargs, context)) if bound.kwargs else {}
-        kwargs.update(context["ti"].mapped_kwargs)
+        kwargs.update(own_mapped_kwargs(context))
         given = {*bound.signature.positional[: len(args)], *kwargs}
         for name in sorted(bound.signature.names & CONTEXT_VALUES - given):
             if name in context:

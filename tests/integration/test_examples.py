@@ -187,3 +187,10 @@ def test_isolated_python_runs_both_functions_in_children(bag: DagBag) -> None:
     result = run(bag, "isolated_python")
     assert result.xcom("extract")[1] == {"city": "Lima", "temp": 19}
     assert result.xcom("warmest") == "Lima"
+
+
+def test_mapped_task_group_pairs_each_files_steps(bag: DagBag) -> None:
+    """Each group instance weighs its own file's size; total sums the three instances."""
+    result = run(bag, "mapped_task_group")
+    assert [result.xcom("load.weigh", map_index=i) for i in range(3)] == [20, 22, 12]
+    assert result.xcom("total") == 54
