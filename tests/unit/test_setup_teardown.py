@@ -8,6 +8,7 @@ import pytest
 
 from asyncflow import (
     DAG,
+    BashOperator,
     DagDefinitionError,
     DagRunResult,
     DagRunState,
@@ -325,3 +326,29 @@ def test_a_setups_work_task_must_use_all_success() -> None:
         with pytest.raises(DagDefinitionError, match="task 'w' follows setup task 's', so its"):
             built.validate()
         built.get_task("w").trigger_rule = TriggerRule.ALL_SUCCESS  # let the block close
+
+
+def test_airflows_classic_example_runs_every_task_to_success() -> None:
+    """Airflow's example_setup_teardown (BashOperator, a TaskGroup), its imports aside."""
+    with DAG("example_setup_teardown", schedule=None, tags=["example"]) as built:
+        root_setup = BashOperator(task_id="root_setup", bash_command="echo 'setup'").as_setup()
+        root_normal = BashOperator(task_id="normal", bash_command="echo 'normal'")
+        root_teardown = BashOperator(
+            task_id="root_teardown", bash_command="echo 'teardown'"
+        ).as_teardown(setups=root_setup)
+        root_setup >> root_normal >> root_teardown
+        with TaskGroup("section_1") as section_1:
+            inner_setup = BashOperator(
+                task_id="taskgroup_setup", bash_command="echo 'inner setup'"
+            ).as_setup()
+            inner_normal = BashOperator(task_id="normal", bash_command="echo 'inner normal'")
+            inner_teardown = BashOperator(
+                task_id="taskgroup_teardown", bash_command="echo 'inner teardown'"
+            ).as_teardown(setups=inner_setup)
+            inner_setup >> inner_normal >> inner_teardown
+        root_normal >> section_1
+    assert upstream(built, "section_1.taskgroup_setup") == ["normal"]
+    result = built.test()
+    assert result.state is DagRunState.SUCCESS
+    assert set(states(result).values()) == {S.SUCCESS}
+    assert len(states(result)) == 6
