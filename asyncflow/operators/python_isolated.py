@@ -3,11 +3,11 @@
 As in Airflow, the function's source (not the function object) goes to the
 child: it must be a plain ``def`` that imports what it uses inside its body and
 reads nothing from the module around it. Its arguments and its return value
-cross as JSON (never pickled); a value that is not JSON fails the task with one
-line. It also receives, by naming them as parameters, the JSON-friendly context
-values: ``ds``, ``ds_nodash``, ``ts``, ``ts_nodash``, ``run_id``, ``params``,
-``map_index`` and, as ISO strings, ``logical_date``, ``data_interval_start`` and
-``data_interval_end``.
+cross as JSON (never pickled, whatever ``serializer`` says); a value that is not
+JSON fails the task with one line. It also receives, by naming them as
+parameters, the JSON-friendly context values: ``ds``, ``ds_nodash``, ``ts``,
+``ts_nodash``, ``run_id``, ``params``, ``map_index`` and, as ISO strings,
+``logical_date``, ``data_interval_start`` and ``data_interval_end``.
 
 The child is an async subprocess, so the event loop never waits on it; each line
 it prints (stdout and stderr) goes to the task's log. A non-zero exit fails the
@@ -45,6 +45,8 @@ from asyncflow.xcom_arg import resolve_nested
 
 log = get_logger("asyncflow.python")
 
+# Airflow's choices, taken so its DAGs load unchanged; values cross as JSON whichever is named
+SERIALIZERS = (None, "json", "pickle", "dill", "cloudpickle")
 # context values an isolated function may name as parameters: they are JSON already or dates
 CONTEXT_VALUES = frozenset(
     {"ds", "ds_nodash", "ts", "ts_nodash", "run_id", "params", "map_index", "logical_date",
@@ -68,9 +70,10 @@ class ExternalPythonOperator(PythonOperator):
         skip_on_exit_code: Exit codes of the child that skip the task.
         env_vars: Environment variables for the child.
         inherit_env: Start from the engine's environment (default) or from ``env_vars`` only.
-        serializer: ``None`` or ``"json"``: asyncflow never pickles, so ``pickle``,
-            ``dill`` and ``cloudpickle`` are refused (as is ``use_dill=True``).
-        use_dill: Refused when true (see ``serializer``).
+        serializer: Airflow's ``"pickle"``, ``"dill"``, ``"cloudpickle"`` or
+            ``"json"``, accepted so Airflow's DAGs load; asyncflow never pickles, so
+            values always cross as JSON, and one JSON cannot carry fails the task.
+        use_dill: Accepted for the same reason, with the same effect.
         expect_airflow: Accepted for compatibility; nothing here needs Airflow.
         expect_pendulum: Accepted for compatibility; dates arrive as ISO strings.
         **kwargs: ``multiple_outputs`` and the keywords every task accepts.
@@ -103,11 +106,10 @@ class ExternalPythonOperator(PythonOperator):
             python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, **kwargs
         )
         where = f"task {self.task_id!r}"
-        if serializer not in (None, "json") or use_dill:
-            given = "use_dill=True" if use_dill else f"serializer={serializer!r}"
+        if serializer not in SERIALIZERS:
             raise DagDefinitionError(
-                f"{where}: {given} is not supported: asyncflow never pickles, arguments and "
-                "return values cross as JSON; remove it"
+                f"{where}: unknown serializer {serializer!r}; choose one of: "
+                + ", ".join(s for s in SERIALIZERS if s)
             )
         if python is not None and (not isinstance(python, str) or not python):
             raise DagDefinitionError(

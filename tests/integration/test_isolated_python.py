@@ -17,6 +17,7 @@ from asyncflow import (
     ExternalPythonOperator,
     PythonVirtualenvOperator,
     TaskState,
+    dag,
     task,
 )
 from asyncflow.operators.venv_cache import MARKER, VenvSpec, VirtualenvBuildError, ensure_venv
@@ -226,8 +227,7 @@ async def test_a_python_version_not_installed_fails_naming_it(tmp_path: Path) ->
     ("kwargs", "message"),
     [
         ({"python_callable": lambda: 1}, "needs a def written in a file, not <function"),
-        ({"serializer": "pickle"}, r"serializer='pickle' is not supported: asyncflow never"),
-        ({"use_dill": True}, "use_dill=True is not supported"),
+        ({"serializer": "yaml"}, "unknown serializer 'yaml'; choose one of: json, pickle, dill"),
         ({"requirements": ["ok", 3]}, "requirements must be strings"),
     ],
 )
@@ -245,3 +245,33 @@ def test_an_async_function_is_refused() -> None:
 
     with DAG("bad_async"), pytest.raises(DagDefinitionError, match="runs a plain def, not an"):
         ExternalPythonOperator(task_id="t", python=PY, python_callable=later)
+
+
+async def test_airflows_virtualenv_tutorial_runs_with_its_serializer(tmp_path: Path) -> None:
+    """Airflow's tutorial_taskflow_api_virtualenv, serializer="dill" and all: JSON carries it."""
+
+    @dag(schedule=None, tags=["example"])
+    def tutorial_taskflow_api_virtualenv() -> None:
+        @task.virtualenv(
+            serializer="dill",
+            system_site_packages=False,
+            requirements=[],  # Airflow's names funcsigs, which the tests' index lacks
+            venv_cache_path=str(tmp_path / "venvs"),
+        )
+        def extract() -> dict[str, float]:
+            import json
+
+            return json.loads('{"1001": 301.27, "1002": 433.21, "1003": 502.22}')
+
+        @task(multiple_outputs=True)
+        def transform(order_data_dict: dict[str, float]) -> dict[str, float]:
+            return {"total_order_value": sum(order_data_dict.values())}
+
+        @task()
+        def load(total_order_value: float) -> str:
+            return f"Total order value is: {total_order_value:.2f}"
+
+        load(transform(extract())["total_order_value"])
+
+    result = await run(tutorial_taskflow_api_virtualenv(), tmp_path)
+    assert result.xcom("load") == "Total order value is: 1236.70"
