@@ -194,3 +194,11 @@ def test_a_missing_attachment_names_the_file(inbox: Inbox, tmp_path: Path) -> No
     notifier = SmtpNotifier(to="a@example.com", files=[str(missing)])
     with pytest.raises(SmtpNotifierError, match=r"cannot attach '.*gone\.csv'"):
         notifier.notify({})
+
+
+def test_the_default_subject_suits_a_dag_callback_too() -> None:
+    """Without a task in the context (a DAG's callback) the default subject names DAG and run."""
+    with DAG("nightly") as built:
+        pass
+    rendered = SmtpNotifier(to="a@example.com").render({"dag": built, "run_id": "r1"})
+    assert rendered.subject == "asyncflow: DAG nightly, run r1"
