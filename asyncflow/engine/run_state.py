@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 
 from asyncflow.dag import DAG
+from asyncflow.metrics.tally import InstanceTable, InstanceTally
 from asyncflow.operator import Operator
 from asyncflow.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.setup_teardown import run_state_tasks
@@ -84,6 +85,9 @@ class RunState:
     # marked failed): the error of each running try that is stopped
     stop_error: str | None = None
     base_context: dict[str, Any] | None = None  # the context shared by its instances
+    # a run another engine drives, of which this one runs claimed instances only
+    # (engines sharing a store): its tries' outcomes decide nothing here
+    guest: bool = False
 
     @property
     def timed_out(self) -> bool:
@@ -92,13 +96,25 @@ class RunState:
 
     @classmethod
     def new(
-        cls, dag: DAG, record: DagRunRecord, instances: Iterable[TaskInstanceRecord]
+        cls,
+        dag: DAG,
+        record: DagRunRecord,
+        instances: Iterable[TaskInstanceRecord],
+        tally: InstanceTally | None = None,
     ) -> RunState:
-        """The state of a run whose instances are all still to be decided."""
+        """The state of a run whose instances are all still to be decided.
+
+        With a ``tally``, its instances are counted there until the run ends.
+        """
         by_task: dict[str, dict[int, TaskInstanceRecord]] = {}
         for ti in instances:
             by_task.setdefault(ti.task_id, {})[ti.map_index] = ti
         weights = effective_weights(dag.task_dict)
+        if tally is not None:
+            by_task = {
+                t.task_id: tally.table(t, by_task.get(t.task_id, {}))
+                for t in dag.task_dict.values()
+            }
         nodes = {
             task_id: NodeState(
                 task=task,
@@ -115,7 +131,11 @@ class RunState:
 
     @classmethod
     def restore(
-        cls, dag: DAG, record: DagRunRecord, instances: Iterable[TaskInstanceRecord]
+        cls,
+        dag: DAG,
+        record: DagRunRecord,
+        instances: Iterable[TaskInstanceRecord],
+        tally: InstanceTally | None = None,
     ) -> RunState:
         """The state of a run read back from the store (after a restart).
 
@@ -123,7 +143,7 @@ class RunState:
         instance with any state was decided before; the others are decided by
         :meth:`settle`.
         """
-        run = cls.new(dag, record, instances)
+        run = cls.new(dag, record, instances, tally)
         run.unfinished_nodes = 0
         for node in run.nodes.values():
             node.unfinished = sum(
@@ -245,7 +265,9 @@ class RunState:
         template = node.instances[-1]
         length = expansion.length
         node.expansion = expansion
-        node.instances = {i: template.evolve(map_index=i) for i in range(length)}
+        expanded = {i: template.evolve(map_index=i) for i in range(length)}
+        old = node.instances
+        node.instances = old.renewed(expanded) if isinstance(old, InstanceTable) else expanded
         node.unfinished = length
         for child_id in node.task.downstream_task_ids:
             child = self.nodes[child_id]

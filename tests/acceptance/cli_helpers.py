@@ -132,14 +132,14 @@ def stored_paused(home: Path) -> set[str]:
 class Served:
     """An ``asyncflow run`` (or ``standalone``) subprocess, its output going to files."""
 
-    def __init__(self, home: Path, command: str = "run", **env: str) -> None:
+    def __init__(self, home: Path, command: str = "run", *args: str, **env: str) -> None:
         self.home = home
         self.out = home / f"{command}.out"
         self.err = home / f"{command}.err"
         home.mkdir(parents=True, exist_ok=True)
         with self.out.open("w") as out, self.err.open("w") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "asyncflow.cli", command],
+                [sys.executable, "-m", "asyncflow.cli", command, *args],
                 env=cli_env(home, **env),
                 stdout=out,
                 stderr=err,
