@@ -20,6 +20,7 @@ from asyncflow.dag import DAG
 from asyncflow.metrics.tally import InstanceTable, InstanceTally
 from asyncflow.operator import Operator
 from asyncflow.records import DagRunRecord, TaskInstanceRecord
+from asyncflow.setup_teardown import run_state_tasks
 from asyncflow.states import FAILED_TASK_STATES, FINISHED_TASK_STATES, DagRunState, TaskState
 from asyncflow.trigger_rules import Decision, UpstreamCounts, decide
 from asyncflow.weight_rule import effective_weights
@@ -117,7 +118,9 @@ class RunState:
         nodes = {
             task_id: NodeState(
                 task=task,
-                counts=UpstreamCounts(total=len(task.upstream_task_ids)),
+                counts=UpstreamCounts(
+                    total=len(task.upstream_task_ids), setups=_setup_count(dag, task)
+                ),
                 instances=by_task.get(task_id, {}),
                 unfinished=len(by_task.get(task_id, {})),
                 priority=weights[task_id],
@@ -150,12 +153,15 @@ class RunState:
             if any(ti.state is not None for ti in node.instances.values()):
                 node.decision = Decision.RUN if node.unfinished or _ran(node) else Decision.SKIP
         for node in run.nodes.values():
-            total = sum(run.nodes[up].size for up in node.task.upstream_task_ids)
-            counts = UpstreamCounts(total=total)
-            for up in node.task.upstream_task_ids:
-                for ti in run.nodes[up].instances.values():
+            ups = [run.nodes[up] for up in node.task.upstream_task_ids]
+            counts = UpstreamCounts(
+                total=sum(up.size for up in ups),
+                setups=sum(up.size for up in ups if up.task.is_setup),
+            )
+            for up in ups:
+                for ti in up.instances.values():
                     if ti.state in FINISHED_TASK_STATES:
-                        counts = counts.add(ti.state)
+                        counts = counts.add(ti.state, setup=up.task.is_setup)
             node.counts = counts
         return run
 
@@ -218,11 +224,12 @@ class RunState:
                 queue.extend(self._end_undecided(node, TaskState.SKIPPED, at, writes))
         while queue:
             task_id, state = queue.popleft()
-            for child_id in self.nodes[task_id].task.downstream_task_ids:
+            parent = self.nodes[task_id].task
+            for child_id in parent.downstream_task_ids:
                 child = self.nodes[child_id]
                 if child.decision is not Decision.WAIT:
                     continue
-                child.counts = child.counts.add(state)
+                child.counts = child.counts.add(state, setup=parent.is_setup)
                 _, decision = self._decide(child)
                 if decision is Decision.RUN:
                     runnable.append(child)
@@ -264,7 +271,10 @@ class RunState:
         node.unfinished = length
         for child_id in node.task.downstream_task_ids:
             child = self.nodes[child_id]
-            child.counts = replace(child.counts, total=child.counts.total + length - 1)
+            counts = child.counts
+            extra = length - 1
+            setups = counts.setups + extra if node.task.is_setup else counts.setups
+            child.counts = replace(counts, total=counts.total + extra, setups=setups)
         return list(node.instances.values())
 
     def instance_ended(self, node: NodeState, record: TaskInstanceRecord) -> bool:
@@ -277,11 +287,14 @@ class RunState:
         return False
 
     def final_state(self) -> DagRunState:
-        """FAILED when any leaf instance failed or was upstream_failed, else SUCCESS."""
-        for node in self.nodes.values():
-            if node.task.downstream_task_ids:
-                continue
-            if any(ti.state in FAILED_TASK_STATES for ti in node.instances.values()):
+        """FAILED when any leaf instance failed or was upstream_failed, else SUCCESS.
+
+        Teardowns are not leaves here, as in Airflow (see
+        :func:`~asyncflow.setup_teardown.run_state_tasks`).
+        """
+        for task in run_state_tasks(self.dag.task_dict):
+            instances = self.nodes[task.task_id].instances.values()
+            if any(ti.state in FAILED_TASK_STATES for ti in instances):
                 return DagRunState.FAILED
         return DagRunState.SUCCESS
 
@@ -292,6 +305,11 @@ class RunState:
             for task_id in sorted(self.nodes)
             for _, ti in sorted(self.nodes[task_id].instances.items())
         ]
+
+
+def _setup_count(dag: DAG, task: Operator) -> int:
+    """How many of ``task``'s direct upstream tasks are setup tasks."""
+    return sum(dag.task_dict[up].is_setup for up in task.upstream_task_ids)
 
 
 def _ran(node: NodeState) -> bool:
