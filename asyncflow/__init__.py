@@ -18,19 +18,23 @@ from asyncflow.exceptions import (
     SensorTimeout,
     SkipTask,
 )
+from asyncflow.notifier import BaseNotifier
 from asyncflow.operator import Operator, chain
 from asyncflow.operators import (
     BashOperator,
     BranchPythonOperator,
     EmptyOperator,
+    ExternalPythonOperator,
     LatestOnlyOperator,
     PythonOperator,
+    PythonVirtualenvOperator,
     ShortCircuitOperator,
 )
 from asyncflow.operators.python_sensor import PythonSensor
 from asyncflow.params import Param
 from asyncflow.results import DagRunResult, TaskInstanceResult
 from asyncflow.sensor import PokeReturnValue, Sensor
+from asyncflow.setup_teardown_decorators import setup, teardown
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.task import task
 from asyncflow.task_group import TaskGroup, task_group
@@ -45,6 +49,7 @@ _set_test_runner(_run_dag_test)
 __all__ = [
     "DAG",
     "AsyncflowError",
+    "BaseNotifier",
     "BashOperator",
     "BranchPythonOperator",
     "DagDefinitionError",
@@ -52,6 +57,7 @@ __all__ = [
     "DagRunState",
     "EmptyOperator",
     "Engine",
+    "ExternalPythonOperator",
     "FailTask",
     "Label",
     "LatestOnlyOperator",
@@ -62,6 +68,7 @@ __all__ = [
     "ProcessSetup",
     "PythonOperator",
     "PythonSensor",
+    "PythonVirtualenvOperator",
     "Sensor",
     "SensorTimeout",
     "ShortCircuitOperator",
@@ -75,6 +82,8 @@ __all__ = [
     "chain",
     "dag",
     "get_current_context",
+    "setup",
     "task",
     "task_group",
+    "teardown",
 ]

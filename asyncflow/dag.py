@@ -32,6 +32,7 @@ from asyncflow.exceptions import (
 from asyncflow.params import check_defaults
 from asyncflow.retry import to_timedelta
 from asyncflow.schedule import NoSchedule, Schedule, parse_schedule
+from asyncflow.setup_teardown import validate_setup_teardown
 from asyncflow.task_keywords import check_unknown_dag_keywords
 from asyncflow.timetable import Timing
 
@@ -332,15 +333,17 @@ class DAG:
         return candidate
 
     def validate(self) -> None:
-        """Check the graph is acyclic.
+        """Check the graph is acyclic and its setup tasks are followed as Airflow requires.
 
         Raises:
             CycleError: naming the tasks on the cycle, in order.
+            DagDefinitionError: a setup's work task with a rule other than all_success.
         """
         cycle = _find_cycle(self.task_dict)
         if cycle:
             path = " >> ".join([*cycle, cycle[0]])
             raise CycleError(f"DAG {self.dag_id!r} has a cycle: {path}")
+        validate_setup_teardown(self)
 
     def topological_order(self) -> list[Operator]:
         """Tasks ordered so that every task comes after its upstream tasks."""

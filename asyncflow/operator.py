@@ -22,12 +22,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from asyncflow.callback_list import CallbackList
 from asyncflow.dag import DAG, current_dag, validate_id
 from asyncflow.dependency_mixin import DependencyMixin
 from asyncflow.edge_label import Label
 from asyncflow.exceptions import DagDefinitionError
 from asyncflow.mapped_operator import OperatorPartial, building_detached
 from asyncflow.retry import to_timedelta
+from asyncflow.setup_teardown import SetupTeardownMixin
 from asyncflow.task_group import TaskGroup, current_task_group
 from asyncflow.task_keywords import check_unknown_keywords
 from asyncflow.trigger_rules import TriggerRule, parse_trigger_rule
@@ -69,7 +71,7 @@ TASK_DEFAULTS: dict[str, Any] = {
 }
 
 
-class Operator(DependencyMixin):
+class Operator(DependencyMixin, SetupTeardownMixin):
     """Base class of every task: subclass it and define ``async def execute``.
 
     Args:
@@ -85,7 +87,8 @@ class Operator(DependencyMixin):
         priority_weight: Higher runs first when slots are short (summed with
             other tasks' by ``weight_rule``).
         depends_on_past: Run only if this task succeeded in the previous run.
-        on_success_callback: Called with the context after success.
+        on_success_callback: Called with the context after success (this and
+            every ``on_*_callback`` may be a list of callables, called in order).
         on_failure_callback: Called with the context after the final failure.
         on_retry_callback: Called with the context when a try fails and will be retried.
         owner: Who owns the task (shown, not enforced).
@@ -107,6 +110,9 @@ class Operator(DependencyMixin):
             or ``"absolute"``: see :mod:`asyncflow.weight_rule`.
         wait_for_downstream: ``depends_on_past``, and the previous run's
             instances of this task's direct downstream tasks must have gone well too.
+
+    ``as_setup()`` and ``as_teardown(setups=...)`` make it a setup or teardown
+    task (see :mod:`asyncflow.setup_teardown`).
         **airflow_only: Airflow keywords that change nothing here, kept in
             :attr:`airflow_only` (see
             :data:`~asyncflow.task_keywords.AIRFLOW_ONLY` for each and why);
@@ -117,6 +123,7 @@ class Operator(DependencyMixin):
     expand_input: dict[str, Any] | None = None  # set by .expand(): argument -> values
     # set by SomeOperator.partial(...).expand(...): the keywords every instance shares
     partial_kwargs: dict[str, Any] | None = None
+    mapped_group: TaskGroup | None = None  # the mapped task group whose instances it is in
 
     def __init__(
         self,
@@ -132,9 +139,9 @@ class Operator(DependencyMixin):
         pool: str | None = _UNSET,
         priority_weight: int = _UNSET,
         depends_on_past: bool = _UNSET,
-        on_success_callback: Callback | None = _UNSET,
-        on_failure_callback: Callback | None = _UNSET,
-        on_retry_callback: Callback | None = _UNSET,
+        on_success_callback: Callback | list[Callback] | None = _UNSET,
+        on_failure_callback: Callback | list[Callback] | None = _UNSET,
+        on_retry_callback: Callback | list[Callback] | None = _UNSET,
         owner: str = _UNSET,
         doc_md: str | None = _UNSET,
         doc: str | None = None,
@@ -145,8 +152,8 @@ class Operator(DependencyMixin):
         params: Mapping[str, Any] | None = None,
         queue: str = _UNSET,
         do_xcom_push: bool = _UNSET,
-        on_execute_callback: Callback | None = _UNSET,
-        on_skipped_callback: Callback | None = _UNSET,
+        on_execute_callback: Callback | list[Callback] | None = _UNSET,
+        on_skipped_callback: Callback | list[Callback] | None = _UNSET,
         pool_slots: int = _UNSET,
         max_active_tis_per_dag: int | None = _UNSET,
         max_active_tis_per_dagrun: int | None = _UNSET,
@@ -463,6 +470,10 @@ def _params(value: object, where: str) -> Mapping[str, Any]:
 
 
 def _callback(value: object, name: str, where: str) -> Callback | None:
+    if isinstance(value, (list, tuple)):  # several, as Airflow takes them: called in order
+        for item in value:
+            _callback(item, name, where)
+        return None if not value else value[0] if len(value) == 1 else CallbackList(value)
     if value is not None and not callable(value):
         raise DagDefinitionError(f"{where}: {name} must be callable, got {value!r}")
     return value

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -133,3 +134,5 @@ class StoreStats:
 
     transactions: int = 0  # committed write transactions
     writes: int = 0  # write operations requested by callers (many per transaction)
+    # told of each group-commit batch (seconds, writes), by the engine's metrics
+    on_commit: Callable[[float, int], None] | None = None

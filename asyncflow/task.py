@@ -33,6 +33,7 @@ from asyncflow.operators.python import (
     PythonOperator,
     ShortCircuitOperator,
 )
+from asyncflow.operators.python_isolated import ExternalPythonOperator, PythonVirtualenvOperator
 from asyncflow.operators.python_sensor import PythonSensor
 from asyncflow.task_group import current_task_group
 from asyncflow.xcom_arg import XComArg, iter_xcom_args
@@ -47,8 +48,14 @@ class TaskDecorator(Generic[P, R]):
     Call it inside a DAG to add a task; ``.expand(...)`` maps it over values,
     ``.partial(...)`` fixes arguments before expanding, ``.override(...)`` changes
     task keywords such as ``task_id`` or ``retries``; ``.function`` is the plain
-    function, for unit tests.
+    function, for unit tests. ``@setup`` and ``@teardown`` (see
+    :mod:`asyncflow.setup_teardown_decorators`) set ``is_setup``/``is_teardown``:
+    every task it makes is then a setup or teardown task.
     """
+
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
 
     def __init__(
         self,
@@ -73,9 +80,12 @@ class TaskDecorator(Generic[P, R]):
 
     def override(self, **operator_kwargs: Any) -> TaskDecorator[P, R]:
         """A copy with other task keywords, e.g. ``add.override(task_id="add_two")(2)``."""
-        return TaskDecorator(
+        copy = TaskDecorator(
             self.function, self.operator_class, {**self.operator_kwargs, **operator_kwargs}
         )
+        copy.is_setup, copy.is_teardown = self.is_setup, self.is_teardown
+        copy.on_failure_fail_dagrun = self.on_failure_fail_dagrun
+        return copy
 
     def partial(self, **kwargs: Any) -> PartialTask:
         """Fix some arguments for every mapped instance; follow with ``.expand(...)``."""
@@ -97,13 +107,18 @@ class TaskDecorator(Generic[P, R]):
         full_id = group.child_id if group is not None else str
         task_id = dag.unique_task_id(base_id, full_id) if dag is not None else base_id
         _check_arguments(self.function, task_id, op_args, op_kwargs)
-        return self.operator_class(
+        task = self.operator_class(
             task_id=task_id,
             python_callable=self.function,
             op_args=op_args,
             op_kwargs=op_kwargs,
             **kwargs,
         )
+        if self.is_setup:
+            task.as_setup()
+        if self.is_teardown:
+            task.as_teardown(on_failure_fail_dagrun=self.on_failure_fail_dagrun)
+        return task
 
 
 class PartialTask:
@@ -236,6 +251,23 @@ class _TaskFactory:
         A non-zero exit fails the task (99 skips it); the last stdout line is the result.
         """
         return self._make(_BashDecoratedOperator, python_callable, **kwargs)
+
+    def virtualenv(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """The function runs in a cached virtualenv made for it (``requirements=[...]``).
+
+        Takes :class:`~asyncflow.PythonVirtualenvOperator`'s keywords; the function's
+        source crosses to the environment, its arguments and result as JSON.
+        """
+        return self._make(PythonVirtualenvOperator, python_callable, **kwargs)
+
+    def external_python(
+        self, python_callable: Callable[..., Any] | None = None, **kwargs: Any
+    ) -> Any:
+        """The function runs with another interpreter (``python="/path/bin/python"``).
+
+        Takes :class:`~asyncflow.ExternalPythonOperator`'s keywords.
+        """
+        return self._make(ExternalPythonOperator, python_callable, **kwargs)
 
 
 task = _TaskFactory()

@@ -25,13 +25,16 @@ Example:
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from asyncflow.dag import DAG, current_dag, validate_id
 from asyncflow.dependency_mixin import DependencyMixin
 from asyncflow.exceptions import DagDefinitionError, DuplicateTaskIdError
+from asyncflow.setup_teardown import group_leaves
+from asyncflow.xcom_arg import MappedGroupInput, XComArg, iter_xcom_args
 
 if TYPE_CHECKING:
     from asyncflow.operator import Operator
@@ -162,10 +165,12 @@ class TaskGroup(DependencyMixin):
 
     @property
     def leaves(self) -> list[Operator]:
-        """The group's tasks with no downstream task inside the group."""
-        tasks = list(self.iter_tasks())
-        inside = {task.task_id for task in tasks}
-        return [task for task in tasks if not task.downstream_task_ids & inside]
+        """The group's tasks with no downstream task inside the group, teardowns aside.
+
+        A teardown leaf gives way to the work it follows, as in Airflow (see
+        :func:`~asyncflow.setup_teardown.group_leaves`).
+        """
+        return group_leaves(list(self.iter_tasks()))
 
     # --- dependencies ---------------------------------------------------------------
     def set_downstream(self, other: Any) -> None:
@@ -205,7 +210,7 @@ def _id_taken(dag: DAG, full_id: str) -> bool:
 
 
 @overload
-def task_group(python_callable: Callable[P, R], /) -> Callable[P, R | TaskGroup]: ...
+def task_group(python_callable: Callable[P, R], /) -> TaskGroupFactory[P, R]: ...
 
 
 @overload
@@ -219,7 +224,7 @@ def task_group(
     tooltip: str = "",
     ui_color: str = "CornflowerBlue",
     ui_fgcolor: str = "#000",
-) -> Callable[[Callable[P, R]], Callable[P, R | TaskGroup]]: ...
+) -> Callable[[Callable[P, R]], TaskGroupFactory[P, R]]: ...
 
 
 def task_group(
@@ -239,6 +244,8 @@ def task_group(
     gets ``name__1``). Calling the function returns what it returns, so a
     group that ends in a task's result passes that result on; a function that
     returns nothing gives the :class:`TaskGroup`, to use with ``>>``.
+    ``.expand(...)`` (after ``.partial(...)``, maybe) maps the whole group: see
+    :class:`TaskGroupFactory`.
 
     Example:
         >>> from asyncflow import dag, task, task_group
@@ -257,24 +264,139 @@ def task_group(
         >>> sorted(pipeline().task_ids)
         ['prepare.double', 'show']
     """
+    group_kwargs: dict[str, Any] = {
+        "group_id": group_id,
+        "prefix_group_id": prefix_group_id,
+        "default_args": default_args,
+        "tooltip": tooltip,
+        "ui_color": ui_color,
+        "ui_fgcolor": ui_fgcolor,
+    }
 
-    def decorate(fn: Callable[P, R]) -> Callable[P, R | TaskGroup]:
-        @functools.wraps(fn)
-        def build(*args: P.args, **kwargs: P.kwargs) -> R | TaskGroup:
-            with TaskGroup(
-                group_id or fn.__name__,
-                prefix_group_id=prefix_group_id,
-                default_args=default_args,
-                tooltip=tooltip or (fn.__doc__ or "").strip(),
-                ui_color=ui_color,
-                ui_fgcolor=ui_fgcolor,
-                add_suffix_on_collision=True,
-            ) as group:
-                returned = fn(*args, **kwargs)
-            return returned if returned is not None else group
+    def decorate(fn: Callable[P, R]) -> TaskGroupFactory[P, R]:
+        return TaskGroupFactory(fn, group_kwargs)
 
-        return build
+    return decorate(python_callable) if python_callable is not None else decorate
 
-    if python_callable is not None:
-        return decorate(python_callable)
-    return decorate
+
+class TaskGroupFactory(Generic[P, R]):
+    """A function made into a task group factory by ``@task_group``.
+
+    Calling it builds one group; ``.expand(x=[...])`` builds a *mapped* group, as
+    in Airflow: the function is called once with each mapped argument standing for
+    one instance's value, and every task it makes is mapped over the same values,
+    so instance ``i`` of each task belongs to group instance ``i``. Inside the
+    group, a task's result passed to another task is the same instance's value;
+    outside it, the list of every instance's value in map_index order. Unlike
+    Airflow, a task waits for every instance of its upstream tasks in the group,
+    not only its own (so one failed instance fails that task's other instances
+    upstream too). ``.partial(y=...)`` fixes arguments every instance shares.
+
+    Example:
+        >>> from asyncflow import dag, task, task_group
+        >>> @dag()
+        ... def grid():
+        ...     @task_group
+        ...     def cell(x, scale):
+        ...         @task
+        ...         def square(x):
+        ...             return x * x
+        ...         @task
+        ...         def times(y, scale):
+        ...             return y * scale
+        ...         return times(square(x), scale)
+        ...     @task
+        ...     def total(values):
+        ...         return sum(values)
+        ...     total(cell.partial(scale=10).expand(x=[1, 2, 3]))
+        >>> grid().test().xcom("total")
+        140
+    """
+
+    def __init__(self, function: Callable[P, R], group_kwargs: Mapping[str, Any]) -> None:
+        functools.update_wrapper(self, function)
+        self.function = function
+        self.group_kwargs = dict(group_kwargs)
+
+    def __repr__(self) -> str:
+        return f"<task_group {self.function.__name__}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R | TaskGroup:
+        """Build the group in the open DAG; what the function returns, else the group."""
+        with self._group() as group:
+            returned = self.function(*args, **kwargs)
+        return returned if returned is not None else group
+
+    def override(self, **group_kwargs: Any) -> TaskGroupFactory[P, R]:
+        """A copy with other group keywords, e.g. ``cell.override(group_id="c2")``."""
+        return TaskGroupFactory(self.function, {**self.group_kwargs, **group_kwargs})
+
+    def partial(self, **fixed: Any) -> MappedTaskGroupPartial:
+        """Fix arguments every instance of a mapped group shares; then ``.expand(...)``."""
+        return MappedTaskGroupPartial(self, fixed)
+
+    def expand(self, **mapped: Any) -> Any:
+        """Build the group mapped over ``mapped`` (lists, dicts or task results)."""
+        return self.partial().expand(**mapped)
+
+    def _group(self) -> TaskGroup:
+        kwargs = self.group_kwargs
+        return TaskGroup(
+            kwargs["group_id"] or self.function.__name__,
+            prefix_group_id=kwargs["prefix_group_id"],
+            default_args=kwargs["default_args"],
+            tooltip=kwargs["tooltip"] or (self.function.__doc__ or "").strip(),
+            ui_color=kwargs["ui_color"],
+            ui_fgcolor=kwargs["ui_fgcolor"],
+            add_suffix_on_collision=True,
+        )
+
+
+class MappedTaskGroupPartial:
+    """A task group with some arguments fixed, waiting for ``.expand(...)``."""
+
+    def __init__(self, factory: TaskGroupFactory[Any, Any], fixed: Mapping[str, Any]) -> None:
+        self.factory = factory
+        self.fixed = dict(fixed)
+
+    def expand(self, **mapped: Any) -> Any:
+        """Build the mapped group (see :class:`TaskGroupFactory`)."""
+        fn = self.factory.function
+        name = f"task group {fn.__name__!r}"
+        _check_group_arguments(fn, name, self.fixed, mapped)
+        with self.factory._group() as group:
+            inputs = {key: MappedGroupInput(group.child_id(key)) for key in mapped}
+            returned = fn(**self.fixed, **inputs)
+        expand_input = {group.child_id(key): value for key, value in mapped.items()}
+        for task in group.iter_tasks():
+            if task.expand_input is not None:
+                raise DagDefinitionError(
+                    f"task {task.task_id!r} is mapped inside the mapped {name}; "
+                    "mapping a task within a mapped group is not supported yet"
+                )
+            task.expand_input = dict(expand_input)
+            task.mapped_group = group
+        for root in group.roots:
+            for arg in iter_xcom_args(mapped):
+                arg.operator >> root
+        return returned if returned is not None else group
+
+
+def _check_group_arguments(
+    fn: Callable[..., Any], name: str, fixed: Mapping[str, Any], mapped: Mapping[str, Any]
+) -> None:
+    if not mapped:
+        raise DagDefinitionError(f"{name}: expand() needs at least one argument")
+    overlap = sorted(set(fixed) & set(mapped))
+    if overlap:
+        raise DagDefinitionError(f"{name}: {overlap} given to both partial() and expand()")
+    for key, value in mapped.items():
+        if not isinstance(value, (list, tuple, dict, XComArg)):
+            raise DagDefinitionError(
+                f"{name}: expand() needs a list, a dict or a task's result for {key!r}, "
+                f"got {type(value).__name__} {value!r}"
+            )
+    try:
+        inspect.signature(fn).bind(**fixed, **mapped)
+    except TypeError as error:
+        raise DagDefinitionError(f"{name}: {error}") from None

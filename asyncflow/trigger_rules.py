@@ -30,6 +30,10 @@ has finished; ``at the end``: decided once every upstream has finished):
   end, all skipped gives ``skip``, otherwise ``upstream_failed``. This follows
   Airflow's documented meaning (a skipped upstream counts as done); Airflow 3.1's
   code instead skips the task as soon as any upstream is skipped.
+* ``all_done_setup_success``: a teardown's rule (see :mod:`asyncflow.setup_teardown`):
+  runs when all finished and, if any upstream is a setup task, at least one setup
+  succeeded; at the end, all setups skipped gives ``skip``, no setup succeeded
+  gives ``upstream_failed``. Without setup upstreams it is ``all_done``.
 * ``all_skipped``: runs when all were skipped; early, any other outcome gives ``skip``.
 * ``one_success``: runs at the first success; at the end, all skipped gives
   ``skip``, otherwise ``upstream_failed``.
@@ -62,6 +66,8 @@ class TriggerRule(StrEnum):
     ALL_FAILED = "all_failed"  # every upstream failed or upstream_failed
     ALL_DONE = "all_done"  # every upstream finished, whatever the outcome
     ALL_DONE_MIN_ONE_SUCCESS = "all_done_min_one_success"  # all finished, at least one succeeded
+    # all finished and one of its setup upstreams succeeded: the rule of a teardown task
+    ALL_DONE_SETUP_SUCCESS = "all_done_setup_success"
     ALL_SKIPPED = "all_skipped"  # every upstream was skipped
     ONE_SUCCESS = "one_success"  # one upstream succeeded; does not wait for the rest
     ONE_FAILED = "one_failed"  # one upstream failed or upstream_failed; does not wait
@@ -92,6 +98,9 @@ class UpstreamCounts:
         failed: Upstreams that failed.
         skipped: Upstreams that were skipped.
         upstream_failed: Upstreams that did not run because their own upstream failed.
+        setups: How many of the ``total`` upstreams are setup tasks' instances.
+        setup_success: Setup upstreams that succeeded (also counted in ``success``).
+        setup_skipped: Setup upstreams that were skipped (also counted in ``skipped``).
 
     Raises:
         ValueError: If a count is negative or more upstreams finished than exist.
@@ -106,24 +115,35 @@ class UpstreamCounts:
     failed: int = 0
     skipped: int = 0
     upstream_failed: int = 0
+    setups: int = 0
+    setup_success: int = 0
+    setup_skipped: int = 0
 
     def __post_init__(self) -> None:
         if min(self.total, self.success, self.failed, self.skipped, self.upstream_failed) < 0:
             raise ValueError(f"upstream counts cannot be negative: {self}")
         if self.done > self.total:
             raise ValueError(f"more upstreams finished than there are: {self}")
+        if min(self.setups, self.setup_success, self.setup_skipped) < 0 or (
+            self.setups > self.total
+            or self.setup_success > self.success
+            or self.setup_skipped > self.skipped
+            or self.setup_success + self.setup_skipped > self.setups
+        ):
+            raise ValueError(f"setup upstream counts do not fit the upstream counts: {self}")
 
     @property
     def done(self) -> int:
         """Number of upstreams that have finished, in any of the four outcomes."""
         return self.success + self.failed + self.skipped + self.upstream_failed
 
-    def add(self, state: str) -> UpstreamCounts:
+    def add(self, state: str, *, setup: bool = False) -> UpstreamCounts:
         """Return these counts with one more upstream finished in ``state``.
 
         Args:
             state: ``"success"``, ``"failed"``, ``"skipped"`` or ``"upstream_failed"``
                 (a ``TaskState`` of those values works too).
+            setup: Whether the upstream is a setup task (counted in ``setups``).
 
         Returns:
             A new ``UpstreamCounts``; this one is unchanged.
@@ -133,11 +153,11 @@ class UpstreamCounts:
                 already finished.
         """
         if state == "success":
-            return replace(self, success=self.success + 1)
+            return replace(self, success=self.success + 1, setup_success=self.setup_success + setup)
         if state == "failed":
             return replace(self, failed=self.failed + 1)
         if state == "skipped":
-            return replace(self, skipped=self.skipped + 1)
+            return replace(self, skipped=self.skipped + 1, setup_skipped=self.setup_skipped + setup)
         if state == "upstream_failed":
             return replace(self, upstream_failed=self.upstream_failed + 1)
         raise ValueError(
@@ -224,6 +244,17 @@ def _all_done_min_one_success(c: UpstreamCounts) -> Decision:
     return _SKIP if c.skipped == c.total else _UPSTREAM_FAILED
 
 
+def _all_done_setup_success(c: UpstreamCounts) -> Decision:
+    # Airflow's TriggerRuleDep: wait for every upstream, then look at the setups only
+    if c.done < c.total:
+        return _WAIT
+    if c.setups and c.setup_skipped == c.setups:
+        return _SKIP
+    if c.setups and not c.setup_success:
+        return _UPSTREAM_FAILED
+    return _RUN
+
+
 def _all_skipped(c: UpstreamCounts) -> Decision:
     if c.success or c.failed or c.upstream_failed:
         return _SKIP
@@ -280,6 +311,7 @@ _DECIDERS: dict[TriggerRule, Callable[[UpstreamCounts], Decision]] = {
     TriggerRule.ALL_FAILED: _all_failed,
     TriggerRule.ALL_DONE: _all_done,
     TriggerRule.ALL_DONE_MIN_ONE_SUCCESS: _all_done_min_one_success,
+    TriggerRule.ALL_DONE_SETUP_SUCCESS: _all_done_setup_success,
     TriggerRule.ALL_SKIPPED: _all_skipped,
     TriggerRule.ONE_SUCCESS: _one_success,
     TriggerRule.ONE_FAILED: _one_failed,

@@ -67,10 +67,62 @@ class XComArg:
     def __rlshift__(self, other: Any) -> Any:
         return self.operator.__rlshift__(other)
 
+    def as_setup(self) -> XComArg:
+        """Mark the task as a setup task (see :meth:`asyncflow.Operator.as_setup`)."""
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(
+        self, setups: Any = None, on_failure_fail_dagrun: bool | None = None
+    ) -> XComArg:
+        """Mark the task as a teardown of ``setups`` (see ``Operator.as_teardown``)."""
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> XComArg:
+        self.operator.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.operator.__exit__(*exc_info)
+
     async def resolve(self, context: Context) -> Any:
-        """The value, read from the store (a list in map_index order for a mapped task)."""
+        """The value, read from the store (a list in map_index order for a mapped task).
+
+        Within one instance of a mapped task group, a task's result is that
+        instance's own (the same map_index), as in Airflow.
+        """
         ti = context["ti"]
+        group = getattr(self.operator, "mapped_group", None)
+        if group is not None and group is getattr(context.get("task"), "mapped_group", None):
+            return await ti.xcom_pull(self.operator.task_id, self.key, ti.map_index)
         return await ti.pull_for_arg(self.operator.task_id, self.key, self.operator.is_mapped)
+
+
+class MappedGroupInput:
+    """An argument of a mapped task group's function: each group instance's own value.
+
+    ``my_group.expand(x=[1, 2])`` calls the function once, with ``x`` standing for
+    the value of the instance being run; the group's tasks are expanded under the
+    key ``"<group_id>.x"`` (never a parameter name), which this reads back.
+    """
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __repr__(self) -> str:
+        return f"MappedGroupInput({self.key!r})"
+
+    def __iter__(self) -> Iterator[Any]:
+        raise TypeError(
+            f"the mapped group value {self.key!r} is only known at run time; pass it to a task"
+        )
+
+    async def resolve(self, context: Context) -> Any:
+        """This group instance's value."""
+        return context["ti"].mapped_kwargs[self.key]
 
 
 def iter_xcom_args(value: Any) -> Iterator[XComArg]:
@@ -87,7 +139,7 @@ def iter_xcom_args(value: Any) -> Iterator[XComArg]:
 
 async def resolve_nested(value: Any, context: Context) -> Any:
     """``value`` with every XComArg inside replaced by its run-time value."""
-    if isinstance(value, XComArg):
+    if isinstance(value, XComArg | MappedGroupInput):
         return await value.resolve(context)
     if isinstance(value, list):
         return [await resolve_nested(v, context) for v in value]

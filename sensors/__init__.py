@@ -3,6 +3,9 @@
 Airflow's sensors with the same names and keywords, each a coroutine on the
 engine's event loop (blocking filesystem calls go to worker threads).
 
+It also holds the notifiers that reach other systems: ``SmtpNotifier`` (email)
+and ``HttpNotifier`` (a webhook), callbacks built on :class:`asyncflow.BaseNotifier`.
+
 The package imports on a plain ``pip install asyncflow``. The HTTP sensor and
 operator need the http extra (``pip install 'asyncflow[http]'``) and the AWS ones
 (``sensors.aws``) the aws extra (``pip install 'asyncflow[aws]'``): without it,
@@ -11,7 +14,7 @@ constructing one raises :class:`~asyncflow.MissingExtraError` naming the extra.
 Example:
     >>> from sensors import DateTimeSensor, ExternalTaskSensor, FileSensor, TimeDeltaSensor
     >>> from sensors import BashSensor, DayOfWeekSensor, TimeSensor
-    >>> from sensors import HttpOperator, HttpSensor
+    >>> from sensors import HttpNotifier, HttpOperator, HttpSensor, SmtpNotifier
     >>> from sensors import GlueJobOperator, GlueJobSensor, S3KeySensor
 """
 
@@ -20,6 +23,8 @@ from sensors.bash import BashSensor
 from sensors.external import ExternalTaskSensor
 from sensors.filesystem import FileSensor
 from sensors.http import HttpOperator, HttpSensor
+from sensors.http_notifier import HttpNotifier
+from sensors.smtp import SmtpNotifier
 from sensors.time import DateTimeSensor, TimeDeltaSensor, TimeSensor
 from sensors.weekday import DayOfWeekSensor
 
@@ -32,9 +37,11 @@ __all__ = [
     "FileSensor",
     "GlueJobOperator",
     "GlueJobSensor",
+    "HttpNotifier",
     "HttpOperator",
     "HttpSensor",
     "S3KeySensor",
+    "SmtpNotifier",
     "TimeDeltaSensor",
     "TimeSensor",
 ]

@@ -66,6 +66,7 @@ class Dispatcher:
         self.paused = False
         self.idle = anyio.Event()  # set whenever nothing is running
         self._used: Counter[Limit] = Counter()
+        self.on_release: Callable[[], None] | None = None  # told whenever a slot comes free
 
     @property
     def waiting(self) -> int:
@@ -89,6 +90,16 @@ class Dispatcher:
                 del self._used[bound.limit]  # per-run limits come and go: keep none idle
             self._unpark(bound.limit)
         self._pump()
+        if self.on_release is not None:
+            self.on_release()
+
+    def drop_waiting(self) -> list[Ticket]:
+        """Take every ticket not launched yet out of the queue (a shutdown gives them back)."""
+        tickets = [ticket for _, ticket in self._ready]
+        tickets += [ticket for parked in self._parked.values() for _, ticket in parked]
+        self._ready.clear()
+        self._parked.clear()
+        return tickets
 
     def pause(self) -> None:
         """Stop launching tickets (a shutdown); those submitted stay queued in memory."""

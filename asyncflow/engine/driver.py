@@ -23,6 +23,7 @@ from asyncflow.engine.dispatcher import Dispatcher, Ticket
 from asyncflow.engine.executor import InstanceExecutor
 from asyncflow.engine.expansion import resolve_expansion
 from asyncflow.engine.limits import bounds_of, pool_problem
+from asyncflow.engine.offers import Offers
 from asyncflow.engine.past import PastGate
 from asyncflow.engine.run_events import (
     PokeDue,
@@ -30,6 +31,7 @@ from asyncflow.engine.run_events import (
     RetryDue,
     RunEvents,
     RunTimedOut,
+    TryInterrupted,
     TryRecorded,
 )
 from asyncflow.engine.run_state import Expansion, NodeState, RunState
@@ -50,6 +52,7 @@ from asyncflow.xcom_objects import XComObjects
 log = get_logger("asyncflow.engine")
 
 FINISHED_RUN_STATES = frozenset({DagRunState.SUCCESS, DagRunState.FAILED})
+IN_FLIGHT_STATES = frozenset({TaskState.SCHEDULED, TaskState.QUEUED, TaskState.RUNNING})
 
 
 class RunDriver:
@@ -89,6 +92,7 @@ class RunDriver:
             spawn=self.spawn,
         )
         self.past = PastGate(store)
+        self.offers: Offers | None = None  # on a store engines share: offer, do not run
         self.post = events.post
         self._on_run_finished = on_run_finished
         self._tg: anyio.abc.TaskGroup | None = None
@@ -211,6 +215,9 @@ class RunDriver:
         if pool_problem(task, self.dispatcher.pools) is not None:
             self.post(PoolMissing(run, node, map_index))
             return
+        if self.offers is not None:
+            self.offers.add(run, node, map_index)
+            return
         self.dispatcher.submit(
             Ticket(
                 priority=node.priority,
@@ -291,6 +298,11 @@ class RunDriver:
     def recorded(self, event: TryRecorded) -> bool:
         """Take over a try whose outcome is stored; ``True`` when its instance has ended."""
         run, node, record = event.run, event.node, event.record
+        if run.guest:  # its driver, in another engine, hears of it from the store
+            node.instances[record.map_index] = record
+            return False
+        if _seen(node.instances.get(record.map_index), event):
+            return False
         node.instances[record.map_index] = record
         state = event.outcome.state
         if state is TaskState.UP_FOR_RETRY:
@@ -306,6 +318,15 @@ class RunDriver:
         else:
             return True
         return False
+
+    def interrupted(self, event: TryInterrupted) -> None:
+        """Run again an instance whose try a shutdown interrupted in another engine."""
+        node, record = event.node, event.record
+        known = node.instances.get(record.map_index)
+        if known is None or known.state not in IN_FLIGHT_STATES:
+            return  # taken in already
+        node.instances[record.map_index] = record
+        self.submit(event.run, node, record.map_index)
 
     # --- reschedule mode: between pokes, a timer entry and its notify keys ----------
     def park(self, run: RunState, node: NodeState, record: TaskInstanceRecord) -> None:
@@ -437,3 +458,24 @@ class RunDriver:
         )
         self._on_run_finished(run)
         run.done.set()
+
+
+def _seen(known: TaskInstanceRecord | None, event: TryRecorded) -> bool:
+    """Whether the run already took this try's outcome in.
+
+    On a store engines share, a try the driver ran itself reaches the run loop
+    twice: from its executor, and read back after the store's notice. Whichever
+    comes second finds the instance as it says, and is dropped. An instance that
+    has finished takes nothing more from the store.
+    """
+    if known is None:
+        return False
+    record = event.record
+    if event.remote and known.state in FINISHED_TASK_STATES:
+        return True
+    return (
+        known.state is record.state
+        and known.try_number == record.try_number
+        and known.poke_count == record.poke_count
+        and known.end_date == record.end_date
+    )

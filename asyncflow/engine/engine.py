@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from prometheus_client import CollectorRegistry
 
 from asyncflow.clock import Clock, SystemClock
 from asyncflow.connections import SharedResources, current_resources
 from asyncflow.dag import DAG, as_utc
 from asyncflow.dag_loader import load_dags
 from asyncflow.engine.auto_pause import pause_after_failures
+from asyncflow.engine.claims import Claimer, checked_queues
+from asyncflow.engine.cluster import Cluster, Hooks
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.lease_keeper import keep_lease
 from asyncflow.engine.new_runs import (
@@ -32,6 +35,7 @@ from asyncflow.engine.new_runs import (
     queue_manual_run,
     run_id_for,
 )
+from asyncflow.engine.offers import Offers
 from asyncflow.engine.process_setup import ProcessSetup
 from asyncflow.engine.run_events import RunEvents
 from asyncflow.engine.run_loop import RunLoop
@@ -42,12 +46,14 @@ from asyncflow.engine.timers import Timers
 from asyncflow.engine.watchdog import LoopWatchdog
 from asyncflow.exceptions import DagNotFound, EngineError
 from asyncflow.log import get_logger
+from asyncflow.metrics import EngineMetrics
 from asyncflow.records import EngineIdentity
 from asyncflow.results import DagRunResult
 from asyncflow.settings import Settings
 from asyncflow.states import DagRunState
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
+from asyncflow.storage.sharing import SharedStore
 from asyncflow.threads import worker_limiter
 from asyncflow.timetable import DataInterval, intervals_between
 from asyncflow.xcom_objects import open_objects
@@ -65,6 +71,9 @@ class Engine:
         dags_folder: A folder of DAG files to load as well.
         max_active_tasks: Task instances running at once across all DAGs.
         pools: Pool name to number of slots, for tasks with ``pool=``.
+        queues: On a store engines share (PostgreSQL): the named queues this
+            engine takes task instances from (tasks' ``queue=``; default
+            ``["default"]``). Elsewhere every queue runs here.
         settings: Settings (default: read from the environment).
         clock: Time source (default: the system clock; tests pass a fake).
         task_logs: Write each try's output to its log file under
@@ -72,6 +81,9 @@ class Engine:
         process: The process-wide changes the engine may make while open (GC
             tuning, capturing ``print()`` into try logs, logging setup, the loop
             watchdog); default: none, as befits a guest in a service's process.
+        metrics: Prometheus metrics in ``engine.metrics`` (:class:`EngineMetrics`):
+            ``True`` (the default) in a registry of the engine's own, a
+            ``CollectorRegistry`` to register them in yours, ``False`` for none.
 
     Example:
         >>> async with Engine(dags=[etl]) as engine:  # doctest: +SKIP
@@ -90,6 +102,8 @@ class Engine:
         clock: Clock | None = None,
         task_logs: bool | None = None,
         process: ProcessSetup | None = None,
+        queues: Iterable[str] | None = None,
+        metrics: bool | CollectorRegistry = True,
     ) -> None:
         if (
             isinstance(max_active_tasks, bool)
@@ -108,6 +122,7 @@ class Engine:
         self.import_errors: dict[str, str] = {}
         self.identity = EngineIdentity.of_this_process()
         self.owner = self.identity.id
+        self.metrics = _metrics_of(metrics)
         self.xcom_objects = open_objects(
             self.settings.xcom_object_store, self.settings.xcom_object_threshold
         )
@@ -135,6 +150,7 @@ class Engine:
             dags=self.dags,
             objects=self.xcom_objects,
             spawn=self._driver.spawn,
+            tally=self.metrics.tally if self.metrics.enabled else None,
         )
         self.scheduler = Scheduler(
             clock=self.clock,
@@ -146,10 +162,55 @@ class Engine:
         )
         self.resources = SharedResources()
         self._stack: AsyncExitStack | None = None
+        self.cluster = self._cluster(checked_queues(queues))
+        if self.metrics.enabled:
+            self.metrics.watch_runs(self._run_counts)
+            self._driver.executor.runner.observe_poke = self.metrics.poked
+            self.store.stats.on_commit = self.metrics.committed
         for dag in dags.values() if isinstance(dags, Mapping) else dags or ():
             self.add_dag(dag)
 
     # --- lifecycle -------------------------------------------------------------------
+    def _cluster(self, queues: tuple[str, ...]) -> Cluster | None:
+        """This engine's part in sharing the store's work, on a store that shares it."""
+        store = self.store
+        if not isinstance(store, SharedStore) or not store.shares_work:
+            return None
+        dispatcher = self._driver.dispatcher
+        ttl = store.lease_ttl or 30.0
+        claimer = Claimer(
+            store=store,
+            shared=store,
+            owner=self.owner,
+            queues=queues,
+            dispatcher=dispatcher,
+            dags=self.dags,
+            active=self.runs.active,
+            objects=self.xcom_objects,
+            max_map_length=self.settings.max_map_length,
+            idle_interval=ttl / 3,
+        )
+        dispatcher.on_release = claimer.wake
+        self._driver.offers = Offers(store, self._driver.spawn)
+        self.runs.shared = True
+        hooks = Hooks(
+            post=self._events.post,
+            adopt_run=self.runs.adopt,
+            start_queued=lambda: self.runs.adopt_queued(self.scheduler.paused),
+            notify_here=self._driver.executor.wakeups.notify,
+        )
+        return Cluster(
+            store=store,
+            shared=store,
+            identity=self.identity,
+            clock=self.clock,
+            claimer=claimer,
+            dags=self.dags,
+            active=self.runs.active,
+            hooks=hooks,
+            lease_ttl=ttl,
+        )
+
     async def __aenter__(self) -> Engine:
         if self._stack is not None:
             raise EngineError("this Engine is already open")
@@ -163,6 +224,8 @@ class Engine:
             self._stack = stack
             log.info("engine_started", owner=self.owner)
             self.scheduler.paused.update(await self.store.get_paused_dag_ids())
+            if self.cluster is not None:
+                await self.cluster.take_over()
             await self.runs.resume(self.scheduler.paused)
         except BaseException:
             self._stack = None
@@ -179,6 +242,8 @@ class Engine:
         except BaseException:
             await stack.aclose()
             raise
+        if self.cluster is not None:  # after the lease is gone: others adopt this one's runs
+            stack.push_async_callback(_shielded, self.cluster.left)
         stack.push_async_callback(_shielded, partial(self.store.release, self.identity))
         # after the task group has ended: poke-mode sensors waiting between pokes
         # have no coroutine to record their interruption, so it is recorded here
@@ -198,6 +263,10 @@ class Engine:
         if ttl is not None:  # ownership that expires unless renewed (PostgreSQL)
             tg.start_soon(keep_lease, self.store, self.identity, ttl, name="asyncflow-lease")
         tg.start_soon(self._loop.run, name="asyncflow-run-loop")
+        if self.cluster is not None:
+            tg.start_soon(self.cluster.run, name="asyncflow-cluster")
+        if self.metrics.enabled:
+            tg.start_soon(self.metrics.lag.run, name="asyncflow-loop-lag")
         if self.process.watchdog:
             watchdog = LoopWatchdog(
                 self.settings.loop_block_warning_seconds, self._driver.executor.running_tasks
@@ -212,6 +281,8 @@ class Engine:
         exc_type = exc_info[0]
         self._driver.dispatcher.pause()
         try:
+            if self.cluster is not None:
+                await _shielded(self.cluster.claimer.give_back)
             if exc_type is None:
                 await self._drain(self.settings.shutdown_grace_seconds)
         finally:
@@ -242,8 +313,14 @@ class Engine:
 
     def _run_finished(self, run: RunState) -> None:
         self.runs.finished(run)
+        self.metrics.run_finished(run.record.state)
         if run.record.state is DagRunState.FAILED and run.dag.max_consecutive_failed_dag_runs:
             self._driver.spawn(pause_after_failures, self.store, run.dag, self.scheduler.paused)
+
+    def _run_counts(self) -> dict[DagRunState, int]:
+        # read from a scrape thread too: copies made in one step each (atomic under the GIL)
+        queued = sum(len(runs) for runs in list(self.runs.queued.values()))
+        return {DagRunState.RUNNING: len(self.runs.active), DagRunState.QUEUED: queued}
 
     def _logs_folder(self, store: str | Store, task_logs: bool | None) -> Path | None:
         if task_logs is None:
@@ -411,13 +488,17 @@ class Engine:
     async def notify(self, key: str) -> int:
         """Wake every sensor waiting on ``key`` (``wake_on=[key]``) for a poke now.
 
-        Works for sensors in either mode. Returns how many were woken.
+        Works for sensors in either mode. Returns how many were woken in this
+        engine; on a store engines share, every other engine wakes its own too.
 
         Example:
             >>> await engine.notify("orders-landed")  # doctest: +SKIP
         """
         self._require_open()
-        return self._driver.executor.wakeups.notify(key)
+        woken = self._driver.executor.wakeups.notify(key)
+        if self.cluster is not None:  # and the sensors of every other engine on the store
+            await self.cluster.notify(key)
+        return woken
 
     async def serve(self) -> None:
         """Schedule the DAGs and run their work until cancelled (what ``asyncflow run`` does).
@@ -497,6 +578,17 @@ class Engine:
     def _require_open(self) -> None:
         if self._stack is None:
             raise EngineError("the engine is not open: use `async with Engine(...) as engine:`")
+
+
+def _metrics_of(metrics: bool | CollectorRegistry) -> EngineMetrics:
+    if isinstance(metrics, CollectorRegistry):
+        return EngineMetrics(metrics)
+    if not isinstance(metrics, bool):
+        raise EngineError(
+            f"metrics must be True, False or a prometheus_client CollectorRegistry, "
+            f"got {type(metrics).__name__}"
+        )
+    return EngineMetrics(enabled=metrics)
 
 
 async def _shielded(close: Callable[[], Awaitable[None]]) -> None:

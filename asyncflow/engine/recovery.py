@@ -2,7 +2,9 @@
 
 An instance stored as running (or queued) belonged to a process that stopped
 without recording its outcome. Its try is recorded as interrupted: it goes up
-for retry now when it has tries left, and fails otherwise. Everything else is
+for retry now when it has tries left, and fails otherwise. A reschedule-mode
+sensor caught in a poke only lost that poke: it is up for reschedule now, in
+the same try, its first poke and poke count kept. Everything else is
 resumed as it was: a retry keeps its time, a reschedule-mode sensor its next
 poke, first poke and poke count.
 """
@@ -13,6 +15,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from asyncflow.dag import DAG
+from asyncflow.engine.try_phase import TryKind, try_kind
+from asyncflow.operator import Operator
 from asyncflow.records import TaskInstanceRecord
 from asyncflow.states import TaskState
 
@@ -32,19 +36,28 @@ def interrupt_orphans(
     result: list[TaskInstanceRecord] = []
     for ti in instances:
         if ti.state in _IN_FLIGHT and dag.has_task(ti.task_id):
-            recovered = _interrupted(ti, dag.get_task(ti.task_id).retries, now)
+            recovered = _interrupted(ti, dag.get_task(ti.task_id), now)
             changes.append((ti, recovered))
             ti = recovered
         result.append(ti)
     return result, changes
 
 
-def _interrupted(ti: TaskInstanceRecord, retries: int, now: datetime) -> TaskInstanceRecord:
+def _interrupted(ti: TaskInstanceRecord, task: Operator, now: datetime) -> TaskInstanceRecord:
     error = (
         f"interrupted: the engine running try {ti.try_number} stopped without recording "
         f"its outcome (owner {ti.owner or 'unknown'})"
     )
-    if ti.try_number - ti.interrupted_tries <= retries:
+    if try_kind(task) is TryKind.RESCHEDULE_SENSOR and ti.try_number > 0:
+        return replace(
+            ti,
+            state=TaskState.UP_FOR_RESCHEDULE,
+            next_poke_at=now,
+            end_date=now,
+            error=error,
+            owner=None,
+        )
+    if ti.try_number - ti.interrupted_tries <= task.retries:
         return replace(
             ti,
             state=TaskState.UP_FOR_RETRY,

@@ -47,6 +47,16 @@ class TryRecorded:
     record: TaskInstanceRecord  # the instance as stored
     outcome: TryOutcome
     notified: bool  # a notify came while the poke was being recorded
+    remote: bool = False  # read back from a shared store: the try may have run in another engine
+
+
+@dataclass(frozen=True, slots=True)
+class TryInterrupted:
+    """A try another engine ran was interrupted by its shutdown: the instance runs again."""
+
+    run: RunState
+    node: NodeState
+    record: TaskInstanceRecord  # the instance as stored, waiting for a try
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +106,15 @@ class FailRun:
 
 
 RunEvent = (
-    RunStarted | RunResumed | TryRecorded | RetryDue | PokeDue | PoolMissing | RunTimedOut | FailRun
+    RunStarted
+    | RunResumed
+    | TryRecorded
+    | TryInterrupted
+    | RetryDue
+    | PokeDue
+    | PoolMissing
+    | RunTimedOut
+    | FailRun
 )
 
 

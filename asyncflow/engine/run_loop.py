@@ -30,6 +30,7 @@ from asyncflow.engine.run_events import (
     RunResumed,
     RunStarted,
     RunTimedOut,
+    TryInterrupted,
     TryRecorded,
 )
 from asyncflow.engine.run_state import RunState
@@ -61,6 +62,8 @@ class RunLoop:
             if isinstance(event, TryRecorded):
                 if driver.recorded(event):
                     ended.setdefault(event.run, []).append(event)
+            elif isinstance(event, TryInterrupted):
+                driver.interrupted(event)
             elif isinstance(event, RetryDue):
                 driver.submit(event.run, event.node, event.map_index)
             elif isinstance(event, PokeDue):

@@ -17,8 +17,10 @@ from typing import Any
 import anyio
 
 from asyncflow.dag import DAG
+from asyncflow.metrics.tally import InstanceTable, InstanceTally
 from asyncflow.operator import Operator
 from asyncflow.records import DagRunRecord, TaskInstanceRecord
+from asyncflow.setup_teardown import run_state_tasks
 from asyncflow.states import FAILED_TASK_STATES, FINISHED_TASK_STATES, DagRunState, TaskState
 from asyncflow.trigger_rules import Decision, UpstreamCounts, decide
 from asyncflow.weight_rule import effective_weights
@@ -83,6 +85,9 @@ class RunState:
     # marked failed): the error of each running try that is stopped
     stop_error: str | None = None
     base_context: dict[str, Any] | None = None  # the context shared by its instances
+    # a run another engine drives, of which this one runs claimed instances only
+    # (engines sharing a store): its tries' outcomes decide nothing here
+    guest: bool = False
 
     @property
     def timed_out(self) -> bool:
@@ -91,17 +96,31 @@ class RunState:
 
     @classmethod
     def new(
-        cls, dag: DAG, record: DagRunRecord, instances: Iterable[TaskInstanceRecord]
+        cls,
+        dag: DAG,
+        record: DagRunRecord,
+        instances: Iterable[TaskInstanceRecord],
+        tally: InstanceTally | None = None,
     ) -> RunState:
-        """The state of a run whose instances are all still to be decided."""
+        """The state of a run whose instances are all still to be decided.
+
+        With a ``tally``, its instances are counted there until the run ends.
+        """
         by_task: dict[str, dict[int, TaskInstanceRecord]] = {}
         for ti in instances:
             by_task.setdefault(ti.task_id, {})[ti.map_index] = ti
         weights = effective_weights(dag.task_dict)
+        if tally is not None:
+            by_task = {
+                t.task_id: tally.table(t, by_task.get(t.task_id, {}))
+                for t in dag.task_dict.values()
+            }
         nodes = {
             task_id: NodeState(
                 task=task,
-                counts=UpstreamCounts(total=len(task.upstream_task_ids)),
+                counts=UpstreamCounts(
+                    total=len(task.upstream_task_ids), setups=_setup_count(dag, task)
+                ),
                 instances=by_task.get(task_id, {}),
                 unfinished=len(by_task.get(task_id, {})),
                 priority=weights[task_id],
@@ -112,7 +131,11 @@ class RunState:
 
     @classmethod
     def restore(
-        cls, dag: DAG, record: DagRunRecord, instances: Iterable[TaskInstanceRecord]
+        cls,
+        dag: DAG,
+        record: DagRunRecord,
+        instances: Iterable[TaskInstanceRecord],
+        tally: InstanceTally | None = None,
     ) -> RunState:
         """The state of a run read back from the store (after a restart).
 
@@ -120,7 +143,7 @@ class RunState:
         instance with any state was decided before; the others are decided by
         :meth:`settle`.
         """
-        run = cls.new(dag, record, instances)
+        run = cls.new(dag, record, instances, tally)
         run.unfinished_nodes = 0
         for node in run.nodes.values():
             node.unfinished = sum(
@@ -130,12 +153,15 @@ class RunState:
             if any(ti.state is not None for ti in node.instances.values()):
                 node.decision = Decision.RUN if node.unfinished or _ran(node) else Decision.SKIP
         for node in run.nodes.values():
-            total = sum(run.nodes[up].size for up in node.task.upstream_task_ids)
-            counts = UpstreamCounts(total=total)
-            for up in node.task.upstream_task_ids:
-                for ti in run.nodes[up].instances.values():
+            ups = [run.nodes[up] for up in node.task.upstream_task_ids]
+            counts = UpstreamCounts(
+                total=sum(up.size for up in ups),
+                setups=sum(up.size for up in ups if up.task.is_setup),
+            )
+            for up in ups:
+                for ti in up.instances.values():
                     if ti.state in FINISHED_TASK_STATES:
-                        counts = counts.add(ti.state)
+                        counts = counts.add(ti.state, setup=up.task.is_setup)
             node.counts = counts
         return run
 
@@ -198,11 +224,12 @@ class RunState:
                 queue.extend(self._end_undecided(node, TaskState.SKIPPED, at, writes))
         while queue:
             task_id, state = queue.popleft()
-            for child_id in self.nodes[task_id].task.downstream_task_ids:
+            parent = self.nodes[task_id].task
+            for child_id in parent.downstream_task_ids:
                 child = self.nodes[child_id]
                 if child.decision is not Decision.WAIT:
                     continue
-                child.counts = child.counts.add(state)
+                child.counts = child.counts.add(state, setup=parent.is_setup)
                 _, decision = self._decide(child)
                 if decision is Decision.RUN:
                     runnable.append(child)
@@ -238,11 +265,16 @@ class RunState:
         template = node.instances[-1]
         length = expansion.length
         node.expansion = expansion
-        node.instances = {i: template.evolve(map_index=i) for i in range(length)}
+        expanded = {i: template.evolve(map_index=i) for i in range(length)}
+        old = node.instances
+        node.instances = old.renewed(expanded) if isinstance(old, InstanceTable) else expanded
         node.unfinished = length
         for child_id in node.task.downstream_task_ids:
             child = self.nodes[child_id]
-            child.counts = replace(child.counts, total=child.counts.total + length - 1)
+            counts = child.counts
+            extra = length - 1
+            setups = counts.setups + extra if node.task.is_setup else counts.setups
+            child.counts = replace(counts, total=counts.total + extra, setups=setups)
         return list(node.instances.values())
 
     def instance_ended(self, node: NodeState, record: TaskInstanceRecord) -> bool:
@@ -255,11 +287,14 @@ class RunState:
         return False
 
     def final_state(self) -> DagRunState:
-        """FAILED when any leaf instance failed or was upstream_failed, else SUCCESS."""
-        for node in self.nodes.values():
-            if node.task.downstream_task_ids:
-                continue
-            if any(ti.state in FAILED_TASK_STATES for ti in node.instances.values()):
+        """FAILED when any leaf instance failed or was upstream_failed, else SUCCESS.
+
+        Teardowns are not leaves here, as in Airflow (see
+        :func:`~asyncflow.setup_teardown.run_state_tasks`).
+        """
+        for task in run_state_tasks(self.dag.task_dict):
+            instances = self.nodes[task.task_id].instances.values()
+            if any(ti.state in FAILED_TASK_STATES for ti in instances):
                 return DagRunState.FAILED
         return DagRunState.SUCCESS
 
@@ -270,6 +305,11 @@ class RunState:
             for task_id in sorted(self.nodes)
             for _, ti in sorted(self.nodes[task_id].instances.items())
         ]
+
+
+def _setup_count(dag: DAG, task: Operator) -> int:
+    """How many of ``task``'s direct upstream tasks are setup tasks."""
+    return sum(dag.task_dict[up].is_setup for up in task.upstream_task_ids)
 
 
 def _ran(node: NodeState) -> bool:

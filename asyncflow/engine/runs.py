@@ -22,6 +22,7 @@ from asyncflow.engine.run_events import RunResumed, RunStarted
 from asyncflow.engine.run_state import RunState
 from asyncflow.exceptions import DagRunNotFound, EngineError
 from asyncflow.log import get_logger
+from asyncflow.metrics.tally import InstanceTally, detach_all
 from asyncflow.records import DagRunRecord, TaskInstanceRecord, XComRecord
 from asyncflow.results import DagRunResult
 from asyncflow.states import DagRunState
@@ -65,8 +66,10 @@ class RunBook:
         dags: Mapping[str, DAG],
         objects: XComObjects | None,
         spawn: Callable[..., None],
+        tally: InstanceTally | None = None,
     ) -> None:
         self.store = store
+        self.tally = tally  # counts the active runs' instances (metrics)
         self.clock = clock
         self.driver = driver
         self.dags = dags
@@ -75,6 +78,9 @@ class RunBook:
         self.queued: dict[str, list[DagRunRecord]] = {}
         self._started = anyio.Event()  # set (and renewed) whenever a run starts
         self._spawn = spawn
+        # on a store engines share, running runs are adopted (Cluster), not all resumed,
+        # and their in-flight tries are recovered only when their engine is dead
+        self.shared = False
 
     # --- creating ------------------------------------------------------------------
     async def create(self, dag: DAG, record: DagRunRecord) -> DagRunResult:
@@ -100,7 +106,7 @@ class RunBook:
     async def _start(
         self, dag: DAG, record: DagRunRecord, instances: list[TaskInstanceRecord]
     ) -> DagRunResult:
-        run = RunState.new(dag, record, instances)
+        run = RunState.new(dag, record, instances, self.tally)
         self.active[run.key] = run
         self._announce_start()
         log.info("dag_run_started", dag_id=dag.dag_id, run_id=record.run_id)
@@ -119,6 +125,7 @@ class RunBook:
     def finished(self, run: RunState) -> None:
         """A run ended: forget it and start the DAG's next queued run, if any."""
         self.active.pop(run.key, None)
+        detach_all(node.instances for node in run.nodes.values())
         if self.queued.get(run.dag.dag_id):
             self._spawn(self.start_queued, run.dag.dag_id)
 
@@ -170,13 +177,19 @@ class RunBook:
     async def resume(self, paused: set[str]) -> None:
         """Pick up the runs a previous engine on this store left running or queued.
 
-        Queued runs of paused DAGs stay queued.
+        Queued runs of paused DAGs stay queued. On a store engines share, only
+        the queued runs: running ones are adopted when their driver is dead.
         """
-        for record in await self.store.list_runs(states=[DagRunState.RUNNING]):
-            dag = self._known(record)
-            if dag is not None:
-                await self._resume_running(dag, record)
+        if not self.shared:
+            for record in await self.store.list_runs(states=[DagRunState.RUNNING]):
+                dag = self._known(record)
+                if dag is not None:
+                    await self._resume_running(dag, record)
         await self.adopt_queued(paused)
+
+    async def adopt(self, dag: DAG, record: DagRunRecord) -> RunState:
+        """Drive a running run whose driver died (another engine's, on a shared store)."""
+        return await self._resume_running(dag, record)
 
     def _known(self, record: DagRunRecord) -> DAG | None:
         dag = self.dags.get(record.dag_id)
@@ -191,14 +204,17 @@ class RunBook:
 
     async def _resume_running(
         self, dag: DAG, record: DagRunRecord, stored: list[TaskInstanceRecord] | None = None
-    ) -> None:
+    ) -> RunState:
         if stored is None:
             stored = await self.store.get_task_instances(record.dag_id, record.run_id)
-        instances, changes = interrupt_orphans(dag, stored, now=self.clock.now())
+        instances = stored
+        changes: list[tuple[TaskInstanceRecord, TaskInstanceRecord]] = []
+        if not self.shared:  # else tries in flight may be live engines'; see Cluster
+            instances, changes = interrupt_orphans(dag, stored, now=self.clock.now())
         if changes:
             await self.store.recover_tries(changes)
         interrupted = changes
-        run = RunState.restore(dag, record, instances)
+        run = RunState.restore(dag, record, instances, self.tally)
         self.active[run.key] = run
         self._announce_start()
         log.info(
@@ -208,6 +224,7 @@ class RunBook:
             interrupted=len(interrupted),
         )
         self.driver.post(RunResumed(run))
+        return run
 
     def _announce_start(self) -> None:
         self._started.set()
@@ -262,9 +279,13 @@ class RunBook:
         return records[0]
 
     async def snapshot(self, run_id: str, dag_id: str | None) -> DagRunResult:
-        """A run's state now, with its task instances and XCom."""
+        """A run's state now, with its task instances and XCom.
+
+        A run this engine drives is read from memory, unless engines share the
+        store: then the store has what the other engines' tries are doing.
+        """
         run = self.find_active(run_id, dag_id)
-        if run is not None:
+        if run is not None and not self.shared:  # shared: other engines run its tries
             xcoms = await self._xcoms(*run.key)
             return DagRunResult.build(run.record, run.all_instances(), xcoms)
         record = await self.find_record(run_id, dag_id)

@@ -25,7 +25,7 @@ from asyncflow.engine.try_phase import TryKind, try_kind
 from asyncflow.mapped_operator import unmap
 from asyncflow.operator import Operator
 from asyncflow.records import TaskInstanceRecord
-from asyncflow.runtime.sensor_runner import SensorPokes
+from asyncflow.runtime.sensor_runner import PokeObserver, SensorPokes
 from asyncflow.runtime.task_instance import TaskInstance
 from asyncflow.runtime.task_runner import (
     TryOutcome,
@@ -70,6 +70,7 @@ class TryRunner:
         self.logs_folder = logs_folder
         self.secrets = secrets
         self.running: dict[asyncio.Task[Any], tuple[str, str, str]] = {}
+        self.observe_poke: PokeObserver | None = None  # the engine's metrics count pokes
 
     async def run(
         self, run: RunState, node: NodeState, record: TaskInstanceRecord, attempt: Attempt
@@ -221,7 +222,12 @@ class TryRunner:
         if not isinstance(task, Sensor):  # narrows the type for SensorPokes
             return await run_try(task, ti, context, now=self.clock.now)
         pokes = SensorPokes(
-            task, ti, clock=self.clock, jitter=self.settings.poke_jitter, wake=attempt.wake
+            task,
+            ti,
+            clock=self.clock,
+            jitter=self.settings.poke_jitter,
+            wake=attempt.wake,
+            observe=self.observe_poke,
         )
         attempt.pokes = pokes
         return await run_try(

@@ -1,4 +1,4 @@
-"""The built-in operators: empty, Python callables, bash, and latest-only."""
+"""The built-in operators: empty, Python callables (here or in another Python), bash..."""
 
 from asyncflow.operators.bash import BashOperator
 from asyncflow.operators.empty import EmptyOperator
@@ -8,12 +8,15 @@ from asyncflow.operators.python import (
     PythonOperator,
     ShortCircuitOperator,
 )
+from asyncflow.operators.python_isolated import ExternalPythonOperator, PythonVirtualenvOperator
 
 __all__ = [
     "BashOperator",
     "BranchPythonOperator",
     "EmptyOperator",
+    "ExternalPythonOperator",
     "LatestOnlyOperator",
     "PythonOperator",
+    "PythonVirtualenvOperator",
     "ShortCircuitOperator",
 ]

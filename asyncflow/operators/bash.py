@@ -171,13 +171,14 @@ async def bash_exit_code(
         async with anyio.create_task_group() as tg:
             assert process.stdout is not None
             assert process.stderr is not None
-            tg.start_soon(_pump, process.stdout, keep_last)
-            tg.start_soon(_pump, process.stderr, log_err)
+            tg.start_soon(pump_lines, process.stdout, keep_last)
+            tg.start_soon(pump_lines, process.stderr, log_err)
         code = await process.wait()
     return code, last_line[0]
 
 
-async def _pump(stream: anyio.abc.ByteReceiveStream, sink: Callable[[str], None]) -> None:
+async def pump_lines(stream: anyio.abc.ByteReceiveStream, sink: Callable[[str], None]) -> None:
+    """Feed each line of ``stream`` (decoded, without its newline) to ``sink``."""
     pending = ""
     async for chunk in TextReceiveStream(stream, errors="replace"):
         pending += chunk

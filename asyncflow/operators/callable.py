@@ -48,8 +48,17 @@ class BoundCallable:
         """Resolve the arguments and call the callable with the context it asks for."""
         args = await resolve_nested(self.args, context) if self.args else ()
         kwargs = await resolve_nested(self.kwargs, context) if self.kwargs else {}
-        kwargs.update(context["ti"].mapped_kwargs)
+        kwargs.update(own_mapped_kwargs(context))
         kwargs = self.signature.inject(args, kwargs, context)
         if self.is_async:
             return await self.fn(*args, **kwargs)
         return await call(self.fn, *args, **kwargs)
+
+
+def own_mapped_kwargs(context: Context) -> dict[str, Any]:
+    """The mapped values that are this callable's own keyword arguments.
+
+    A mapped task group's values are keyed ``"<group_id>.<name>"``, never an
+    identifier: they reach the callable through the group function's arguments.
+    """
+    return {k: v for k, v in context["ti"].mapped_kwargs.items() if k.isidentifier()}

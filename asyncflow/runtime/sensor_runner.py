@@ -11,6 +11,7 @@ as a row in the store.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -24,9 +25,13 @@ from asyncflow.sensor import (
     PokeDecision,
     PokeReturnValue,
     Sensor,
+    SensorMode,
     Verdict,
     decide_after_poke,
 )
+
+PokeObserver = Callable[[SensorMode, float], None]
+"""Told of each poke: the sensor's mode and how many seconds the poke took."""
 
 
 class Wake:
@@ -68,9 +73,11 @@ class SensorPokes:
         clock: The engine's clock.
         jitter: The engine's spread of poke intervals.
         wake: The try's notify hook.
+        observe: Called after each poke, however it ended, with the sensor's
+            mode and the seconds it took (the engine's metrics).
     """
 
-    __slots__ = ("_policy", "_seed", "clock", "next_poke_at", "sensor", "ti", "wake")
+    __slots__ = ("_observe", "_policy", "_seed", "clock", "next_poke_at", "sensor", "ti", "wake")
 
     def __init__(
         self,
@@ -80,11 +87,13 @@ class SensorPokes:
         clock: Clock,
         jitter: float,
         wake: Wake,
+        observe: PokeObserver | None = None,
     ) -> None:
         self.sensor = sensor
         self.ti = ti
         self.clock = clock
         self.wake = wake
+        self._observe = observe
         self._policy = sensor.wait_policy(jitter)
         self._seed = f"{ti.dag_id}#{ti.task_id}#{ti.run_id}#{ti.map_index}"
         self.next_poke_at: datetime | None = None  # set by the engine after a not-done poke
@@ -99,10 +108,15 @@ class SensorPokes:
             if ti.first_poke_at is None:
                 ti.first_poke_at = self.clock.now()
             wake.notified = False  # cleared before the poke: a notify during it is not lost
-            if sensor.execution_timeout is None:
-                result = await sensor.poke(context)
-            else:
-                result = await with_timeout(sensor, sensor.poke(context), what="poke of sensor")
+            started = time.perf_counter()
+            try:
+                if sensor.execution_timeout is None:
+                    result = await sensor.poke(context)
+                else:
+                    result = await with_timeout(sensor, sensor.poke(context), what="poke of sensor")
+            finally:
+                if self._observe is not None:
+                    self._observe(sensor.mode, time.perf_counter() - started)
             done, value = _read(result)
             ti.poke_count += 1
             decision = decide_after_poke(

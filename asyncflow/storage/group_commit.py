@@ -36,6 +36,7 @@ flushes whatever is left, e.g. on close.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -96,6 +97,8 @@ class PendingWrite(Generic[T]):
 
 
 Flush = Callable[[list[PendingWrite[T]]], Awaitable[None]]
+BatchObserver = Callable[[float, int], None]
+"""Told of each batch flushed: the seconds its flush took and how many writes it held."""
 
 
 class GroupCommit(Generic[T]):
@@ -105,6 +108,7 @@ class GroupCommit(Generic[T]):
         flush: commits a batch (in order) and settles every write in it with
             :meth:`PendingWrite.succeed` or :meth:`PendingWrite.fail`. A write
             it leaves unsettled fails with a ``StoreError``.
+        observe: told of each batch once flushed (the engine's metrics).
 
     Example:
         >>> commits = GroupCommit(flush)  # doctest: +SKIP
@@ -112,8 +116,9 @@ class GroupCommit(Generic[T]):
         >>> await commits.submit(op, linger=0.1)  # may wait 0.1 s for company
     """
 
-    def __init__(self, flush: Flush[T]) -> None:
+    def __init__(self, flush: Flush[T], observe: BatchObserver | None = None) -> None:
         self._flush = flush
+        self._observe = observe
         self._pending: deque[PendingWrite[T]] = deque()
         self._leading = False  # a leader is lingering or flushing
         # The loop time by which the pending writes' batch must start: -inf when
@@ -220,11 +225,14 @@ class GroupCommit(Generic[T]):
                 self._hurry = None
 
     async def _flush_batch(self, batch: list[PendingWrite[T]]) -> None:
+        started = time.perf_counter()
         try:
             await self._flush(batch)
         except Exception as exc:
             for write in batch:
                 write.fail(exc)
+        if self._observe is not None:
+            self._observe(time.perf_counter() - started, len(batch))
         for write in batch:
             write.fail(StoreError("the store's flush left this write unsettled"))
 

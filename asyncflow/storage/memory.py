@@ -337,7 +337,7 @@ class MemoryStore:
         return self._transition(
             ready,
             guards.unchanged,
-            ("state", "end_date", "next_attempt_at", "error"),
+            ("state", "end_date", "next_attempt_at", "next_poke_at", "error"),
             owner=None,
             lease_expires_at=None,
         )

@@ -263,8 +263,9 @@ class Store(Protocol):
     ) -> list[bool]:
         """End tries a stopped engine left in flight: ``(as read, as recovered)`` pairs.
 
-        Written: ``state``, ``end_date``, ``next_attempt_at`` and ``error``; the
-        owner is cleared. Each applies only while the instance is still as read.
+        Written: ``state``, ``end_date``, ``next_attempt_at``, ``next_poke_at``
+        and ``error``; the owner is cleared. Each applies only while the instance
+        is still as read.
         """
         ...
 

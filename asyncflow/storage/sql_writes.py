@@ -63,9 +63,14 @@ class WriteQueue:
 
     def __init__(self, flush: Flush[Op], linger: float, check_open: Callable[[str], None]) -> None:
         self.stats = StoreStats()
-        self.commits: GroupCommit[Op] = GroupCommit(flush)
+        self.commits: GroupCommit[Op] = GroupCommit(flush, self._committed)
         self._linger = linger
         self._check_open = check_open
+
+    def _committed(self, seconds: float, writes: int) -> None:
+        observe = self.stats.on_commit
+        if observe is not None:
+            observe(seconds, writes)
 
     async def submit(self, op: Op, *, patient: bool = False) -> object:
         """Queue one write; its result once committed (``patient``: it may linger)."""

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from asyncflow.web import api_dags, api_misc, api_runs, api_tasks, pages, pages_runs
 from asyncflow.web.auth import Authenticator
 from asyncflow.web.context import WebContext
+from asyncflow.web.deps import Viewer
 from asyncflow.web.errors import ERROR_RESPONSES, install_error_handlers
 from asyncflow.web.page_support import install_page_handlers
 from asyncflow.web.users import users_of
@@ -29,7 +32,8 @@ _STATIC = Path(__file__).parent / "static"
 def create_app(context: WebContext) -> FastAPI:
     """The web app over ``context``: API, UI and static files.
 
-    Prometheus metrics are mounted at ``/metrics`` by :func:`mount_metrics`.
+    With an engine in the process, its Prometheus metrics are at ``/metrics``
+    (:func:`mount_metrics`).
     """
     app = FastAPI(
         title="asyncflow",
@@ -54,8 +58,19 @@ def create_app(context: WebContext) -> FastAPI:
 
 
 def mount_metrics(app: FastAPI, context: WebContext) -> None:
-    """Where Prometheus's ``/metrics`` is mounted (the engine's metrics app, when it has one)."""
-    return None
+    """Serve the engine's Prometheus metrics at ``/metrics``, to viewers (a token or a session).
+
+    Only with an engine in the process: a separate ``asyncflow web`` has none
+    (``asyncflow run --metrics-port`` serves that engine's).
+    """
+    engine = context.engine
+    if engine is None or not engine.metrics.enabled:
+        return
+    metrics = engine.metrics
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(user: Viewer) -> PlainTextResponse:
+        return PlainTextResponse(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 def asgi_app(engine: Engine, **options: Any) -> FastAPI:

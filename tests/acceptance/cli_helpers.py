@@ -132,9 +132,7 @@ def stored_paused(home: Path) -> set[str]:
 class Served:
     """An ``asyncflow run`` (or ``standalone``) subprocess, its output going to files."""
 
-    def __init__(
-        self, home: Path, command: str = "run", args: Sequence[str] = (), **env: str
-    ) -> None:
+    def __init__(self, home: Path, command: str = "run", *args: str, **env: str) -> None:
         self.home = home
         self.out = home / f"{command}.out"
         self.err = home / f"{command}.err"

@@ -53,7 +53,7 @@ def test_db_upgrade_applies_the_pending_migrations_and_names_them(home: Path, ur
     first = asyncflow(home, "db", "upgrade", ASYNCFLOW_DATABASE_URL=url)
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == (
-        f"Applied 2 migration(s) to {url}: 0001_initial.sql, 0002_web_users.sql"
+        f"Applied 3 migration(s) to {url}: 0001_initial.sql, 0002_sharing.sql, 0003_web_users.sql"
     )
     again = asyncflow(home, "db", "upgrade", ASYNCFLOW_DATABASE_URL=url)
     assert again.stdout.strip() == f"Database up to date: {url}"

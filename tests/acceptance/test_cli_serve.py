@@ -231,7 +231,7 @@ def test_sigterm_exits_0_after_the_grace_period_when_a_task_will_not_end(tmp_pat
 def test_standalone_creates_the_dag_folder_and_says_where_things_are(tmp_path: Path) -> None:
     """`standalone` serves a fresh home, creating its DAG folder, and stops on SIGTERM with 0."""
     home = tmp_path / "fresh"
-    server = Served(home, "standalone", ["--port", "0"])
+    server = Served(home, "standalone", "--port", "0")
     assert (home / "dags").is_dir()
     out = server.out.read_text()
     assert out.startswith("asyncflow standalone: scheduler and executor")

@@ -85,7 +85,7 @@ def test_web_beside_run_queues_a_trigger_and_stops_on_sigterm(tmp_path: Path) ->
     home = _home(tmp_path)
     asyncflow(home, "users", "create", "ops", "--role", "op", ASYNCFLOW_USER_PASSWORD=PASSWORD)
     token = asyncflow(home, "users", "token", "ops").stdout.strip()
-    server = Served(home, "web", ["--port", "0"])
+    server = Served(home, "web", "--port", "0")
     try:
         base = _url(server, "asyncflow web")
         headers = {"Authorization": f"Bearer {token}"}
@@ -104,7 +104,7 @@ def test_standalone_runs_what_its_web_ui_triggers(tmp_path: Path) -> None:
     home = _home(tmp_path)
     asyncflow(home, "users", "create", "ops", "--role", "op", ASYNCFLOW_USER_PASSWORD=PASSWORD)
     token = asyncflow(home, "users", "token", "ops").stdout.strip()
-    server = Served(home, "standalone", ["--port", "0"])
+    server = Served(home, "standalone", "--port", "0")
     try:
         base = _url(server, "web UI and API")
         headers = {"Authorization": f"Bearer {token}"}

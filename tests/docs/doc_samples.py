@@ -14,6 +14,7 @@ its own, and prints ``ran PAGE:LINE`` after each.
 
 from __future__ import annotations
 
+import linecache
 import os
 import re
 import sys
@@ -89,7 +90,10 @@ def run_page(page: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="asyncflow-doc-") as folder:
             os.chdir(folder)
             os.environ["ASYNCFLOW_HOME"] = folder
-            code = compile(sample.code, f"docs/{sample.where}", "exec")
+            name = f"docs/{sample.where}"
+            # inspect.getsource finds the sample's functions (isolated Python tasks ship it)
+            linecache.cache[name] = (len(sample.code), None, sample.code.splitlines(True), name)
+            code = compile(sample.code, name, "exec")
             exec(code, {"__name__": "__main__"})  # the sample is the docs' own code
             os.chdir(ROOT)
         print(f"ran {sample.where}", flush=True)

@@ -10,7 +10,7 @@ import pytest
 from postgres_server import fresh_schema
 
 from asyncflow import DAG, DagRunState, EmptyOperator, Engine, TaskState, dag, task
-from asyncflow.exceptions import LeaseLost, StoreInUse
+from asyncflow.exceptions import LeaseLost
 from asyncflow.settings import Settings
 from asyncflow.storage.postgres import PostgresStore
 
@@ -111,14 +111,6 @@ async def test_a_serving_engine_keeps_its_lease_past_the_ttl(url: str) -> None:
         assert lease.engine == engine.identity
         assert lease.live
     assert result.state is DagRunState.SUCCESS
-
-
-async def test_a_second_engine_on_the_database_is_refused_naming_the_first(url: str) -> None:
-    """Until engines share a database's work, a second one is refused with the holder named."""
-    async with Engine(url) as first:
-        with pytest.raises(StoreInUse, match=f"pid {first.identity.pid}"):
-            async with Engine(url):
-                pass  # pragma: no cover - refused on the way in
 
 
 async def test_an_engine_whose_lease_was_taken_stops_with_lease_lost(url: str) -> None:

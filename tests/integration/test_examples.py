@@ -160,3 +160,37 @@ def test_airflow_extras_run_everything_in_a_manual_run_and_label_edges(bag: DagB
     dag = bag.dags["airflow_extras"]
     assert dag.get_edge_info("latest_only", "ready") == {"label": "latest run only"}
     assert dag.get_edge_info("any_day", "publish") == {"label": "all waits over"}
+
+
+def test_setup_teardown_drops_the_table_after_the_work(bag: DagBag) -> None:
+    """The teardown runs after the work that used the setup's table, and gets its name."""
+    result = run(bag, "setup_teardown")
+    assert result.xcom("drop_table") == "dropped scratch_orders"
+    assert bag.dags["setup_teardown"].get_task("drop_table").upstream_task_ids == {
+        "create_table",
+        "report",
+    }
+
+
+def test_notifiers_log_their_rendered_messages(
+    bag: DagBag, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The task's and the DAG's notifiers log their messages, rendered with the context."""
+    caplog.set_level("WARNING", logger="examples.notifiers")
+    result = run(bag, "notifiers")
+    messages = [r.getMessage() for r in caplog.records if r.name == "examples.notifiers"]
+    assert messages == ["load loaded 3 rows", f"notifiers: run {result.run_id} succeeded"]
+
+
+def test_isolated_python_runs_both_functions_in_children(bag: DagBag) -> None:
+    """The external-python and virtualenv tasks hand JSON to each other: Lima is warmest."""
+    result = run(bag, "isolated_python")
+    assert result.xcom("extract")[1] == {"city": "Lima", "temp": 19}
+    assert result.xcom("warmest") == "Lima"
+
+
+def test_mapped_task_group_pairs_each_files_steps(bag: DagBag) -> None:
+    """Each group instance weighs its own file's size; total sums the three instances."""
+    result = run(bag, "mapped_task_group")
+    assert [result.xcom("load.weigh", map_index=i) for i in range(3)] == [20, 22, 12]
+    assert result.xcom("total") == 54

@@ -1,8 +1,8 @@
-"""Engines on a PostgreSQL store hold leases they renew; one live engine at a time by default.
+"""Engines on a PostgreSQL store hold leases they renew; many share one store.
 
-Until engines share one database's work, a store is exclusive by default (a
-second live engine is refused, naming the first); the lease machinery itself
-admits many, which ``exclusive=False`` shows.
+An ``exclusive=True`` store admits one live engine at a time (a second is
+refused, naming the first), as a SQLite file does; by default a store admits
+many, each with a lease of its own.
 """
 
 from __future__ import annotations

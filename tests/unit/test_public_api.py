@@ -49,4 +49,4 @@ def test_states_and_rules_are_plain_strings() -> None:
     assert asyncflow.TaskState.UP_FOR_RESCHEDULE == "up_for_reschedule"
     assert asyncflow.DagRunState.SUCCESS == "success"
     assert asyncflow.TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS == "none_failed_min_one_success"
-    assert len(asyncflow.TriggerRule) == 12
+    assert len(asyncflow.TriggerRule) == 13  # Airflow's twelve and all_done_setup_success

@@ -82,6 +82,11 @@ ORACLE: dict[TriggerRule, list[tuple[Condition, Decision]]] = {
         (all_of(SKIPPED), D.SKIP),
         (finished, D.UPSTREAM_FAILED),
     ],
+    # without setup upstreams (which these state lists cannot express) it is all_done;
+    # test_setup_teardown_rule.py checks it with setups
+    R.ALL_DONE_SETUP_SUCCESS: [
+        (finished, D.RUN),
+    ],
     R.ALL_SKIPPED: [
         (any_of(OK, *FAILURES), D.SKIP),
         (all_of(SKIPPED), D.RUN),
@@ -152,9 +157,9 @@ def combinations(max_upstreams: int = 3) -> list[tuple[State, ...]]:
 
 
 def test_oracle_covers_every_rule() -> None:
-    """The oracle has rows for exactly the twelve trigger rules."""
+    """The oracle has rows for exactly the thirteen trigger rules."""
     assert set(ORACLE) == set(TriggerRule)
-    assert len(TriggerRule) == 12
+    assert len(TriggerRule) == 13
 
 
 @pytest.mark.parametrize("n_upstreams", [0, 1, 2, 3])
@@ -376,6 +381,7 @@ def test_trigger_rules_are_airflows_strings() -> None:
         "all_failed",
         "all_done",
         "all_done_min_one_success",
+        "all_done_setup_success",
         "all_skipped",
         "one_success",
         "one_failed",

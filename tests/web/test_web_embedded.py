@@ -133,6 +133,18 @@ async def test_mark_failed_from_the_api(
     assert health.json()["engine_in_process"] is True
 
 
+async def test_metrics_for_viewers_only(
+    embedded: tuple[Engine, httpx.AsyncClient, Signals],
+) -> None:
+    """The engine's Prometheus metrics are at /metrics for a token, not for anonymous callers."""
+    _, client, _ = embedded
+    scraped = await client.get("/metrics")
+    assert scraped.status_code == 200
+    assert "asyncflow_" in scraped.text
+    anonymous = await client.get("/metrics", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+
+
 async def test_clear_reruns_a_finished_run(
     embedded: tuple[Engine, httpx.AsyncClient, Signals],
 ) -> None:

@@ -199,6 +199,7 @@ def recover_row(read: TaskInstanceRecord, ti: TaskInstanceRecord) -> Row:
         _state(ti.state),
         ti.end_date,
         ti.next_attempt_at,
+        ti.next_poke_at,
         ti.error,
     )
 

@@ -125,6 +125,18 @@ class Connections:
 
         self._pool = await self._retrying("open", create)
 
+    async def connect(self, operation: str) -> asyncpg.Connection[Record]:
+        """A connection of its own, outside the pool (one that listens for notices).
+
+        Raises:
+            StoreError: the server is still unreachable after the retries.
+        """
+
+        async def once() -> asyncpg.Connection[Record]:
+            return await asyncpg.connect(self._dsn, timeout=self._options.connect_timeout)
+
+        return await self._retrying(operation, once)
+
     async def close(self) -> None:
         """Close every connection of the pool (idempotent)."""
         pool, self._pool = self._pool, None

@@ -50,9 +50,9 @@ async def register(
     """Register ``owner`` (or renew it if registered); when its lease expires.
 
     Engines whose lease has expired are dropped first (presumed dead). With
-    ``exclusive``, an engine is refused while another holds a live lease: until
-    engines share one database's work, a second one would take over the first's
-    running tries as if they were left by a dead process.
+    ``exclusive`` (a store that shares no work), an engine is refused while
+    another holds a live lease: it would take over the first's running tries as
+    if a dead process had left them.
 
     Raises:
         StoreInUse: ``exclusive`` and another engine holds a live lease (named).
@@ -81,7 +81,7 @@ def _in_use(shown: str, holder: Record) -> StoreInUse:
     )
     return StoreInUse(
         f"the PostgreSQL store {shown} is in use by the engine {who.describe()}; engines do "
-        "not share one database's work in this version: stop that one first, or let it run "
+        "not share this store's work (it is exclusive): stop that one first, or let it run "
         "your DAGs (asyncflow dags trigger)"
     )
 

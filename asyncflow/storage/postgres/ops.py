@@ -121,9 +121,11 @@ async def finish_run(row: Row, stop: Row | None, connection: Connection) -> bool
     return True
 
 
-async def reopen_run(key: Row, states: list[str], connection: Connection) -> bool:
-    """A finished run runs again with the instances in ``states`` cleared."""
-    if _count(await connection.execute(_REOPEN_RUN, *key)) != 1:
+async def reopen_run(
+    key: Row, states: list[str], driver: str | None, connection: Connection
+) -> bool:
+    """A finished run runs again (driven by ``driver``) with the instances in ``states`` cleared."""
+    if _count(await connection.execute(_REOPEN_RUN, *key, driver)) != 1:
         return False
     await connection.execute(_CLEAR_INSTANCES, *key, states)
     return True

@@ -36,6 +36,7 @@ INSERT INTO asyncflow_migration (version, name) VALUES ($1, $2);
 -- name: drop_tables
 DROP TABLE IF EXISTS api_token, web_user, xcom, task_instance, dag_run, dag, engine,
     asyncflow_migration;
+DROP FUNCTION IF EXISTS asyncflow_instance_notices, asyncflow_run_notices, asyncflow_channel;
 
 -- --- engines -----------------------------------------------------------------------
 
@@ -82,12 +83,14 @@ FROM engine ORDER BY started_at, id;
 -- name: insert_run
 INSERT INTO dag_run (
     dag_id, run_id, run_type, state, logical_date, data_interval_start,
-    data_interval_end, conf, queued_at, start_date, end_date
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    data_interval_end, conf, queued_at, start_date, end_date, driver
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+          CASE WHEN $4 = 'running' THEN $12 END)
 ON CONFLICT (dag_id, run_id) DO NOTHING;
 
 -- name: start_run
-UPDATE dag_run SET state = 'running', start_date = $3
+-- The engine that starts a run drives it (NULL: a process that drives no runs).
+UPDATE dag_run SET state = 'running', start_date = $3, driver = $4
 WHERE dag_id = $1 AND run_id = $2 AND state = 'queued';
 
 -- name: finish_run
@@ -110,7 +113,7 @@ WHERE dag_id = $1 AND run_id = $2
   AND (state IS NULL OR state NOT IN ('success', 'failed', 'skipped', 'upstream_failed'));
 
 -- name: reopen_run
-UPDATE dag_run SET state = 'running', end_date = NULL
+UPDATE dag_run SET state = 'running', end_date = NULL, driver = $3
 WHERE dag_id = $1 AND run_id = $2 AND state IN ('success', 'failed');
 
 -- name: clear_instances
@@ -193,6 +196,7 @@ WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
   AND ti.map_index = v.map_index
   AND ti.try_number = v.try_number - 1
   AND (ti.state IS NULL OR ti.state IN ('scheduled', 'queued', 'up_for_retry', 'up_for_reschedule'))
+  AND (ti.state IS DISTINCT FROM 'queued' OR ti.owner IS NULL OR ti.owner = v.owner)
   AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id
               AND run.run_id = ti.run_id AND run.state = 'running')
 RETURNING v.position;
@@ -218,8 +222,9 @@ FROM unnest(
 )
 WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
   AND ti.map_index = v.map_index
-  AND ti.try_number = v.try_number AND ti.state IN ('running', 'up_for_reschedule')
-  AND (ti.owner IS NULL OR ti.owner = v.owner)
+  AND ti.try_number = v.try_number
+  AND (ti.state IN ('running', 'up_for_reschedule') AND (ti.owner IS NULL OR ti.owner = v.owner)
+       OR ti.state = 'queued' AND ti.owner = v.owner)
   AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id
               AND run.run_id = ti.run_id AND run.state = 'running')
 RETURNING v.position;
@@ -246,8 +251,9 @@ FROM unnest(
 )
 WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
   AND ti.map_index = v.map_index
-  AND ti.try_number = v.try_number AND ti.state IN ('running', 'up_for_reschedule')
-  AND (ti.owner IS NULL OR ti.owner = v.owner)
+  AND ti.try_number = v.try_number
+  AND (ti.state IN ('running', 'up_for_reschedule') AND (ti.owner IS NULL OR ti.owner = v.owner)
+       OR ti.state = 'queued' AND ti.owner = v.owner)
   AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id
               AND run.run_id = ti.run_id AND run.state = 'running')
 RETURNING v.position;
@@ -269,8 +275,9 @@ FROM unnest(
 )
 WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
   AND ti.map_index = v.map_index
-  AND ti.try_number = v.try_number AND ti.state IN ('running', 'up_for_reschedule')
-  AND (ti.owner IS NULL OR ti.owner = v.owner)
+  AND ti.try_number = v.try_number
+  AND (ti.state IN ('running', 'up_for_reschedule') AND (ti.owner IS NULL OR ti.owner = v.owner)
+       OR ti.state = 'queued' AND ti.owner = v.owner)
   AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id
               AND run.run_id = ti.run_id AND run.state = 'running')
 RETURNING v.position;
@@ -301,15 +308,17 @@ UPDATE task_instance AS ti SET
     state = v.state,
     end_date = v.end_date,
     next_attempt_at = v.next_attempt_at,
+    next_poke_at = v.next_poke_at,
     owner = NULL,
     lease_expires_at = NULL,
     error = v.error
 FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
-    $7::bigint[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[]
+    $7::bigint[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[],
+    $12::text[]
 ) WITH ORDINALITY AS v (
     dag_id, run_id, task_id, map_index, read_state, read_owner, read_try_number,
-    state, end_date, next_attempt_at, error, position
+    state, end_date, next_attempt_at, next_poke_at, error, position
 )
 WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
   AND ti.map_index = v.map_index
@@ -367,6 +376,139 @@ ON CONFLICT (dag_id) DO UPDATE SET is_paused = excluded.is_paused,
 
 -- name: get_paused_dags
 SELECT dag_id FROM dag WHERE is_paused ORDER BY dag_id;
+
+-- --- sharing work among engines (migrations/0002_sharing.sql) -----------------------
+
+-- name: offer_instances
+-- The driver of a run offers instances for a try: 'scheduled', with their queue,
+-- pool and priority, in a global order. Only an instance that waits for a try
+-- (never run, up for retry, up for reschedule) in the try the driver knows.
+UPDATE task_instance AS ti SET
+    state = 'scheduled',
+    queue = v.queue,
+    pool = v.pool,
+    pool_slots = v.pool_slots,
+    priority = v.priority,
+    offered_seq = nextval('task_instance_offer_seq'),
+    owner = NULL
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+    $7::text[], $8::bigint[], $9::bigint[]
+) WITH ORDINALITY AS v (
+    dag_id, run_id, task_id, map_index, try_number, queue, pool, pool_slots, priority, position
+)
+WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
+  AND ti.map_index = v.map_index
+  AND ti.try_number = v.try_number
+  AND (ti.state IS NULL OR ti.state IN ('up_for_retry', 'up_for_reschedule'))
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id
+              AND run.run_id = ti.run_id AND run.state = 'running')
+RETURNING v.position;
+
+-- name: claim_instances
+-- An engine claims offered instances outside any pool, best first; rows another
+-- engine is claiming at this moment are skipped, not waited for.
+WITH picked AS (
+    SELECT dag_id, run_id, task_id, map_index FROM task_instance
+    WHERE state = 'scheduled' AND queue = ANY($2::text[]) AND pool IS NULL
+    ORDER BY priority DESC, offered_seq
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE task_instance AS ti SET state = 'queued', owner = $1
+FROM picked
+WHERE ti.dag_id = picked.dag_id AND ti.run_id = picked.run_id
+  AND ti.task_id = picked.task_id AND ti.map_index = picked.map_index
+RETURNING ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.state, ti.try_number,
+          ti.start_date, ti.end_date, ti.next_attempt_at, ti.next_poke_at, ti.first_poke_at,
+          ti.poke_count, ti.owner, ti.lease_expires_at, ti.error, ti.interrupted_tries;
+
+-- name: lock_pool
+-- Claims in one pool, across every engine, take turns: its slots are counted,
+-- then taken, with no other claim in between.
+SELECT pg_advisory_xact_lock(hashtext('asyncflow.pool:' || current_schema() || ':' || $1));
+
+-- name: pool_slots_in_use
+SELECT coalesce(sum(pool_slots), 0) FROM task_instance
+WHERE pool = $1 AND state IN ('queued', 'running');
+
+-- name: pooled_offers
+SELECT dag_id, run_id, task_id, map_index, pool_slots FROM task_instance
+WHERE state = 'scheduled' AND queue = ANY($1::text[]) AND pool = $2
+ORDER BY priority DESC, offered_seq
+LIMIT $3
+FOR UPDATE SKIP LOCKED;
+
+-- name: claim_by_key
+UPDATE task_instance AS ti SET state = 'queued', owner = $1
+FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS v (dag_id, run_id, task_id, map_index)
+WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
+  AND ti.map_index = v.map_index AND ti.state = 'scheduled'
+RETURNING ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.state, ti.try_number,
+          ti.start_date, ti.end_date, ti.next_attempt_at, ti.next_poke_at, ti.first_poke_at,
+          ti.poke_count, ti.owner, ti.lease_expires_at, ti.error, ti.interrupted_tries;
+
+-- name: unclaim_instances
+-- A claim given back (an engine without the DAG): offered again, in its place.
+UPDATE task_instance AS ti SET state = 'scheduled', owner = NULL
+FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS v (dag_id, run_id, task_id, map_index)
+WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
+  AND ti.map_index = v.map_index AND ti.state = 'queued' AND ti.owner = $1;
+
+-- name: instances_by_key
+-- Instances whose try ended (read by their run's driver on a notice), each with
+-- the task ids a successful branch skipped.
+SELECT ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.state, ti.try_number,
+       ti.start_date, ti.end_date, ti.next_attempt_at, ti.next_poke_at, ti.first_poke_at,
+       ti.poke_count, ti.owner, ti.lease_expires_at, ti.error, ti.interrupted_tries,
+       x.value AS skipped
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v (dag_id, run_id, task_id, map_index)
+JOIN task_instance AS ti ON ti.dag_id = v.dag_id AND ti.run_id = v.run_id
+     AND ti.task_id = v.task_id AND ti.map_index = v.map_index
+LEFT JOIN xcom AS x ON ti.state = 'success' AND x.dag_id = ti.dag_id AND x.run_id = ti.run_id
+     AND x.task_id = ti.task_id AND x.map_index = ti.map_index AND x.key = $5;
+
+-- name: orphaned_instances
+-- Tries claimed or running in an engine that has no lease any more (it died),
+-- on runs still running.
+SELECT ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.state, ti.try_number,
+       ti.start_date, ti.end_date, ti.next_attempt_at, ti.next_poke_at, ti.first_poke_at,
+       ti.poke_count, ti.owner, ti.lease_expires_at, ti.error, ti.interrupted_tries
+FROM task_instance AS ti
+WHERE ti.state IN ('queued', 'running') AND ti.owner IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM engine AS e WHERE e.id = ti.owner)
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = ti.dag_id
+              AND run.run_id = ti.run_id AND run.state = 'running')
+ORDER BY ti.dag_id, ti.run_id, ti.task_id, ti.map_index;
+
+-- name: adopt_runs
+-- Running runs of the given DAGs whose driver has no lease (it died, or never
+-- drove them) are driven by this engine from now on.
+UPDATE dag_run AS run SET driver = $1
+WHERE run.state = 'running' AND run.dag_id = ANY($2::text[])
+  AND (run.driver IS NULL OR NOT EXISTS (SELECT 1 FROM engine AS e WHERE e.id = run.driver))
+RETURNING run.dag_id, run.run_id, run.run_type, run.state, run.logical_date,
+          run.data_interval_start, run.data_interval_end, run.conf, run.queued_at,
+          run.start_date, run.end_date;
+
+-- name: drop_expired_engines_returning
+-- Engines past their lease, presumed dead: their rows go (a late heartbeat of one
+-- finds none), and their ids say whose work to take over.
+DELETE FROM engine WHERE id <> $1 AND lease_expires_at <= statement_timestamp() RETURNING id;
+
+-- name: next_lease_expiry
+-- When the first lease of another engine expires, if none is renewed before.
+SELECT min(lease_expires_at) - statement_timestamp() FROM engine WHERE id <> $1;
+
+-- name: notify
+SELECT pg_notify(asyncflow_channel($1), $2);
+
+-- name: channel
+-- A channel's name in this schema (see migrations/0002_sharing.sql).
+SELECT asyncflow_channel($1);
+
+-- name: ping
+SELECT 1;
 
 -- --- web users ---------------------------------------------------------------------
 

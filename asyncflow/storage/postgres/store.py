@@ -16,15 +16,16 @@ constraint, an unknown run) is split until that operation stands alone
 (:func:`~asyncflow.storage.batches.flush_isolating`).
 
 Ownership: many engines may acquire the store, each with a lease it renews
-(:mod:`.leases`); nothing is refused.
+(:mod:`.leases`), and share its work (:mod:`.sharing`): the engine that starts
+a run drives it, any engine claims the instances offered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import ClassVar, cast
+from typing import ClassVar, TypeVar, cast
 
 from asyncflow.exceptions import AsyncflowError, StoreError, StoreInUse
 from asyncflow.records import (
@@ -38,7 +39,7 @@ from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage import checks, mask_url
 from asyncflow.storage.batches import OperationFailed, flush_isolating
 from asyncflow.storage.group_commit import RESCHEDULE_LINGER_SECONDS, PendingWrite
-from asyncflow.storage.postgres import codec, leases, ops, schema
+from asyncflow.storage.postgres import codec, leases, ops, schema, sharing
 from asyncflow.storage.postgres.connections import (
     Connection,
     Connections,
@@ -51,7 +52,10 @@ from asyncflow.storage.postgres.leases import LEASE_TTL_SECONDS, EngineLease
 from asyncflow.storage.postgres.ops import Op
 from asyncflow.storage.postgres.sqlfiles import QUERIES
 from asyncflow.storage.protocol import RERUN_STATES
+from asyncflow.storage.sharing import EndedInstance, InstanceKey, Notice, Offer, Reaped
 from asyncflow.storage.sql_writes import RowCodec, SqlTransitions, WriteQueue
+
+T = TypeVar("T")
 
 _Q = QUERIES
 _LIST_RUNS = {
@@ -72,9 +76,8 @@ class PostgresStore(SqlTransitions):
             the tables in the (existing) schema ``asyncflow``.
         pool: the pool's size and the retries on a lost connection.
         lease_ttl: seconds an engine's lease lasts past its last heartbeat.
-        exclusive: refuse an engine while another holds a live lease (the
-            default in this version, where engines do not yet share a
-            database's work; see :func:`~asyncflow.storage.postgres.leases.register`).
+        exclusive: refuse an engine while another holds a live lease, and
+            share no work (one engine at a time, as on SQLite).
         linger: seconds a ``patient`` write may wait for others to share its
             transaction.
 
@@ -92,7 +95,7 @@ class PostgresStore(SqlTransitions):
         *,
         pool: PoolOptions | None = None,
         lease_ttl: float = LEASE_TTL_SECONDS,
-        exclusive: bool = True,
+        exclusive: bool = False,
         linger: float = RESCHEDULE_LINGER_SECONDS,
     ) -> None:
         scheme, sep, rest = url.partition("://")
@@ -103,6 +106,7 @@ class PostgresStore(SqlTransitions):
         self._exclusive = exclusive
         self._queue = WriteQueue(self._flush, linger, self._check_open)
         self._owners: dict[str, EngineIdentity] = {}
+        self._driver: str | None = None  # the engine that drives the runs this store starts
         self._applied: tuple[str, ...] = ()
 
     @classmethod
@@ -188,6 +192,7 @@ class PostgresStore(SqlTransitions):
         """
         await leases.register(self._connections, owner, self._lease_ttl, exclusive=self._exclusive)
         self._owners[owner.id] = owner
+        self._driver = owner.id
 
     async def renew_lease(self, owner: EngineIdentity) -> datetime:
         """Extend ``owner``'s lease by :attr:`lease_ttl` from now; when it expires now.
@@ -201,23 +206,80 @@ class PostgresStore(SqlTransitions):
         """Delete ``owner``'s lease (idempotent)."""
         await leases.release(self._connections, owner)
         self._owners.pop(owner.id, None)
+        if self._driver == owner.id:
+            self._driver = None
 
     async def engines(self) -> list[EngineLease]:
         """Every engine registered on the store, live or with an expired lease."""
         return await leases.engines(self._connections)
+
+    # --- sharing work ------------------------------------------------------------------
+    @property
+    def shares_work(self) -> bool:
+        """Whether engines on this store share its work (all but an ``exclusive`` store)."""
+        return not self._exclusive
+
+    async def offer(self, offers: Sequence[Offer]) -> list[bool]:
+        """Offer instances for a try; per offer, whether it applied."""
+        rows = [sharing.offer_row(offer) for offer in offers]
+        op = Op("offer", (_Q["offer_instances"],), (rows,), guarded=True)
+        return cast("list[bool]", await self._write(op))
+
+    async def claim(
+        self, owner: str, queues: Sequence[str], limit: int, pools: Mapping[str, int]
+    ) -> list[TaskInstanceRecord]:
+        """Claim up to ``limit`` offered instances in ``queues`` (pools' room permitting)."""
+        return await self._guard(
+            "claim", sharing.claim(self._connections, owner, queues, limit, pools)
+        )
+
+    async def unclaim(self, owner: str, instances: Sequence[TaskInstanceRecord]) -> None:
+        """Offer claimed instances again."""
+        await self._guard("unclaim", sharing.unclaim(self._connections, owner, instances))
+
+    async def ended_instances(self, keys: Sequence[InstanceKey]) -> list[EndedInstance]:
+        """The instances with these keys as stored, with what a successful branch skipped."""
+        return await self._guard(
+            "ended_instances", sharing.ended_instances(self._connections, keys)
+        )
+
+    async def reap(self, owner: EngineIdentity) -> Reaped:
+        """Drop engines past their lease; who they were, and when the next lease expires."""
+        return await self._guard("reap", sharing.reap(self._connections, owner))
+
+    async def orphaned_instances(self) -> list[TaskInstanceRecord]:
+        """Instances claimed or running in an engine with no lease, on running runs."""
+        return await self._guard(
+            "orphaned_instances", sharing.orphaned_instances(self._connections)
+        )
+
+    async def adopt_runs(self, owner: str, dag_ids: Sequence[str]) -> list[DagRunRecord]:
+        """Drive the running runs of ``dag_ids`` whose driver holds no lease."""
+        return await self._guard(
+            "adopt_runs", sharing.adopt_runs(self._connections, owner, dag_ids)
+        )
+
+    async def publish(self, channel: str, payload: str) -> None:
+        """Send a notice to every engine listening."""
+        await self._guard("publish", sharing.publish(self._connections, channel, payload))
+
+    async def listen(self, on_notice: Notice) -> None:
+        """Call ``on_notice(channel, payload)`` for every notice until cancelled."""
+        self._check_open("listen")
+        await sharing.listen(self._connections, on_notice)
 
     # --- runs --------------------------------------------------------------------------
     async def create_run(self, run: DagRunRecord, instances: Sequence[TaskInstanceRecord]) -> bool:
         """Insert a run and its task instances; ``False``, changing nothing, when it exists."""
         run = checks.utc_run(run)
         checks.check_run_instances(run, instances)
-        run_row = codec.run_row(run, checks.conf_json(run))
+        run_row = (*codec.run_row(run, checks.conf_json(run)), self._driver)
         rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
         return bool(await self._apply("create_run", partial(ops.insert_run, run_row, rows)))
 
     async def start_run(self, dag_id: str, run_id: str, at: datetime) -> bool:
         """A queued run starts running at ``at``; ``False`` when it is not queued."""
-        row = (dag_id, run_id, checks.utc_time(at, "start_run"))
+        row = (dag_id, run_id, checks.utc_time(at, "start_run"), self._driver)
         return bool(await self._apply("start_run", partial(ops.start_run, row)))
 
     async def finish_run(
@@ -241,7 +303,9 @@ class PostgresStore(SqlTransitions):
         """A finished run runs again, with its instances in ``states`` cleared."""
         wanted = [str(state) for state in states]
         return bool(
-            await self._apply("reopen_run", partial(ops.reopen_run, (dag_id, run_id), wanted))
+            await self._apply(
+                "reopen_run", partial(ops.reopen_run, (dag_id, run_id), wanted, self._driver)
+            )
         )
 
     async def get_run(self, dag_id: str, run_id: str) -> DagRunRecord | None:
@@ -313,6 +377,16 @@ class PostgresStore(SqlTransitions):
         return {str(row[0]) for row in rows}
 
     # --- plumbing ----------------------------------------------------------------------
+    async def _guard(self, operation: str, call: Awaitable[T]) -> T:
+        """Await a call of the sharing module with its driver errors wrapped."""
+        self._check_open(operation)
+        try:
+            return await call
+        except AsyncflowError:
+            raise
+        except Exception as exc:
+            raise self._connections.error(operation, exc) from exc
+
     async def _read(self, operation: str, sql: str, *params: object) -> list[Record]:
         try:
             return await self._connections.fetch(operation, sql, *params)

@@ -172,6 +172,7 @@ def recover_row(read: TaskInstanceRecord, ti: TaskInstanceRecord) -> Row:
         _state(ti.state),
         text(ti.end_date),
         text(ti.next_attempt_at),
+        text(ti.next_poke_at),
         ti.error,
         ti.dag_id,
         ti.run_id,

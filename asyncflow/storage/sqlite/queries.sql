@@ -170,6 +170,7 @@ UPDATE task_instance SET
     state = ?,
     end_date = ?,
     next_attempt_at = ?,
+    next_poke_at = ?,
     owner = NULL,
     lease_expires_at = NULL,
     error = ?

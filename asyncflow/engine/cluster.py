@@ -1,0 +1,283 @@
+"""This engine's part among the engines that share one store's work.
+
+Four duties, each a coroutine of the engine's task group:
+
+- *listen*: the store's notices wake the right part at once: an offer wakes
+  the claimer, a try's end reaches its run's driver, a queued run is started
+  by one engine, a key notified anywhere wakes the sensors waiting on it here;
+- *claim* (:class:`~.claims.Claimer`): offered instances while there is room;
+- *deliver*: tries of runs driven here that ended in any engine are read back
+  and handed to the run loop, exactly as a try ended here would be (the run
+  loop drops a try it has already seen, wherever it ran);
+- *reap*: when another engine's lease expires (it died), its claimed tries
+  are recovered (offered again, or retried as try N+1, or failed when out of
+  retries) and its runs adopted, with their sensors' first poke, poke count
+  and next poke kept. The reaper sleeps until the next lease could expire, so
+  a dead engine's work resumes within a moment of its lease's end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import anyio
+
+from asyncflow.clock import Clock
+from asyncflow.dag import DAG
+from asyncflow.engine.claims import Claimer
+from asyncflow.engine.driver import IN_FLIGHT_STATES
+from asyncflow.engine.recovery import interrupt_orphans
+from asyncflow.engine.run_events import RunEvent, TryInterrupted, TryRecorded
+from asyncflow.engine.run_state import RunState
+from asyncflow.exceptions import StoreError
+from asyncflow.log import get_logger
+from asyncflow.records import DagRunRecord, EngineIdentity, TaskInstanceRecord
+from asyncflow.runtime.task_runner import TryOutcome
+from asyncflow.states import TaskState
+from asyncflow.storage.protocol import Store
+from asyncflow.storage.sharing import (
+    ENDED,
+    OFFERED,
+    RECONNECTED,
+    RUNS,
+    WAKE,
+    EndedInstance,
+    InstanceKey,
+    SharedStore,
+    wake_payload,
+)
+
+log = get_logger("asyncflow.engine")
+
+_RECORDED = frozenset(
+    {
+        TaskState.SUCCESS,
+        TaskState.FAILED,
+        TaskState.SKIPPED,
+        TaskState.UP_FOR_RETRY,
+        TaskState.UP_FOR_RESCHEDULE,
+    }
+)
+READ_BATCH = 5_000
+"""Ended instances read back in one statement at most."""
+RECOVER_EVERY = 10
+"""Reaper passes between looks for orphaned tries when no engine was found dead."""
+
+
+@dataclass(slots=True)
+class Hooks:
+    """What the cluster calls back in the engine."""
+
+    post: Callable[[RunEvent], None]  # hand an event to the run loop
+    adopt_run: Callable[[DAG, DagRunRecord], Awaitable[RunState]]
+    start_queued: Callable[[], Awaitable[None]]  # start runs queued in the store
+    notify_here: Callable[[str], int]  # wake this engine's sensors waiting on a key
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Ended instances heard of and not yet read back."""
+
+    keys: set[InstanceKey] = field(default_factory=set)
+    wanted: anyio.Event = field(default_factory=anyio.Event)
+
+
+class Cluster:
+    """Listens, claims, delivers and reaps for one engine on a shared store."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        shared: SharedStore,
+        identity: EngineIdentity,
+        clock: Clock,
+        claimer: Claimer,
+        dags: Mapping[str, DAG],
+        active: Mapping[tuple[str, str], RunState],
+        hooks: Hooks,
+        lease_ttl: float,
+    ) -> None:
+        self.store = store
+        self.shared = shared
+        self.identity = identity
+        self.clock = clock
+        self.claimer = claimer
+        self.dags = dags
+        self.active = active
+        self.hooks = hooks
+        self.lease_ttl = lease_ttl
+        self._ended = _Pending()
+        self._runs_wanted = anyio.Event()
+        self._reap_wanted = anyio.Event()
+
+    # --- starting ----------------------------------------------------------------------
+    async def take_over(self) -> None:
+        """At start: drop dead engines, recover their tries, adopt runs nobody drives."""
+        await self.shared.reap(self.identity)
+        await self._recover()
+        await self._adopt()
+
+    async def run(self) -> None:
+        """Listen, claim, deliver and reap until cancelled."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.shared.listen, self._on_notice, name="asyncflow-notices")
+            tg.start_soon(self.claimer.run, name="asyncflow-claims")
+            tg.start_soon(self._deliver_ended, name="asyncflow-ended")
+            tg.start_soon(self._start_queued, name="asyncflow-queued-runs")
+            tg.start_soon(self._reap, name="asyncflow-reaper")
+
+    async def left(self) -> None:
+        """This engine has released its lease: tell the others, who adopt its runs now."""
+        await self.shared.publish(RUNS, "")
+
+    async def notify(self, key: str) -> None:
+        """Tell every other engine to wake its sensors waiting on ``key``."""
+        await self.shared.publish(WAKE, wake_payload(self.identity.id, key))
+
+    # --- notices -------------------------------------------------------------------------
+    def _on_notice(self, channel: str, payload: str) -> None:
+        if channel == OFFERED:
+            self.claimer.wake_for(payload)
+        elif channel == ENDED:
+            dag_id, run_id, task_id, map_index = json.loads(payload)
+            if (dag_id, run_id) in self.active:
+                self._ended.keys.add((dag_id, run_id, task_id, map_index))
+                self._ended.wanted.set()
+        elif channel == RUNS:  # a run queued, or an engine left: start or adopt runs
+            self._runs_wanted.set()
+            self._reap_wanted.set()
+        elif channel == WAKE:
+            sender, key = json.loads(payload)
+            if sender != self.identity.id:
+                self.hooks.notify_here(key)
+        elif channel == RECONNECTED:  # notices were missed meanwhile: look again
+            self.recheck(self.active.values())
+            self.claimer.wake()
+            self._runs_wanted.set()
+
+    def recheck(self, runs: Iterable[RunState]) -> None:
+        """Read back every instance of ``runs`` that is in flight, as if its end was heard of."""
+        for run in runs:
+            for node in run.nodes.values():
+                for ti in node.instances.values():
+                    if ti.state in IN_FLIGHT_STATES:
+                        self._ended.keys.add(ti.key)
+        if self._ended.keys:
+            self._ended.wanted.set()
+
+    # --- delivering ended tries to their runs ------------------------------------------
+    async def _deliver_ended(self) -> None:
+        while True:
+            await self._ended.wanted.wait()
+            keys, self._ended = list(self._ended.keys), _Pending()
+            for start in range(0, len(keys), READ_BATCH):
+                try:
+                    ended = await self.shared.ended_instances(keys[start : start + READ_BATCH])
+                except StoreError as error:
+                    log.warning("ended_read_failed", error=str(error))
+                    self._ended.keys.update(keys[start:])
+                    self._ended.wanted.set()
+                    await anyio.sleep(self.lease_ttl / 3)
+                    break
+                for instance in ended:
+                    self._deliver(instance)
+
+    def _deliver(self, ended: EndedInstance) -> None:
+        record = ended.record
+        run = self.active.get((record.dag_id, record.run_id))
+        if run is None or run.completing:
+            return
+        node = run.nodes.get(record.task_id)
+        if node is None:
+            return
+        if record.state is None:
+            self.hooks.post(TryInterrupted(run, node, record))
+            return
+        if record.state not in _RECORDED:
+            return
+        outcome = TryOutcome(
+            state=record.state,
+            error=record.error,
+            next_attempt_at=record.next_attempt_at,
+            next_poke_at=record.next_poke_at,
+            skipped_task_ids=ended.skipped_task_ids,
+        )
+        self.hooks.post(TryRecorded(run, node, record, outcome, notified=False, remote=True))
+
+    # --- runs queued by other processes ----------------------------------------------
+    async def _start_queued(self) -> None:
+        while True:
+            await self._runs_wanted.wait()
+            self._runs_wanted = anyio.Event()
+            try:
+                await self.hooks.start_queued()
+            except StoreError as error:
+                log.warning("queued_runs_failed", error=str(error))
+
+    # --- dead engines ------------------------------------------------------------------
+    async def _reap(self) -> None:
+        passes = 0
+        while True:
+            wait = self.lease_ttl / 3
+            try:
+                reaped = await self.shared.reap(self.identity)
+                passes += 1
+                if reaped.dead:
+                    log.warning("engines_presumed_dead", engines=list(reaped.dead))
+                if reaped.dead or passes % RECOVER_EVERY == 0:
+                    await self._recover()
+                    await self._adopt()
+                if reaped.next_expiry is not None:
+                    wait = min(wait, reaped.next_expiry + 0.05)
+            except StoreError as error:
+                log.warning("reap_failed", error=str(error))
+            with anyio.move_on_after(wait):
+                await self._reap_wanted.wait()
+            if self._reap_wanted.is_set():  # an engine left: look for its runs at once
+                self._reap_wanted = anyio.Event()
+                passes = RECOVER_EVERY - 1
+
+    async def _recover(self) -> None:
+        """End or offer again the tries of engines that hold no lease (recorded as interrupted)."""
+        orphans = await self.shared.orphaned_instances()
+        changes = []
+        now = self.clock.now()
+        for ti in orphans:
+            change = _recovered(ti, self.dags.get(ti.dag_id), now)
+            if change is not None:
+                changes.append((ti, change))
+        if changes:
+            applied = await self.store.recover_tries(changes)
+            log.warning(
+                "orphaned_tries_recovered",
+                recovered=sum(applied),
+                instances=[f"{t.dag_id}/{t.run_id}/{t.task_id}/{t.map_index}" for t, _ in changes],
+            )
+
+    async def _adopt(self) -> None:
+        """Drive the running runs (of DAGs known here) that no live engine drives."""
+        adopted = await self.shared.adopt_runs(self.identity.id, sorted(self.dags))
+        runs = []
+        for record in adopted:
+            runs.append(await self.hooks.adopt_run(self.dags[record.dag_id], record))
+            log.warning("dag_run_adopted", dag_id=record.dag_id, run_id=record.run_id)
+        # a try that ended between the read of a run and its adoption was heard of by no one
+        self.recheck(runs)
+
+
+def _recovered(ti: TaskInstanceRecord, dag: DAG | None, now: datetime) -> TaskInstanceRecord | None:
+    """An orphaned instance as recovered; ``None`` when this engine cannot tell.
+
+    A claim not started yet is offered again; a try that was running is
+    interrupted (retried, or failed when out of retries).
+    """
+    if ti.state is TaskState.QUEUED:
+        return ti.evolve(state=TaskState.SCHEDULED, owner=None)
+    if dag is None or not dag.has_task(ti.task_id):
+        return None  # an engine that knows the DAG recovers it
+    _, changes = interrupt_orphans(dag, [ti], now=now)
+    return changes[0][1] if changes else None

@@ -1,0 +1,248 @@
+"""Engines sharing one PostgreSQL database: claims, queues, pools, notices, schedules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+import pytest
+from postgres_server import fresh_schema, terminate_connections
+
+from asyncflow import DAG, DagRunState, Engine, TaskState, task
+from asyncflow.engine.cluster import Cluster
+from asyncflow.settings import Settings
+from asyncflow.storage.postgres import PostgresStore
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def url() -> AsyncIterator[str]:
+    """A store URL in a fresh schema of the test server."""
+    async with fresh_schema() as url:
+        yield url
+
+
+def cluster_of(engine: Engine) -> Cluster:
+    """The engine's part in the cluster (it has one: its store is PostgreSQL)."""
+    assert engine.cluster is not None
+    return engine.cluster
+
+
+async def until_state(engine: Engine, handle: Any, task_id: str, state: TaskState) -> None:
+    """Wait (10 s at most) until the stored instance of ``task_id`` is in ``state``.
+
+    Its try may run in another engine: only the store can tell, so it is read again
+    every 20 ms.
+    """
+    with anyio.fail_after(10):
+        for _ in range(1000):
+            if (await engine.get_run(handle)).ti(task_id).state is state:
+                return
+            await anyio.sleep(0.02)
+
+
+def naps(count: int, *, seconds: float = 0.05, **keywords: Any) -> DAG:
+    """A DAG of ``count`` parallel tasks that each await ``seconds`` of I/O."""
+    with DAG("naps") as built:
+        for i in range(count):
+
+            @task(task_id=f"nap{i}", **keywords)
+            async def nap() -> None:
+                await anyio.sleep(seconds)
+
+            nap()
+    return built
+
+
+async def test_two_engines_share_the_instances_of_one_run(url: str) -> None:
+    """Two engines with four slots each both claim instances of one run; each runs once."""
+    built = naps(40)
+    async with (
+        Engine(url, dags=[built], max_active_tasks=4) as first,
+        Engine(url, dags=[built], max_active_tasks=4) as second,
+    ):
+        with anyio.fail_after(30):
+            result = await first.run("naps")
+        claimed = [cluster_of(first).claimer.claimed, cluster_of(second).claimer.claimed]
+    assert result.state is DagRunState.SUCCESS
+    assert {(ti.state, ti.try_number) for ti in result.task_instances} == {(TaskState.SUCCESS, 1)}
+    assert sum(claimed) == 40
+    assert min(claimed) > 0, claimed
+
+
+async def test_a_run_driven_by_one_engine_is_awaited_from_another(url: str) -> None:
+    """A run triggered through one engine finishes; the other engine's wait sees it end."""
+    built = naps(5)
+    async with (
+        Engine(url, dags=[built]) as first,
+        Engine(url, dags=[built]) as second,
+    ):
+        handle = await first.trigger("naps")
+        with anyio.fail_after(30):
+            result = await second.wait(handle)
+    assert result.state is DagRunState.SUCCESS
+
+
+async def test_an_instance_runs_only_on_an_engine_that_takes_its_queue(url: str) -> None:
+    """A task in queue "gpu" waits, offered, until an engine taking "gpu" joins, which runs it."""
+    ran_on: list[str] = []
+    with DAG("queued") as built:
+
+        @task
+        async def everywhere() -> None:
+            ran_on.append("default")
+
+        @task(queue="gpu")
+        async def on_gpu() -> None:
+            ran_on.append("gpu")
+
+        everywhere() >> on_gpu()
+    async with Engine(url, dags=[built]) as cpu:
+        handle = await cpu.trigger("queued")
+        await until_state(cpu, handle, "on_gpu", TaskState.SCHEDULED)
+        async with Engine(url, dags=[built], queues=["gpu"]) as gpu:
+            with anyio.fail_after(30):
+                result = await cpu.wait(handle)
+            gpu_claims = cluster_of(gpu).claimer.claimed
+    assert result.state is DagRunState.SUCCESS
+    assert ran_on == ["default", "gpu"]
+    assert gpu_claims == 1
+    assert cluster_of(cpu).claimer.claimed == 1
+
+
+async def test_a_pool_holds_its_slots_across_engines(url: str) -> None:
+    """A pool of 2 slots runs at most 2 instances at once across two engines."""
+    running = [0]
+    most = [0]
+    with DAG("pooled") as built:
+        for i in range(10):
+
+            @task(task_id=f"t{i}", pool="db")
+            async def use_db() -> None:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+                await anyio.sleep(0.05)
+                running[0] -= 1
+
+            use_db()
+    async with (
+        Engine(url, dags=[built], pools={"db": 2}) as first,
+        Engine(url, dags=[built], pools={"db": 2}) as second,
+    ):
+        with anyio.fail_after(30):
+            result = await first.run("pooled")
+        claimed = [cluster_of(first).claimer.claimed, cluster_of(second).claimer.claimed]
+    assert result.state is DagRunState.SUCCESS
+    assert most[0] == 2
+    assert sum(claimed) == 10
+
+
+async def test_notify_on_one_engine_wakes_a_sensor_waiting_in_another(url: str) -> None:
+    """engine.notify(key) on the driving engine wakes a poke-mode sensor held by the other."""
+    ready = anyio.Event()
+    with DAG("woken") as built:
+
+        @task.sensor(poke_interval=600, wake_on=["orders"], queue="sensors")
+        def orders_landed() -> bool:
+            return ready.is_set()
+
+        orders_landed()
+    async with (
+        Engine(url, dags=[built]) as driver,
+        Engine(url, dags=[built], queues=["sensors"]) as watcher,
+    ):
+        handle = await driver.trigger("woken")
+        await until_state(driver, handle, "orders_landed", TaskState.RUNNING)
+        ready.set()
+        await driver.notify("orders")
+        with anyio.fail_after(10):
+            result = await driver.wait(handle)
+        assert cluster_of(watcher).claimer.claimed == 1
+    assert result.state is DagRunState.SUCCESS
+
+
+async def test_two_engines_on_one_schedule_create_each_run_once(url: str) -> None:
+    """Two engines serving one schedule create each of its runs once, and each run succeeds."""
+    # three hours of whole hours before now: exactly three intervals have ended
+    start = (datetime.now(UTC) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    with DAG("hourly", schedule="@hourly", start_date=start, catchup=True) as built:
+
+        @task
+        async def tick() -> None:
+            pass
+
+        tick()
+    async with (
+        Engine(url, dags=[built]) as first,
+        Engine(url, dags=[built]) as second,
+        anyio.create_task_group() as serving,
+    ):
+        serving.start_soon(first.serve)
+        serving.start_soon(second.serve)
+        with anyio.move_on_after(30):
+            for _ in range(1500):
+                runs = await first.store.list_runs("hourly")
+                if len(runs) == 3 and all(r.state is DagRunState.SUCCESS for r in runs):
+                    break
+                await anyio.sleep(0.02)
+        serving.cancel_scope.cancel()
+    assert [r.state for r in runs] == [DagRunState.SUCCESS] * 3, runs
+    assert len({run.run_id for run in runs}) == 3
+
+
+async def test_a_run_of_an_engine_that_stops_is_adopted_by_another(url: str) -> None:
+    """When the engine driving a run stops, another adopts the run and finishes it."""
+    settings = Settings.from_env(postgres_lease_ttl_seconds=3)
+    release = anyio.Event()
+    with DAG("handover") as built:
+
+        @task(queue="slow")
+        async def slow() -> None:
+            await release.wait()
+
+        @task
+        async def after() -> str:
+            return "done"
+
+        slow() >> after()
+    worker_queues = ["slow", "default"]
+    async with Engine(url, dags=[built], settings=settings, queues=worker_queues) as worker:
+        async with Engine(url, dags=[built], settings=settings) as driver:
+            handle = await driver.trigger("handover")
+            await until_state(driver, handle, "slow", TaskState.RUNNING)
+        # the driver has gone; the worker, still running "slow", adopts the run at once
+        release.set()
+        with anyio.fail_after(10):
+            result = await worker.wait(handle)
+    assert result.state is DagRunState.SUCCESS
+    assert result.xcom("after") == "done"
+    assert isinstance(worker.store, PostgresStore)
+
+
+async def test_two_engines_ride_out_every_connection_being_killed(url: str) -> None:
+    """Every connection of both engines killed mid-run (the listeners too): the run succeeds."""
+    started = anyio.Event()
+    with DAG("survives") as built:
+        for i in range(20):
+
+            @task(task_id=f"t{i}")
+            async def step() -> None:
+                started.set()
+                await anyio.sleep(0.2)
+
+            step()
+    async with (
+        Engine(url, dags=[built], max_active_tasks=5) as first,
+        Engine(url, dags=[built], max_active_tasks=5) as second,
+    ):
+        handle = await first.trigger("survives")
+        with anyio.fail_after(10):
+            await started.wait()
+        assert await terminate_connections(url) >= 4  # two pools and two listeners
+        with anyio.fail_after(30):
+            result = await second.wait(handle)
+    assert result.state is DagRunState.SUCCESS
+    assert {(ti.state, ti.try_number) for ti in result.task_instances} == {(TaskState.SUCCESS, 1)}
