@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -35,13 +36,8 @@ def create_app(context: WebContext) -> FastAPI:
     With an engine in the process, its Prometheus metrics are at ``/metrics``
     (:func:`mount_metrics`).
     """
-    app = FastAPI(
-        title="asyncflow",
-        version="1",
-        openapi_url=OPENAPI_PATH,
-        docs_url=f"{API_PREFIX}/docs",
-        redoc_url=None,
-    )
+    # the document and its browsable page are served below, behind login like the rest
+    app = FastAPI(title="asyncflow", version="1", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.context = context
     app.state.auth = Authenticator(context)
     install_error_handlers(app)
@@ -53,8 +49,21 @@ def create_app(context: WebContext) -> FastAPI:
     app.include_router(pages_runs.router)
     install_page_handlers(app)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    _serve_openapi(app)
     mount_metrics(app, context)
     return app
+
+
+def _serve_openapi(app: FastAPI) -> None:
+    """The OpenAPI document at :data:`OPENAPI_PATH` and Swagger UI at ``/api/v1/docs``."""
+
+    @app.get(OPENAPI_PATH, include_in_schema=False)
+    async def openapi_document(user: Viewer) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    async def swagger_ui(user: Viewer) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=OPENAPI_PATH, title="asyncflow API")
 
 
 def mount_metrics(app: FastAPI, context: WebContext) -> None:

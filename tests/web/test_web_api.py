@@ -104,11 +104,16 @@ async def test_engine_only_actions_are_409_in_a_separate_process(web: Web) -> No
 
 
 async def test_openapi_document_at_stable_path(web: Web) -> None:
-    """The OpenAPI document is served at /api/v1/openapi.json without login."""
-    async with web.client() as client:
+    """The OpenAPI document is served at /api/v1/openapi.json, to logged-in users only."""
+    async with web.client() as anonymous:
+        refused = await anonymous.get("/api/v1/openapi.json")
+    async with web.as_role(Role.VIEWER) as client:
         answer = await client.get("/api/v1/openapi.json")
+        page = await client.get("/api/v1/docs")
+    assert refused.status_code == 401
     assert answer.status_code == 200
     assert "/api/v1/dags/{dag_id}/runs" in answer.json()["paths"]
+    assert "swagger" in page.text.lower()
 
 
 async def test_backfill_queues_the_missing_intervals(web: Web) -> None:
