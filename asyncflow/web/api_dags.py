@@ -8,7 +8,7 @@ from asyncflow.dag import DAG
 from asyncflow.web import actions
 from asyncflow.web.backfill import create_backfill
 from asyncflow.web.deps import Admin, Context, Limit, Offset, Op, Viewer, find_dag, page_of
-from asyncflow.web.models import Backfill, BackfillRequest, Dag, ImportError_, Page
+from asyncflow.web.models import Backfill, BackfillRequest, Dag, DagImportError, Page
 from asyncflow.web.schedules import describe_schedule
 
 router = APIRouter(prefix="/dags", tags=["DAGs"])
@@ -41,11 +41,11 @@ async def list_dags(
 @router.get("/import-errors", summary="List import errors")
 async def import_errors(
     context: Context, user: Viewer, limit: Limit = 100, offset: Offset = 0
-) -> Page[ImportError_]:
+) -> Page[DagImportError]:
     """The DAG files that failed to import, each with its one-line error."""
-    errors = [ImportError_(file=f, error=e) for f, e in sorted(context.import_errors.items())]
+    errors = [DagImportError(file=f, error=e) for f, e in sorted(context.import_errors.items())]
     items, total = page_of(errors, limit, offset)
-    return Page[ImportError_](items=items, total=total, limit=limit, offset=offset)
+    return Page[DagImportError](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{dag_id}", summary="Get a DAG")

@@ -43,6 +43,9 @@ class WebContext:
             else random for this process (sessions then end when it stops).
         session_age: how long a login lasts.
         now: the clock (tests pass a fake one to expire sessions).
+        login_attempts: failed logins per username and client within
+            ``login_window`` before login answers 429 until the window has passed.
+        login_window: the window of ``login_attempts``.
     """
 
     store: Store

@@ -24,7 +24,7 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
-class ImportError_(BaseModel):
+class DagImportError(BaseModel):
     """A DAG file that failed to import."""
 
     file: str
