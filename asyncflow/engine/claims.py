@@ -86,7 +86,11 @@ class Claimer:
             self._wanted.set()
 
     async def run(self) -> None:
-        """Claim whenever woken, or after ``idle_interval`` seconds, until cancelled."""
+        """Claim at once, then whenever woken or after ``idle_interval`` seconds, until cancelled.
+
+        The first claim takes what was offered before this engine started listening.
+        """
+        self._wanted.set()
         while True:
             with anyio.move_on_after(self.idle_interval):
                 await self._wanted.wait()

@@ -196,21 +196,62 @@ async def test_a_transaction_whose_connection_is_killed_mid_use_commits_once(
     assert len(await postgres_store.get_run_xcoms("etl", "manual__1")) == 20
 
 
-async def test_a_connection_lost_during_commit_is_never_reported_durable(
+async def test_a_commit_cut_off_before_it_applied_is_tried_again_and_applies_once(
     postgres_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When the connection dies as COMMIT is sent, the write fails as unknown, not as applied."""
+    """The connection dies as COMMIT is sent: the server says it never applied; it applies once."""
     real_commit = asyncpg.transaction.Transaction.commit
+    killed: list[int] = []
 
     async def kill_then_commit(self: asyncpg.transaction.Transaction) -> None:
-        await terminate_connections(postgres_store.url)
+        if not killed:
+            killed.append(await terminate_connections(postgres_store.url))
         await real_commit(self)
 
     monkeypatch.setattr(asyncpg.transaction.Transaction, "commit", kill_then_commit)
+    assert await postgres_store.create_run(a_run(), [])
+    monkeypatch.undo()
+    assert killed[0] >= 1
+    assert [run.run_id for run in await postgres_store.list_runs()] == ["manual__1"]
+
+
+async def test_a_commit_whose_answer_was_lost_stands_with_its_result(
+    postgres_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """COMMIT applied but its answer was lost: the server says it committed; it is not redone."""
+    real_commit = asyncpg.transaction.Transaction.commit
+    lost: list[bool] = []
+
+    async def commit_then_lose(self: asyncpg.transaction.Transaction) -> None:
+        await real_commit(self)
+        if not lost:
+            lost.append(True)
+            raise ConnectionResetError("the answer to COMMIT was lost")
+
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "commit", commit_then_lose)
+    assert await postgres_store.create_run(a_run(), [])  # True: it was this call that created it
+    monkeypatch.undo()
+    assert lost == [True]
+    assert [run.run_id for run in await postgres_store.list_runs()] == ["manual__1"]
+
+
+async def test_a_commit_the_server_cannot_account_for_is_never_reported_durable(
+    postgres_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the server cannot say what became of a cut-off COMMIT, the write fails as unknown."""
+    real_commit = asyncpg.transaction.Transaction.commit
+
+    async def commit_then_lose(self: asyncpg.transaction.Transaction) -> None:
+        await real_commit(self)
+        raise ConnectionResetError("the answer to COMMIT was lost")
+
+    async def nobody_knows(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "commit", commit_then_lose)
+    monkeypatch.setattr(postgres_store._connections, "fetchval", nobody_knows)
     with pytest.raises(CommitUnknown, match="whether the write applied is unknown"):
         await postgres_store.create_run(a_run(), [])
-    monkeypatch.undo()
-    assert await postgres_store.get_run("etl", "manual__1") is None  # killed before it committed
 
 
 async def test_fresh_schemas_keep_tests_apart() -> None:

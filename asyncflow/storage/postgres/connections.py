@@ -5,9 +5,11 @@ connection (the server restarted, an administrator or a proxy killed it) is
 tried again on another, up to ``retries`` times with a doubling pause. A
 transaction is tried again the same way when its connection is lost *before*
 ``COMMIT`` was sent: the server rolled it back, so trying again cannot apply it
-twice. A connection lost *during* ``COMMIT`` leaves the outcome unknown; that
-write fails with a :class:`~asyncflow.exceptions.StoreError` saying so, and
-is never reported durable. Serialization failures and deadlocks, which the
+twice. A connection lost *during* ``COMMIT`` hides whether it applied: the
+transaction's id, taken when it began, is then looked up on a new connection
+(``pg_xact_status``): committed, its results stand; aborted, it is tried again
+like any other; only when the server cannot tell does the write fail with
+:class:`CommitUnknown`, never reported durable. Serialization failures and deadlocks, which the
 server resolves by rolling one transaction back, are tried again too.
 
 Errors reach callers as one-line ``StoreError`` s naming the operation and the
@@ -19,16 +21,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
 
 import anyio
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from asyncflow.exceptions import StoreError
+from asyncflow.storage.postgres.sqlfiles import QUERIES
 
 T = TypeVar("T")
 Record = asyncpg.Record
+_CURRENT_XACT_ID = QUERIES["current_xact_id"]
+_XACT_STATUS = QUERIES["xact_status"]
+_SETTLE_LOOKS = 20  # a commit still in progress is looked at again, 50 ms apart
 if TYPE_CHECKING:  # asyncpg's classes are generic in its stubs only
     Connection: TypeAlias = asyncpg.Connection[Record] | PoolConnectionProxy[Record]
 else:
@@ -170,10 +176,41 @@ class Connections:
         pool = self._require(operation)
 
         async def once() -> T:
-            async with pool.acquire() as connection:
-                return await _commit_once(connection, work, self.error(operation, None))
+            try:
+                async with pool.acquire() as connection:
+                    return await _commit_once(connection, work)
+            except _CommitLost as lost:
+                return cast(T, await self._settle(operation, lost))
 
         return await self._retrying(operation, once)
+
+    async def _settle(self, operation: str, lost: _CommitLost) -> object:
+        """What became of a transaction whose COMMIT was cut off: its results, or raise.
+
+        Raises:
+            ConnectionResetError: it was rolled back (the caller tries it again).
+            CommitUnknown: the server cannot tell (or still has it in progress).
+        """
+        status = None
+        for _ in range(_SETTLE_LOOKS):
+            status = await self.fetchval(operation, _XACT_STATUS, lost.xid)
+            if status != "in progress":
+                break
+            await anyio.sleep(0.05)
+        if status == "committed":
+            return lost.result
+        if status == "aborted":
+            raise ConnectionResetError("the connection was lost before COMMIT applied")
+        reason = " ".join(str(lost.__cause__).split()) or type(lost.__cause__).__name__
+        raise CommitUnknown(
+            f"{self.error(operation, None)}: the connection was lost during COMMIT, so "
+            f"whether the write applied is unknown ({reason})"
+        ) from lost.__cause__
+
+    async def fetchval(self, operation: str, sql: str, *args: object) -> object:
+        """The first value of one read statement, tried again on a lost connection."""
+        pool = self._require(operation)
+        return await self._retrying(operation, lambda: pool.fetchval(sql, *args))
 
     async def _retrying(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
         pause = self._options.first_pause
@@ -206,12 +243,20 @@ class Connections:
         return error
 
 
-async def _commit_once(
-    connection: Connection, work: Callable[[Connection], Awaitable[T]], failed: StoreError
-) -> T:
+class _CommitLost(Exception):
+    """The connection was lost while COMMIT was on its way; what the transaction returned."""
+
+    def __init__(self, xid: object, result: object) -> None:
+        super().__init__(xid)
+        self.xid = xid
+        self.result = result
+
+
+async def _commit_once(connection: Connection, work: Callable[[Connection], Awaitable[T]]) -> T:
     transaction = connection.transaction()
     await transaction.start()
     try:
+        xid = await connection.fetchval(_CURRENT_XACT_ID)
         result = await work(connection)
     except BaseException:
         # a lost connection takes its transaction with it: the server rolls it back
@@ -223,10 +268,6 @@ async def _commit_once(
         await transaction.commit()
     except Exception as exc:
         if is_lost_connection(exc):
-            unknown = CommitUnknown(
-                f"{failed}: the connection was lost during COMMIT, so whether the write "
-                f"applied is unknown ({' '.join(str(exc).split()) or type(exc).__name__})"
-            )
-            raise unknown from exc
+            raise _CommitLost(xid, result) from exc
         raise
     return result

@@ -510,6 +510,17 @@ SELECT asyncflow_channel($1);
 -- name: ping
 SELECT 1;
 
+-- --- commits whose outcome a lost connection hid -------------------------------------
+
+-- name: current_xact_id
+-- The transaction's id, taken before its work: if the connection is lost while
+-- COMMIT is on its way, the server can still say what became of it.
+SELECT pg_current_xact_id();
+
+-- name: xact_status
+-- 'committed', 'aborted' or 'in progress' (NULL: too old to tell).
+SELECT pg_xact_status($1::xid8);
+
 -- --- web users ---------------------------------------------------------------------
 
 -- name: insert_web_user
