@@ -37,6 +37,7 @@ class Offers:
             pool=task.pool,
             pool_slots=task.pool_slots,
             priority=node.priority,
+            dag_limit=run.dag.max_active_tasks,
         )
         self._pending.append(offer)
         if len(self._pending) == 1:

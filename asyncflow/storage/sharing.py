@@ -46,6 +46,7 @@ class Offer:
     pool: str | None
     pool_slots: int
     priority: int  # higher is claimed first; equal ones first offered, first claimed
+    dag_limit: int | None = None  # the DAG's max_active_tasks, held across every engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,9 @@ class SharedStore(Protocol):
 
         Each is ``queued`` and owned by ``owner`` when returned. An instance in
         a pool is claimed only while the pool (``pools`` gives its slots) has
-        room for it across every engine; pools missing from ``pools`` are left.
+        room for it across every engine (pools missing from ``pools`` are
+        left), one of a DAG with ``max_active_tasks`` only while the DAG has
+        fewer instances in flight across every engine.
         """
         ...
 

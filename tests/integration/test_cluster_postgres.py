@@ -113,14 +113,25 @@ async def test_an_instance_runs_only_on_an_engine_that_takes_its_queue(url: str)
     assert cluster_of(cpu).claimer.claimed == 1
 
 
-async def test_a_pool_holds_its_slots_across_engines(url: str) -> None:
-    """A pool of 2 slots runs at most 2 instances at once across two engines."""
+@pytest.mark.parametrize(
+    ("dag_keywords", "task_keywords", "most_at_once"),
+    [
+        ({}, {"pool": "db"}, 2),  # the pool's 2 slots
+        ({"max_active_tasks": 3}, {}, 3),  # the DAG's limit
+        ({"max_active_tasks": 3}, {"pool": "db"}, 2),  # both: the smaller
+    ],
+    ids=["pool", "dag", "pool-and-dag"],
+)
+async def test_pools_and_dag_limits_hold_across_engines(
+    url: str, dag_keywords: dict[str, int], task_keywords: dict[str, str], most_at_once: int
+) -> None:
+    """A pool of 2 slots, a DAG's max_active_tasks of 3: never exceeded across two engines."""
     running = [0]
     most = [0]
-    with DAG("pooled") as built:
-        for i in range(10):
+    with DAG("limited", **dag_keywords) as built:
+        for i in range(12):
 
-            @task(task_id=f"t{i}", pool="db")
+            @task(task_id=f"t{i}", **task_keywords)
             async def use_db() -> None:
                 running[0] += 1
                 most[0] = max(most[0], running[0])
@@ -133,11 +144,11 @@ async def test_a_pool_holds_its_slots_across_engines(url: str) -> None:
         Engine(url, dags=[built], pools={"db": 2}) as second,
     ):
         with anyio.fail_after(30):
-            result = await first.run("pooled")
+            result = await first.run("limited")
         claimed = [cluster_of(first).claimer.claimed, cluster_of(second).claimer.claimed]
     assert result.state is DagRunState.SUCCESS
-    assert most[0] == 2
-    assert sum(claimed) == 10
+    assert most[0] == most_at_once
+    assert sum(claimed) == 12
 
 
 async def test_notify_on_one_engine_wakes_a_sensor_waiting_in_another(url: str) -> None:

@@ -389,13 +389,15 @@ UPDATE task_instance AS ti SET
     pool = v.pool,
     pool_slots = v.pool_slots,
     priority = v.priority,
+    dag_limit = v.dag_limit,
     offered_seq = nextval('task_instance_offer_seq'),
     owner = NULL
 FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
-    $7::text[], $8::bigint[], $9::bigint[]
+    $7::text[], $8::bigint[], $9::bigint[], $10::bigint[]
 ) WITH ORDINALITY AS v (
-    dag_id, run_id, task_id, map_index, try_number, queue, pool, pool_slots, priority, position
+    dag_id, run_id, task_id, map_index, try_number, queue, pool, pool_slots, priority,
+    dag_limit, position
 )
 WHERE ti.dag_id = v.dag_id AND ti.run_id = v.run_id AND ti.task_id = v.task_id
   AND ti.map_index = v.map_index
@@ -410,7 +412,7 @@ RETURNING v.position;
 -- engine is claiming at this moment are skipped, not waited for.
 WITH picked AS (
     SELECT dag_id, run_id, task_id, map_index FROM task_instance
-    WHERE state = 'scheduled' AND queue = ANY($2::text[]) AND pool IS NULL
+    WHERE state = 'scheduled' AND queue = ANY($2::text[]) AND pool IS NULL AND dag_limit IS NULL
     ORDER BY priority DESC, offered_seq
     LIMIT $3
     FOR UPDATE SKIP LOCKED
@@ -433,8 +435,27 @@ SELECT coalesce(sum(pool_slots), 0) FROM task_instance
 WHERE pool = $1 AND state IN ('queued', 'running');
 
 -- name: pooled_offers
-SELECT dag_id, run_id, task_id, map_index, pool_slots FROM task_instance
-WHERE state = 'scheduled' AND queue = ANY($1::text[]) AND pool = $2
+SELECT dag_id, run_id, task_id, map_index, pool, pool_slots FROM task_instance
+WHERE state = 'scheduled' AND pool = $2 AND dag_limit IS NULL AND queue = ANY($1::text[])
+ORDER BY priority DESC, offered_seq
+LIMIT $3
+FOR UPDATE SKIP LOCKED;
+
+-- name: limited_dags
+-- The DAGs under a max_active_tasks with instances offered in these queues, and their limit.
+SELECT DISTINCT dag_id, dag_limit FROM task_instance
+WHERE state = 'scheduled' AND dag_limit IS NOT NULL AND queue = ANY($1::text[]);
+
+-- name: lock_dag
+SELECT pg_advisory_xact_lock(hashtext('asyncflow.dag:' || current_schema() || ':' || $1));
+
+-- name: dag_tasks_in_flight
+SELECT count(*) FROM task_instance
+WHERE dag_id = $1 AND dag_limit IS NOT NULL AND state IN ('queued', 'running');
+
+-- name: limited_offers
+SELECT dag_id, run_id, task_id, map_index, pool, pool_slots FROM task_instance
+WHERE state = 'scheduled' AND dag_limit IS NOT NULL AND dag_id = $2 AND queue = ANY($1::text[])
 ORDER BY priority DESC, offered_seq
 LIMIT $3
 FOR UPDATE SKIP LOCKED;

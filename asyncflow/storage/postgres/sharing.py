@@ -63,6 +63,7 @@ def offer_row(offer: Offer) -> codec.Row:
         offer.pool,
         offer.pool_slots,
         offer.priority,
+        offer.dag_limit,
     )
 
 
@@ -81,36 +82,102 @@ async def claim(
     limit: int,
     pools: Mapping[str, int],
 ) -> list[TaskInstanceRecord]:
-    """Claim offered instances: those outside pools, then each pool's while it has room."""
+    """Claim offered instances: those under no limit first, then the limited ones.
+
+    A DAG's ``max_active_tasks`` and a pool's slots are counted across every
+    engine, each under an advisory lock, and their instances taken while there is room.
+    """
 
     async def work(connection: Connection) -> list[TaskInstanceRecord]:
         rows = list(await connection.fetch(_Q["claim_instances"], owner, list(queues), limit))
-        for pool, slots in sorted(pools.items()):
+        room = _Room(connection, pools)
+        for dag_id, dag_limit in await connection.fetch(_Q["limited_dags"], list(queues)):
             if len(rows) >= limit:
                 break
-            rows += await _claim_in_pool(connection, owner, queues, limit - len(rows), pool, slots)
+            rows += await _claim_in_dag(
+                connection, owner, queues, limit - len(rows), dag_id, dag_limit, room
+            )
+        for pool in sorted(pools):
+            if len(rows) >= limit:
+                break
+            rows += await _claim_in_pool(connection, owner, queues, limit - len(rows), pool, room)
         return [codec.instance_from_record(row) for row in rows]
 
     return await connections.transaction("claim", work)
 
 
-async def _claim_in_pool(
-    connection: Connection, owner: str, queues: Sequence[str], limit: int, pool: str, slots: int
+class _Room:
+    """The free slots of each pool in one claim's transaction, counted once under its lock."""
+
+    def __init__(self, connection: Connection, pools: Mapping[str, int]) -> None:
+        self.connection = connection
+        self.pools = pools
+        self._free: dict[str, int] = {}
+
+    async def free(self, pool: str) -> int:
+        """The pool's free slots now (0 for a pool this engine does not have)."""
+        if pool not in self.pools:
+            return 0
+        if pool not in self._free:
+            await self.connection.execute(_Q["lock_pool"], pool)
+            used = int(await self.connection.fetchval(_Q["pool_slots_in_use"], pool))
+            self._free[pool] = self.pools[pool] - used
+        return self._free[pool]
+
+    async def take(self, row: Record) -> bool:
+        """Take the row's pool slots if its pool has room (always, for a row in no pool)."""
+        pool = row["pool"]
+        if pool is None:
+            return True
+        if row["pool_slots"] > await self.free(pool):
+            return False
+        self._free[pool] -= row["pool_slots"]
+        return True
+
+
+async def _claim_in_dag(
+    connection: Connection,
+    owner: str,
+    queues: Sequence[str],
+    limit: int,
+    dag_id: str,
+    dag_limit: int,
+    room: _Room,
 ) -> list[Record]:
-    await connection.execute(_Q["lock_pool"], pool)
-    free = slots - int(await connection.fetchval(_Q["pool_slots_in_use"], pool))
+    await connection.execute(_Q["lock_dag"], dag_id)
+    free = dag_limit - int(await connection.fetchval(_Q["dag_tasks_in_flight"], dag_id))
+    if free <= 0:
+        return []
+    candidates = await connection.fetch(
+        _Q["limited_offers"], list(queues), dag_id, min(limit, free)
+    )
+    taken = [_key(row) for row in candidates if await room.take(row)]
+    return await _claim_keys(connection, owner, taken)
+
+
+async def _claim_in_pool(
+    connection: Connection, owner: str, queues: Sequence[str], limit: int, pool: str, room: _Room
+) -> list[Record]:
+    free = await room.free(pool)
     if free <= 0:
         return []
     candidates = await connection.fetch(_Q["pooled_offers"], list(queues), pool, min(limit, free))
     taken = []
     for row in candidates:
-        if row["pool_slots"] > free:
+        if not await room.take(row):
             break  # the best one waits for room rather than be overtaken by smaller ones
-        free -= row["pool_slots"]
-        taken.append((row["dag_id"], row["run_id"], row["task_id"], row["map_index"]))
-    if not taken:
+        taken.append(_key(row))
+    return await _claim_keys(connection, owner, taken)
+
+
+def _key(row: Record) -> InstanceKey:
+    return (row["dag_id"], row["run_id"], row["task_id"], row["map_index"])
+
+
+async def _claim_keys(connection: Connection, owner: str, keys: list[InstanceKey]) -> list[Record]:
+    if not keys:
         return []
-    return list(await connection.fetch(_Q["claim_by_key"], owner, *_keys(taken)))
+    return list(await connection.fetch(_Q["claim_by_key"], owner, *_keys(keys)))
 
 
 async def unclaim(

@@ -24,20 +24,29 @@ ALTER TABLE task_instance
     ADD COLUMN pool       text COLLATE "C",
     ADD COLUMN pool_slots bigint NOT NULL DEFAULT 1,
     ADD COLUMN priority   bigint NOT NULL DEFAULT 0,
+    ADD COLUMN dag_limit  bigint,  -- the DAG's max_active_tasks, held across engines
     ADD COLUMN offered_seq bigint;
 
 -- Offers are taken best priority first, then first offered first: a sequence
 -- gives the order across every engine's offers.
 CREATE SEQUENCE task_instance_offer_seq OWNED BY task_instance.offered_seq;
 
--- The claim's scan: offered instances by queue, in the order they are taken.
+-- The claims' scans: offered instances in the order they are taken, those under
+-- no limit by queue, those in a pool by pool, those of a limited DAG by DAG.
 CREATE INDEX task_instance_offered ON task_instance (queue, priority DESC, offered_seq)
-    WHERE state = 'scheduled';
--- What is in flight, by owner (a dead engine's tries) and by pool (its slots in use).
+    WHERE state = 'scheduled' AND pool IS NULL AND dag_limit IS NULL;
+CREATE INDEX task_instance_offered_pooled ON task_instance (pool, priority DESC, offered_seq)
+    WHERE state = 'scheduled' AND pool IS NOT NULL AND dag_limit IS NULL;
+CREATE INDEX task_instance_offered_limited ON task_instance (dag_id, priority DESC, offered_seq)
+    WHERE state = 'scheduled' AND dag_limit IS NOT NULL;
+-- What is in flight, by owner (a dead engine's tries), by pool (its slots in use)
+-- and by DAG (its max_active_tasks).
 CREATE INDEX task_instance_in_flight ON task_instance (owner)
     WHERE state IN ('queued', 'running');
 CREATE INDEX task_instance_pooled ON task_instance (pool)
     WHERE pool IS NOT NULL AND state IN ('queued', 'running');
+CREATE INDEX task_instance_dag_in_flight ON task_instance (dag_id)
+    WHERE dag_limit IS NOT NULL AND state IN ('queued', 'running');
 -- Runs whose driver may have died.
 CREATE INDEX dag_run_running_driver ON dag_run (driver) WHERE state = 'running';
 
