@@ -20,6 +20,7 @@ from asyncflow import (
     task,
 )
 from asyncflow.exceptions import DagDefinitionError
+from asyncflow.testing import wait_for_state
 
 pytestmark = pytest.mark.anyio
 
@@ -79,19 +80,14 @@ async def test_reschedule_mode_frees_its_slot_and_is_a_row_between_pokes() -> No
         CountingSensor(task_id="wait", done_at=2, poke_interval=0.5, mode="reschedule")
     async with Engine("memory://", dags=[built]) as engine:
         started = await engine.trigger("resched")
-        with anyio.fail_after(5):
-            # polling the store's own view is the behaviour under test here
-            while (  # noqa: ASYNC110
-                await engine.get_run(started.run_id)
-            ).ti("wait").state != "up_for_reschedule":
-                await anyio.sleep(0.01)
+        await wait_for_state(engine, started, "wait", TaskState.UP_FOR_RESCHEDULE)
         record = (await engine.store.get_task_instances("resched", started.run_id))[0]
         assert record.state is TaskState.UP_FOR_RESCHEDULE
         assert record.poke_count == 1
         assert record.first_poke_at is not None
         assert record.next_poke_at is not None
         assert record.next_poke_at > record.first_poke_at
-        assert engine._driver.dispatcher.running == 0
+        assert engine.stats.running == 0
         with anyio.fail_after(5):
             done = await engine.wait(started.run_id)
     assert done.ti("wait").state is TaskState.SUCCESS
@@ -239,7 +235,7 @@ async def test_waiting_poke_sensors_keep_their_slots_but_no_coroutines() -> None
         started = await engine.trigger("held_slots")
         with anyio.fail_after(5):
             await all_poked.wait()
-        assert engine._driver.dispatcher.running == 50
+        assert engine.stats.running == 50
         assert len(asyncio.all_tasks()) < tasks_before + 5
         go = True
         assert await engine.notify("go") == 50
