@@ -264,6 +264,7 @@ async def test_readiness_is_incremental(monkeypatch: pytest.MonkeyPatch) -> None
     assert calls == 1 + edges
 
 
+@pytest.mark.allow_blocking("the watchdog is shown a task that blocks the loop")
 async def test_blocking_the_loop_is_reported_with_the_task() -> None:
     """A task blocking the loop 300 ms is named as it passes the threshold and when it ends."""
 

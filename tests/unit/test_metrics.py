@@ -179,6 +179,7 @@ async def test_group_commit_tells_each_batch_its_time_and_size() -> None:
     assert all(seconds >= 0 for seconds, _ in seen)
 
 
+@pytest.mark.allow_blocking("the lag gauge is measured on a loop blocked by time.sleep")
 async def test_the_heartbeat_shows_a_blocked_loop_while_it_is_blocked() -> None:
     """Read from another thread, a blocked loop is behind while blocked; its lag is observed."""
     lags: list[float] = []
