@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from asyncflow.engine.engine import Engine
 from asyncflow.engine.runs import RunRef
@@ -69,6 +70,33 @@ class FakeClock:
             await wake.wait()
         finally:
             self._sleepers.remove(entry)
+
+    async def autojump(self, settle: int = 50) -> None:
+        """Move time to the next sleeper's deadline whenever the loop has gone quiet; forever.
+
+        Run it in a task group beside the code under test (cancel it when done),
+        as trio's ``MockClock(autojump_threshold=0)``: a DAG whose sensors poke
+        every hour runs in milliseconds, in the order real time would give.
+        "Quiet" is ``settle`` turns of the event loop with a sleeper still
+        waiting; work in worker threads is not waited for (time passes meanwhile,
+        as it would).
+
+        Example:
+            >>> async with anyio.create_task_group() as tg:  # doctest: +SKIP
+            ...     tg.start_soon(clock.autojump)
+            ...     result = await engine.run("hourly_check")
+            ...     tg.cancel_scope.cancel()
+        """
+        while True:
+            while not self._sleepers:
+                self._changed = anyio.Event()
+                await self._changed.wait()
+            for _ in range(settle):
+                await anyio.lowlevel.checkpoint()
+            if self._sleepers:
+                earliest = min(deadline for deadline, _ in self._sleepers)
+                if earliest > self._now:
+                    self.advance(earliest - self._now)
 
     async def sleeping_until(self, deadline: datetime) -> None:
         """Wait until some coroutine sleeps until ``deadline`` (e.g. a retry is parked).
