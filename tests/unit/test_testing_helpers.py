@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import anyio
 import pytest
 
 from asyncflow import DAG, Engine, Sensor, TaskState, task
+from asyncflow.settings import Settings
 from asyncflow.testing import FakeClock, MemoryStore, wait_for_state, watch_pokes
 
 pytestmark = pytest.mark.anyio
@@ -123,3 +125,30 @@ async def test_the_probe_sees_a_poke_that_raised() -> None:
         await wait_for_state(engine, run, "wait", TaskState.FAILED)
     assert [str(error) for error in probe.errors] == ["no such bucket"]
     assert (probe.results, probe.pokes) == ([], 1)
+
+
+async def test_autojump_runs_hourly_pokes_without_waiting_and_in_clock_order() -> None:
+    """With autojump, pokes an hour apart all happen at once in real time, an hour apart on it."""
+    clock = FakeClock()
+    poked_at: list[Any] = []
+
+    class Hourly(Sensor):
+        async def poke(self, context: Any) -> bool:
+            poked_at.append(clock.now())
+            return len(poked_at) == 3
+
+    with DAG("hourly") as built:
+        Hourly(task_id="wait", poke_interval=3600, mode="reschedule")
+    settings = Settings.from_env(poke_jitter=0.0)
+    async with Engine(MemoryStore(), dags=[built], clock=clock, settings=settings) as engine:
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(clock.autojump)
+                result = await engine.run("hourly")
+                tg.cancel_scope.cancel()
+    assert result.ti("wait").state is TaskState.SUCCESS
+    assert [later - poked_at[0] for later in poked_at] == [
+        timedelta(0),
+        timedelta(hours=1),
+        timedelta(hours=2),
+    ]
