@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from structlog.testing import capture_logs
 
@@ -158,7 +159,8 @@ def concurrency_dag(dag_id: str, width: int, **task_kwargs: Any) -> tuple[DAG, l
             async def work() -> None:
                 peak[0] += 1
                 peak[1] = max(peak[1], peak[0])
-                await anyio.sleep(0.01)
+                for _ in range(50):  # loop turns in which the engine may start others
+                    await anyio.lowlevel.checkpoint()
                 peak[0] -= 1
 
             work()
