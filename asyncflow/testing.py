@@ -119,12 +119,12 @@ async def wait_for_state(
 ) -> TaskInstanceResult:
     """Wait until task instance ``task_id`` of ``run`` is in ``state`` (or one of several).
 
-    The engine's view of the run is read from memory (``engine.get_run``), first
-    at once and then at growing intervals (1 ms to 50 ms of real time: the fake
-    clock does not move on its own, so this is the engine's work, not a schedule,
-    being waited for). The run's end is awaited as an event: when the run
-    finishes with the instance in another state, this fails at once instead of
-    waiting out ``timeout``.
+    The engine's view of the run (``engine.get_run``: from memory, or from a
+    store engines share) is read at once, then at growing intervals of 1 ms to
+    50 ms of real time (the fake clock does not move on its own: what is waited
+    for is the engine's work, not a schedule). The run's end is awaited as an
+    event: when the run finishes with the instance in another state, this fails
+    at once instead of waiting out ``timeout``.
 
     Args:
         engine: An open engine running the run.
