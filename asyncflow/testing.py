@@ -112,7 +112,7 @@ async def wait_for_state(
     engine: Engine,
     run: RunRef,
     task_id: str,
-    state: TaskState | Collection[TaskState],
+    state: TaskState | str | Collection[TaskState | str],
     *,
     map_index: int = -1,
     timeout: float = 10,  # noqa: ASYNC109 - a bound is the point: every wait here has one
@@ -130,7 +130,8 @@ async def wait_for_state(
         engine: An open engine running the run.
         run: What ``engine.trigger`` returned, or a run_id.
         task_id: The task's id.
-        state: The state to wait for, or several: the first reached returns.
+        state: The state to wait for (a ``TaskState`` or its name), or several:
+            the first reached returns.
         map_index: The instance of a mapped task (``-1``: not mapped).
         timeout: Seconds of real time to wait at most.
 
@@ -141,13 +142,14 @@ async def wait_for_state(
         TimeoutError: it was not in ``state`` after ``timeout`` seconds (the
             message names the state it was in).
         AssertionError: the run finished with the instance in another state.
+        ValueError: ``state`` names no task instance state.
 
     Example:
         >>> started = await engine.trigger("files")  # doctest: +SKIP
         >>> await wait_for_state(engine, started, "wait", TaskState.UP_FOR_RESCHEDULE)
         ... # doctest: +SKIP
     """
-    wanted = {state} if isinstance(state, TaskState) else set(state)
+    wanted = _states(state)
     seen: list[TaskInstanceResult | None] = [None]
     try:
         with anyio.fail_after(timeout):
@@ -199,6 +201,16 @@ async def _watch(
             f"{found.state if found is not None else 'never created'}, never {_names(wanted)}"
         )
     return found
+
+
+def _states(state: TaskState | str | Collection[TaskState | str]) -> set[TaskState]:
+    """The states asked for, as TaskStates; a name that is none fails saying which are."""
+    asked = [state] if isinstance(state, str) else list(state)
+    try:
+        return {TaskState(s) for s in asked}
+    except ValueError:
+        names = ", ".join(s.value for s in TaskState)
+        raise ValueError(f"wait_for_state: state must be one of {names}; got {state!r}") from None
 
 
 def _instance(result: DagRunResult, task_id: str, map_index: int) -> TaskInstanceResult | None:

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from asyncflow import DAG, Engine, Sensor, TaskState, task
+from asyncflow import DAG, EmptyOperator, Engine, Sensor, TaskState, task
 from asyncflow.settings import Settings
 from asyncflow.testing import FakeClock, MemoryStore, wait_for_state, watch_pokes
 
@@ -152,3 +152,16 @@ async def test_autojump_runs_hourly_pokes_without_waiting_and_in_clock_order() -
         timedelta(hours=1),
         timedelta(hours=2),
     ]
+
+
+async def test_wait_for_state_takes_a_state_by_name_and_refuses_an_unknown_one() -> None:
+    """A state may be given by name; a name that is no state fails at once, listing the states."""
+    with DAG("named") as built:
+        EmptyOperator(task_id="nothing")
+    async with Engine(MemoryStore(), dags=[built]) as engine:
+        run = await engine.trigger("named")
+        assert (await wait_for_state(engine, run, "nothing", "success")).state == "success"
+        with pytest.raises(ValueError, match="state must be one of ") as raised:
+            await wait_for_state(engine, run, "nothing", "succes")
+    assert str(raised.value).endswith("; got 'succes'")
+    assert "up_for_reschedule" in str(raised.value)
