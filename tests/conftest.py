@@ -11,6 +11,8 @@ import pytest
 import structlog
 from blockbuster import BlockBuster, BlockBusterFunction
 
+pytest_plugins = ["pytester"]  # tests of the suite's own guard run pytest on a sample
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Keep every test's ASYNCFLOW_HOME (task logs, default store) out of the real home."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import anyio
 import pytest
@@ -62,3 +63,26 @@ async def test_a_test_marked_allow_blocking_may_block() -> None:
     async with Engine(MemoryStore(), dags=[built]) as engine:
         run = await engine.trigger("allowed")
         await wait_for_state(engine, run, "naughty", TaskState.SUCCESS)
+
+
+def test_allow_blocking_without_a_reason_fails_the_test_saying_so(
+    pytester: pytest.Pytester,
+) -> None:
+    """@pytest.mark.allow_blocking with no reason fails the test, asking for one."""
+    pytester.makeconftest((Path(__file__).parents[1] / "conftest.py").read_text())
+    pytester.makeini("[pytest]\nmarkers =\n    allow_blocking(reason): blocks on purpose\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.anyio
+        @pytest.mark.allow_blocking()
+        async def test_unexplained():
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-n", "0")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*@pytest.mark.allow_blocking needs a reason: why the test blocks the loop*"]
+    )
