@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
 
 import pytest
 import structlog
+from blockbuster import BlockBuster, BlockBusterFunction
+
+pytest_plugins = ["pytester"]  # tests of the suite's own guard run pytest on a sample
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,3 +36,55 @@ def unconfigured_structlog() -> Iterator[None]:
         structlog.configure(**saved)
     else:
         structlog.reset_defaults()
+
+
+# Families of blockbuster's calls that stall the loop for as long as the other side takes.
+# File and directory calls (os.*, io.*) are left out: the engine writes task logs and
+# reads DAG files on the loop by design (local, small, and timed by its loop watchdog);
+# so are threading locks, taken for microseconds by logging and prometheus_client.
+BLOCKING_FAMILIES = ("time.", "socket.", "ssl.", "sqlite3.", "builtins.")
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_on_the_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail an async test whose code makes a blocking call on the event loop.
+
+    The way anyio's and Starlette's own suites do it: blockbuster patches the
+    blocking functions (``time.sleep``, socket and SSL reads, writes and
+    connects, sqlite3 queries, ``input``) to raise ``BlockingError`` when called
+    from a thread that runs an event loop; worker threads (``anyio.to_thread``)
+    are left alone. It looks at *what* is called, not at how long it took, so it
+    cannot turn flaky on a slow or busy machine, unlike asyncio's debug mode with
+    a ``slow_callback_duration``, which times every callback and would both miss
+    a short ``time.sleep`` and flag an innocent callback delayed by another process.
+
+    Only calls made with asyncflow's or the sensor library's code on the stack
+    count (the engine, a sensor, or a task it runs): the tests' own inspection,
+    such as reading a SQLite file with ``sqlite3`` or posting to moto's control
+    API, is the test's business. A test that blocks the loop on purpose (the
+    loop watchdog's) says so with ``@pytest.mark.allow_blocking("why")``.
+    """
+    if request.node.get_closest_marker("anyio") is None:
+        yield
+        return
+    allowed = request.node.get_closest_marker("allow_blocking")
+    if allowed is not None:
+        if not allowed.args or not str(allowed.args[0]).strip():
+            pytest.fail("@pytest.mark.allow_blocking needs a reason: why the test blocks the loop")
+        yield
+        return
+    guarded = _guarded_functions()
+    for function in guarded:
+        function.activate()
+    try:
+        yield
+    finally:
+        for function in guarded:
+            function.deactivate()
+
+
+@functools.cache
+def _guarded_functions() -> list[BlockBusterFunction]:
+    """The guard's functions, made once per process: a fresh BlockBuster per test costs ~10 ms."""
+    buster = BlockBuster(scanned_modules=["asyncflow", "sensors"])
+    return [f for name, f in buster.functions.items() if name.startswith(BLOCKING_FAMILIES)]

@@ -73,6 +73,10 @@ class Dispatcher:
         """Tickets submitted and not yet launched."""
         return len(self._ready) + sum(len(h) for h in self._parked.values())
 
+    def used(self, limit: Limit) -> int:
+        """Slots of ``limit`` taken by launched tickets (a pool's: ``("pool", name)``)."""
+        return self._used.get(limit, 0)
+
     def submit(self, ticket: Ticket) -> None:
         """Queue a ticket; it launches at once if every limit has room."""
         ticket.seq = next(self._seq)

@@ -42,6 +42,7 @@ from asyncflow.engine.run_loop import RunLoop
 from asyncflow.engine.run_state import RunState
 from asyncflow.engine.runs import RunBook, RunRef, run_key
 from asyncflow.engine.scheduler import Scheduler, timing_of
+from asyncflow.engine.stats import EngineStats, snapshot
 from asyncflow.engine.timers import Timers
 from asyncflow.engine.watchdog import LoopWatchdog
 from asyncflow.exceptions import DagNotFound, EngineError
@@ -316,6 +317,19 @@ class Engine:
         self.metrics.run_finished(run.record.state)
         if run.record.state is DagRunState.FAILED and run.dag.max_consecutive_failed_dag_runs:
             self._driver.spawn(pause_after_failures, self.store, run.dag, self.scheduler.paused)
+
+    @property
+    def stats(self) -> EngineStats:
+        """The engine's slots and queue depths now: a frozen snapshot, cheap to read often."""
+        counts = self._run_counts()
+        driver = self._driver
+        return snapshot(
+            driver.dispatcher,
+            driver.executor,
+            self._timers,
+            active_runs=counts[DagRunState.RUNNING],
+            queued_runs=counts[DagRunState.QUEUED],
+        )
 
     def _run_counts(self) -> dict[DagRunState, int]:
         # read from a scrape thread too: copies made in one step each (atomic under the GIL)

@@ -14,6 +14,7 @@ from asyncflow import DAG, DagRunState, Engine, TaskState, task
 from asyncflow.engine.cluster import Cluster
 from asyncflow.settings import Settings
 from asyncflow.storage.postgres import PostgresStore
+from asyncflow.testing import wait_for_state
 
 pytestmark = pytest.mark.anyio
 
@@ -29,19 +30,6 @@ def cluster_of(engine: Engine) -> Cluster:
     """The engine's part in the cluster (it has one: its store is PostgreSQL)."""
     assert engine.cluster is not None
     return engine.cluster
-
-
-async def until_state(engine: Engine, handle: Any, task_id: str, state: TaskState) -> None:
-    """Wait (10 s at most) until the stored instance of ``task_id`` is in ``state``.
-
-    Its try may run in another engine: only the store can tell, so it is read again
-    every 20 ms.
-    """
-    with anyio.fail_after(10):
-        for _ in range(1000):
-            if (await engine.get_run(handle)).ti(task_id).state is state:
-                return
-            await anyio.sleep(0.02)
 
 
 def naps(count: int, *, seconds: float = 0.05, **keywords: Any) -> DAG:
@@ -100,10 +88,11 @@ async def test_an_instance_runs_only_on_an_engine_that_takes_its_queue(url: str)
             ran_on.append("gpu")
 
         everywhere() >> on_gpu()
-    async with Engine(url, dags=[built]) as cpu:
+    quick = Settings.from_env(postgres_lease_ttl_seconds=3)  # an idle engine claims every 1 s
+    async with Engine(url, dags=[built], settings=quick) as cpu:
         handle = await cpu.trigger("queued")
-        await until_state(cpu, handle, "on_gpu", TaskState.SCHEDULED)
-        async with Engine(url, dags=[built], queues=["gpu"]) as gpu:
+        await wait_for_state(cpu, handle, "on_gpu", TaskState.SCHEDULED)
+        async with Engine(url, dags=[built], queues=["gpu"], settings=quick) as gpu:
             with anyio.fail_after(30):
                 result = await cpu.wait(handle)
             gpu_claims = cluster_of(gpu).claimer.claimed
@@ -166,7 +155,7 @@ async def test_notify_on_one_engine_wakes_a_sensor_waiting_in_another(url: str) 
         Engine(url, dags=[built], queues=["sensors"]) as watcher,
     ):
         handle = await driver.trigger("woken")
-        await until_state(driver, handle, "orders_landed", TaskState.RUNNING)
+        await wait_for_state(driver, handle, "orders_landed", TaskState.RUNNING)
         ready.set()
         await driver.notify("orders")
         with anyio.fail_after(10):
@@ -223,7 +212,7 @@ async def test_a_run_of_an_engine_that_stops_is_adopted_by_another(url: str) -> 
     async with Engine(url, dags=[built], settings=settings, queues=worker_queues) as worker:
         async with Engine(url, dags=[built], settings=settings) as driver:
             handle = await driver.trigger("handover")
-            await until_state(driver, handle, "slow", TaskState.RUNNING)
+            await wait_for_state(driver, handle, "slow", TaskState.RUNNING)
         # the driver has gone; the worker, still running "slow", adopts the run at once
         release.set()
         with anyio.fail_after(10):

@@ -12,6 +12,7 @@ import pytest
 from asyncflow import DAG, DagRunState, Engine, ProcessSetup, Sensor, TaskState, task
 from asyncflow.settings import Settings
 from asyncflow.task_logs import try_log_path
+from asyncflow.testing import watch_pokes
 
 pytestmark = pytest.mark.anyio
 
@@ -147,11 +148,14 @@ async def test_a_reschedule_sensor_resumes_with_its_times_after_a_restart(tmp_pa
             FlagSensor(task_id="wait", flag=flag, pokes=pokes, poke_interval=0.5, mode="reschedule")
         return built
 
-    async with Engine(url, dags=[build()]) as engine:
+    first = build()
+    sensor = first.get_task("wait")
+    assert isinstance(sensor, FlagSensor)
+    probe = watch_pokes(sensor)
+    async with Engine(url, dags=[first]) as engine:
         run = await engine.trigger("parked")
         with anyio.fail_after(5):
-            while not pokes:  # noqa: ASYNC110 - the poke list is the sensor's own record
-                await anyio.sleep(0.01)
+            await probe.waiting.wait()
     async with Engine(url) as reader:
         parked = (await reader.store.get_task_instances("parked", run.run_id))[0]
     assert parked.state is TaskState.UP_FOR_RESCHEDULE
@@ -181,11 +185,13 @@ async def test_poke_sensors_waiting_between_pokes_stop_at_once_and_resume(tmp_pa
                 FlagSensor(task_id=f"wait{i}", flag=flag, pokes=pokes, poke_interval=3600)
         return built
 
+    first = build()
+    probes = [watch_pokes(task) for task in first.tasks if isinstance(task, FlagSensor)]
     with anyio.fail_after(5):  # the grace period is 60 s: nothing may wait for it
-        async with Engine(url, dags=[build()], settings=settings(60)) as engine:
+        async with Engine(url, dags=[first], settings=settings(60)) as engine:
             run = await engine.trigger("held")
-            while len(pokes) < 3:  # noqa: ASYNC110 - the poke list is the sensors' own record
-                await anyio.sleep(0.01)
+            for probe in probes:
+                await probe.waiting.wait()
     async with Engine(url) as reader:
         stopped = await reader.store.get_task_instances("held", run.run_id)
     assert [(r.state, r.try_number, r.interrupted_tries) for r in stopped] == [(None, 1, 1)] * 3
@@ -207,14 +213,16 @@ async def test_an_error_in_the_body_records_waiting_poke_sensors_as_interrupted(
     url = f"sqlite:///{tmp_path / 'af.db'}"
     pokes: list[Any] = []
     with DAG("held_error") as built:
-        FlagSensor(task_id="wait", flag=tmp_path / "never", pokes=pokes, poke_interval=3600)
+        sensor = FlagSensor(
+            task_id="wait", flag=tmp_path / "never", pokes=pokes, poke_interval=3600
+        )
+    probe = watch_pokes(sensor)
 
     async def serve_then_fail() -> str:
         async with Engine(url, dags=[built]) as engine:
             run = await engine.trigger("held_error")
             with anyio.fail_after(5):
-                while not pokes:  # noqa: ASYNC110 - the poke list is the sensor's own record
-                    await anyio.sleep(0.01)
+                await probe.waiting.wait()
             raise RuntimeError(f"the service failed during {run.run_id}")
 
     with pytest.raises(RuntimeError, match="the service failed") as failed:

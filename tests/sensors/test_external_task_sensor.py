@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
-from sensor_helpers import LIMIT, MODES, watch
+from sensor_helpers import LIMIT, MODES
 
 from asyncflow import (
     DAG,
@@ -21,6 +21,7 @@ from asyncflow import (
     TaskState,
     task,
 )
+from asyncflow.testing import watch_pokes
 from sensors import ExternalTaskSensor
 
 pytestmark = pytest.mark.anyio
@@ -66,7 +67,7 @@ async def test_waits_for_the_external_task_then_succeeds(mode: str) -> None:
     gate = anyio.Event()
     with DAG(f"down_{mode}") as down:
         sensor = ExternalTaskSensor("up", "extract", task_id="wait", mode=mode, **QUICK)
-    probe = watch(sensor)
+    probe = watch_pokes(sensor)
     async with Engine("memory://") as engine:
         up_run = await start(engine, upstream(gate))
         down_run = await start(engine, down)
@@ -84,7 +85,7 @@ async def test_a_run_that_does_not_exist_yet_is_waited_for() -> None:
     """With no external run at its logical date the sensor pokes until one is triggered."""
     with DAG("down") as down:
         sensor = ExternalTaskSensor("up", "extract", task_id="wait", **QUICK)
-    probe = watch(sensor)
+    probe = watch_pokes(sensor)
     async with Engine("memory://") as engine:
         engine.add_dag(upstream())
         down_run = await start(engine, down)
@@ -100,7 +101,7 @@ async def test_without_a_task_id_it_waits_for_the_whole_run() -> None:
     gate = anyio.Event()
     with DAG("down") as down:
         sensor = ExternalTaskSensor("up", task_id="wait", **QUICK)
-    probe = watch(sensor)
+    probe = watch_pokes(sensor)
     async with Engine("memory://") as engine:
         up_run = await start(engine, upstream(gate))
         down_run = await start(engine, down)
@@ -119,7 +120,7 @@ async def test_several_external_tasks_must_all_be_allowed() -> None:
         sensor = ExternalTaskSensor(
             "up", external_task_ids=["extract", "load"], task_id="wait", **QUICK
         )
-    probe = watch(sensor)
+    probe = watch_pokes(sensor)
     async with Engine("memory://") as engine:
         await start(engine, upstream(gate))
         down_run = await start(engine, down)

@@ -8,9 +8,10 @@ from typing import Any
 
 import anyio
 import pytest
-from sensor_helpers import LIMIT, MODES, watch
+from sensor_helpers import LIMIT, MODES
 
 from asyncflow import DAG, DagDefinitionError, DagRunState, Engine, PokeReturnValue
+from asyncflow.testing import watch_pokes
 from sensors import FileSensor, filesystem
 
 pytestmark = pytest.mark.anyio
@@ -128,7 +129,7 @@ async def test_waits_for_the_file_then_passes_the_paths_downstream(
             sensor = FileSensor(
                 str(landing / "*.parquet"), task_id="landed", poke_interval=0.01, mode=mode
             )
-        probe = watch(sensor)
+        probe = watch_pokes(sensor)
         started = await engine_trigger(engine, built)
         with anyio.fail_after(LIMIT):
             await probe.waiting.wait()

@@ -12,9 +12,10 @@ import pytest
 import structlog.testing
 from aiohttp import web
 from http_server import ApiServer, free_port, serving
-from sensor_helpers import LIMIT, MODES, poke_counts, watch
+from sensor_helpers import LIMIT, MODES, poke_counts
 
 from asyncflow import DAG, DagDefinitionError, DagRunState, Engine, PokeReturnValue, TaskState
+from asyncflow.testing import watch_pokes
 from sensors import HttpSensor
 
 pytestmark = pytest.mark.anyio
@@ -123,7 +124,7 @@ async def test_connection_refused_then_success_once_the_server_starts(
     port = free_port()
     monkeypatch.setenv("ASYNCFLOW_CONN_HTTP_DEFAULT", f"http://127.0.0.1:{port}")
     with DAG(f"refused_{mode}") as built:
-        probe = watch(HttpSensor("jobs/7", task_id="wait", mode=mode, **FAST))
+        probe = watch_pokes(HttpSensor("jobs/7", task_id="wait", mode=mode, **FAST))
     with structlog.testing.capture_logs() as logs:
         async with Engine("memory://", dags=[built]) as engine:
             with anyio.fail_after(LIMIT):

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import pytest
 
 from asyncflow import (
     DAG,
     BashOperator,
     DagRunState,
+    Engine,
     Operator,
     PokeReturnValue,
     Sensor,
@@ -20,6 +22,7 @@ from asyncflow import (
 from asyncflow.cli.task_test import CannotTest, run_task_once
 from asyncflow.exceptions import DagDefinitionError
 from asyncflow.settings import Settings
+from asyncflow.testing import FakeClock, MemoryStore
 
 
 class Scale(Operator):
@@ -77,14 +80,21 @@ def test_expand_over_an_upstream_result_feeds_a_classic_operator() -> None:
     assert built.get_task("scale").upstream_task_ids == {"values"}
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("mode", ["poke", "reschedule"])
-def test_mapped_sensors_wait_in_their_mode_each_with_its_own_value(mode: str) -> None:
+async def test_mapped_sensors_wait_in_their_mode_each_with_its_own_value(mode: str) -> None:
     """A mapped Sensor subclass pokes per instance, in poke and in reschedule mode."""
     with DAG(f"mapped_{mode}") as built:
-        ReadyAfter.partial(task_id="wait", mode=mode, poke_interval=0.01).expand(
+        ReadyAfter.partial(task_id="wait", mode=mode, poke_interval=60).expand(
             label=["a", "b"], pokes=[1, 3]
         )
-    result = built.test()
+    clock = FakeClock()
+    async with Engine(MemoryStore(), dags=[built], clock=clock) as engine:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(clock.autojump)
+                result = await engine.run(built.dag_id)
+                tg.cancel_scope.cancel()
     assert result.state is DagRunState.SUCCESS
     values = [result.xcom("wait", map_index=i) for i in range(4)]
     assert values == ["a after 1", "a after 3", "b after 1", "b after 3"]

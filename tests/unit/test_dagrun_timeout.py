@@ -67,11 +67,11 @@ async def test_a_poke_sensor_waiting_between_pokes_fails_with_its_run() -> None:
         run = await engine.trigger("bounded_sensor")
         with anyio.fail_after(5):
             await poked.wait()
-        assert engine._driver.dispatcher.running == 1
+        assert engine.stats.running == 1
         clock.advance(timedelta(minutes=10))
         with anyio.fail_after(5):
             result = await engine.wait(run.run_id)
-        assert engine._driver.dispatcher.running == 0
+        assert engine.stats.running == 0
         stored = await engine.get_run(run.run_id)
     assert result.state is DagRunState.FAILED
     wait_ti = stored.ti("wait")

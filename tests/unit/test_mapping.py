@@ -195,10 +195,13 @@ def test_mapped_instances_see_their_map_index() -> None:
     assert indexes().test().xcom("collect") == ["0:a", "1:b"]
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)  # about 30 s on an idle 2-core machine; more under load
-def test_one_hundred_thousand_mapped_instances_run() -> None:
-    """Mapping over 100,000 items runs every instance (no fixed cap of 1,024)."""
+def test_mapping_far_past_1024_items_runs_every_instance() -> None:
+    """Mapping over 2,000 items runs every instance (no fixed cap of 1,024, as in Airflow).
+
+    The default limit, max_map_length, allows 262,144 (tests/unit/test_settings.py);
+    100,000 instances are stored and read back quickly in tests/storage, and run
+    in the benchmarks of docs/performance.md.
+    """
 
     @dag()
     def huge() -> None:
@@ -210,9 +213,9 @@ def test_one_hundred_thousand_mapped_instances_run() -> None:
         async def count(values: list[Any]) -> int:
             return len(values)
 
-        count(each.expand(x=list(range(100_000))))
+        count(each.expand(x=list(range(2_000))))
 
     result = huge().test()
     assert result.state is DagRunState.SUCCESS
-    assert result.ti("each", 99_999).state is TaskState.SUCCESS
-    assert result.xcom("count") == 100_000
+    assert result.ti("each", 1_999).state is TaskState.SUCCESS
+    assert result.xcom("count") == 2_000

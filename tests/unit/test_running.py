@@ -261,7 +261,7 @@ def test_execution_timeout_fails_the_try_with_a_clear_error() -> None:
         async def sleepy() -> None:
             import anyio
 
-            await anyio.sleep(30)
+            await anyio.sleep_forever()
 
         sleepy()
 

@@ -20,6 +20,7 @@ from asyncflow import (
     task,
 )
 from asyncflow.exceptions import DagDefinitionError
+from asyncflow.testing import FakeClock, MemoryStore, wait_for_state
 
 pytestmark = pytest.mark.anyio
 
@@ -40,17 +41,26 @@ class CountingSensor(Sensor):
 
 
 async def run(built: DAG, *, limit: float = 10, **engine_kwargs: Any) -> Any:
-    """Run ``built`` on a fresh in-memory engine, bounded by ``limit`` seconds."""
-    async with Engine("memory://", dags=[built], **engine_kwargs) as engine:
+    """Run ``built`` on a fresh in-memory engine and a fake clock that jumps when idle.
+
+    Poke intervals, sensor timeouts and retry delays pass on the fake clock; the
+    run is bounded by ``limit`` seconds of real time.
+    """
+    clock = FakeClock()
+    async with Engine(MemoryStore(), dags=[built], clock=clock, **engine_kwargs) as engine:
         with anyio.fail_after(limit):
-            return await engine.run(built.dag_id)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(clock.autojump)
+                result = await engine.run(built.dag_id)
+                tg.cancel_scope.cancel()
+    return result
 
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_sensor_succeeds_with_its_xcom_value(mode: str) -> None:
     """A sensor done on its third poke succeeds with the poke's xcom_value, in both modes."""
     with DAG(f"count_{mode}") as built:
-        sensor = CountingSensor(task_id="wait", done_at=3, poke_interval=0.01, mode=mode)
+        sensor = CountingSensor(task_id="wait", done_at=3, poke_interval=60, mode=mode)
     result = await run(built)
     assert result.state is DagRunState.SUCCESS
     ti = result.ti("wait")
@@ -64,11 +74,15 @@ async def test_poke_mode_writes_nothing_per_poke() -> None:
     writes = []
     for pokes in (1, 20):
         with DAG(f"quiet_{pokes}") as built:
-            CountingSensor(task_id="wait", done_at=pokes, poke_interval=0.001)
-        async with Engine("memory://", dags=[built]) as engine:
+            CountingSensor(task_id="wait", done_at=pokes, poke_interval=60)
+        clock = FakeClock()
+        async with Engine(MemoryStore(), dags=[built], clock=clock) as engine:
             before = engine.store.stats.writes
             with anyio.fail_after(10):
-                await engine.run(built.dag_id)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(clock.autojump)
+                    await engine.run(built.dag_id)
+                    tg.cancel_scope.cancel()
             writes.append(engine.store.stats.writes - before)
     assert writes[0] == writes[1]
 
@@ -76,22 +90,19 @@ async def test_poke_mode_writes_nothing_per_poke() -> None:
 async def test_reschedule_mode_frees_its_slot_and_is_a_row_between_pokes() -> None:
     """Between pokes a reschedule sensor is up_for_reschedule with its times in the store."""
     with DAG("resched") as built:
-        CountingSensor(task_id="wait", done_at=2, poke_interval=0.5, mode="reschedule")
-    async with Engine("memory://", dags=[built]) as engine:
+        CountingSensor(task_id="wait", done_at=2, poke_interval=60, mode="reschedule")
+    clock = FakeClock()
+    async with Engine(MemoryStore(), dags=[built], clock=clock) as engine:
         started = await engine.trigger("resched")
-        with anyio.fail_after(5):
-            # polling the store's own view is the behaviour under test here
-            while (  # noqa: ASYNC110
-                await engine.get_run(started.run_id)
-            ).ti("wait").state != "up_for_reschedule":
-                await anyio.sleep(0.01)
+        await wait_for_state(engine, started, "wait", TaskState.UP_FOR_RESCHEDULE)
         record = (await engine.store.get_task_instances("resched", started.run_id))[0]
         assert record.state is TaskState.UP_FOR_RESCHEDULE
         assert record.poke_count == 1
         assert record.first_poke_at is not None
         assert record.next_poke_at is not None
         assert record.next_poke_at > record.first_poke_at
-        assert engine._driver.dispatcher.running == 0
+        assert engine.stats.running == 0
+        clock.advance(3600)  # past the next poke, whatever its jitter
         with anyio.fail_after(5):
             done = await engine.wait(started.run_id)
     assert done.ti("wait").state is TaskState.SUCCESS
@@ -105,8 +116,8 @@ async def test_timeout_fails_without_retry(mode: str) -> None:
         CountingSensor(
             task_id="wait",
             done_at=10**9,
-            poke_interval=0.01,
-            timeout=0.05,
+            poke_interval=60,
+            timeout=300,
             mode=mode,
             retries=3,
             retry_delay=0,
@@ -124,8 +135,8 @@ async def test_soft_fail_skips_the_sensor_and_its_all_success_downstream(mode: s
         wait = CountingSensor(
             task_id="wait",
             done_at=10**9,
-            poke_interval=0.01,
-            timeout=0.05,
+            poke_interval=60,
+            timeout=300,
             mode=mode,
             soft_fail=True,
         )
@@ -143,7 +154,7 @@ async def test_poke_errors_follow_retries_and_keep_the_first_poke_time(mode: str
 
     with DAG(f"flaky_{mode}") as built:
 
-        @task.sensor(poke_interval=0.01, mode=mode, retries=1, retry_delay=0)
+        @task.sensor(poke_interval=60, mode=mode, retries=1, retry_delay=0)
         def flaky(ti: Any) -> bool:
             firsts.append(ti.try_number)
             if ti.try_number == 1:
@@ -165,7 +176,7 @@ async def test_a_retry_does_not_reset_the_timeout() -> None:
     """A sensor whose first try failed times out counting from its first try's poke."""
     with DAG("no_reset") as built:
 
-        @task.sensor(poke_interval=0.01, timeout=0.3, retries=1, retry_delay=0.35)
+        @task.sensor(poke_interval=60, timeout=600, retries=1, retry_delay=700)
         def never(ti: Any) -> bool:
             if ti.try_number == 1:
                 raise ConnectionError("down")
@@ -182,9 +193,9 @@ async def test_execution_timeout_limits_one_poke() -> None:
     """A poke over execution_timeout fails that try; the wait as a whole is not limited."""
     with DAG("slow_poke") as built:
 
-        @task.sensor(poke_interval=0.01, execution_timeout=0.05)
+        @task.sensor(poke_interval=60, execution_timeout=0.05)  # a real-time limit
         async def hangs() -> bool:
-            await anyio.sleep(30)
+            await anyio.sleep_forever()
             return True
 
         hangs()
@@ -206,7 +217,7 @@ async def test_slot_accounting_with_one_slot(mode: str, overlaps: bool) -> None:
             return events.count("poke") >= 3
 
     with DAG(f"slots_{mode}") as built:
-        Recorder(task_id="wait", poke_interval=0.05, mode=mode, priority_weight=10)
+        Recorder(task_id="wait", poke_interval=60, mode=mode, priority_weight=10)
 
         @task
         async def other() -> None:
@@ -239,7 +250,7 @@ async def test_waiting_poke_sensors_keep_their_slots_but_no_coroutines() -> None
         started = await engine.trigger("held_slots")
         with anyio.fail_after(5):
             await all_poked.wait()
-        assert engine._driver.dispatcher.running == 50
+        assert engine.stats.running == 50
         assert len(asyncio.all_tasks()) < tasks_before + 5
         go = True
         assert await engine.notify("go") == 50
@@ -285,7 +296,7 @@ async def test_mapped_sensors_each_wait_for_their_own_item(mode: str) -> None:
     """A sensor expanded over 500 items runs 500 instances, each with its value."""
     with DAG(f"mapped_{mode}") as built:
 
-        @task.sensor(poke_interval=0.01, mode=mode)
+        @task.sensor(poke_interval=60, mode=mode)
         def ready(item: int, ti: Any) -> PokeReturnValue:
             return PokeReturnValue(ti.map_index == item, xcom_value=item * 2)
 
@@ -322,7 +333,7 @@ def test_task_sensor_decorator_makes_a_sensor() -> None:
 
     @dag()
     def decorated() -> None:
-        @task.sensor(poke_interval=0.01, timeout=5)
+        @task.sensor(poke_interval=60, timeout=300)
         def ok() -> PokeReturnValue:
             return PokeReturnValue(True, xcom_value={"state": "SUCCEEDED"})
 

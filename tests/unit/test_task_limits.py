@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from asyncflow import DAG, DagDefinitionError, DagRunState, EmptyOperator, Engine, TaskState, task
@@ -21,7 +22,8 @@ def mapped_dag(dag_id: str, width: int, **task_kwargs: Any) -> tuple[DAG, list[i
         async def work(i: int) -> None:
             peak[0] += 1
             peak[1] = max(peak[1], peak[0])
-            await anyio.sleep(0.005)
+            for _ in range(50):  # loop turns in which the engine may start others
+                await anyio.lowlevel.checkpoint()
             peak[0] -= 1
 
         work.expand(i=list(range(width)))

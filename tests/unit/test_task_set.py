@@ -11,6 +11,12 @@ from asyncflow.engine.task_set import TaskSet
 pytestmark = pytest.mark.anyio
 
 
+async def yield_a_few_times() -> None:
+    """Await as a store write does, a few loop turns, with no real time passing."""
+    for _ in range(5):
+        await anyio.lowlevel.checkpoint()
+
+
 async def test_an_unexpected_error_in_a_task_fails_the_supervising_task_group() -> None:
     """A task's error is raised from supervise(), so it fails the group like a child would."""
     tasks = TaskSet()
@@ -43,7 +49,7 @@ async def test_cancelling_the_group_cancels_the_tasks_and_waits_for_their_cleanu
             await anyio.sleep_forever()
         finally:
             with anyio.CancelScope(shield=True):
-                await anyio.sleep(0.01)  # e.g. recording the interruption in the store
+                await yield_a_few_times()  # e.g. recording the interruption in the store
                 cleaned.append(n)
 
     with anyio.fail_after(5):
@@ -89,7 +95,7 @@ async def test_cancelling_respects_a_shield_a_task_is_inside() -> None:
     async def flushing() -> None:
         with anyio.CancelScope(shield=True):
             inside.set()
-            await anyio.sleep(0.05)
+            await yield_a_few_times()  # the flush awaits, shielded from the cancel
             log.append("flushed")
         await anyio.sleep_forever()
 

@@ -1,4 +1,4 @@
-"""Helpers of the AWS tests: the moto server's controls, watching pokes, reading try logs."""
+"""Helpers of the AWS tests: the moto server's controls, running DAGs, reading try logs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import anyio
 from aiobotocore.session import AioSession
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from asyncflow import DAG, DagRunResult, Engine, Sensor
+from asyncflow import DAG, DagRunResult, Engine
 from asyncflow.task_logs import try_log_path
 
 MODES = ["poke", "reschedule"]
@@ -27,34 +27,6 @@ def connection_uri(endpoint: str, **extra: str) -> str:
     """An aws:// connection URI for a local endpoint (credentials 'testing')."""
     query = urlencode({"region_name": REGION, "endpoint_url": endpoint, **extra})
     return f"aws://testing:testing@/?{query}"
-
-
-class Probe:
-    """What a watched sensor's pokes said; ``waiting`` is set once one said not done."""
-
-    def __init__(self) -> None:
-        self.results: list[bool] = []
-        self.waiting = anyio.Event()
-
-
-def watch(sensor: Sensor) -> Probe:
-    """Record every poke of ``sensor`` (the engine calls ``sensor.poke``, so wrap it)."""
-    probe = Probe()
-    poke = sensor.poke
-
-    async def observed(context: Any) -> Any:
-        try:
-            result = await poke(context)
-        except BaseException:
-            probe.waiting.set()  # a failed poke ends the wait too: the test sees the error
-            raise
-        probe.results.append(bool(result))
-        if not result:
-            probe.waiting.set()
-        return result
-
-    sensor.poke = observed  # type: ignore[method-assign]
-    return probe
 
 
 async def run(dag: DAG, **engine_kwargs: Any) -> DagRunResult:

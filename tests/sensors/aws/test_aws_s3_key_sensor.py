@@ -7,9 +7,10 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from aws_helpers import LIMIT, MODES, Moto, run, watch
+from aws_helpers import LIMIT, MODES, Moto, run
 
 from asyncflow import DAG, DagDefinitionError, DagRunState, Engine, TaskState, task
+from asyncflow.testing import watch_pokes
 from sensors import S3KeySensor
 from sensors.aws.s3 import KeyTarget, plan_targets, regex_prefix
 
@@ -30,7 +31,7 @@ async def test_a_key_arriving_mid_wait_ends_the_wait_with_its_metadata(
     """The sensor waits while the key is missing and succeeds once it is written."""
     with DAG(f"arrives_{mode}") as built:
         sensor = S3KeySensor("s3://landing/in/ready.csv", task_id="ready", mode=mode, **FAST)
-    probe = watch(sensor)
+    probe = watch_pokes(sensor)
     async with moto.client("s3") as s3, Engine("memory://", dags=[built]) as engine:
         await s3.create_bucket(Bucket="landing")
         with anyio.fail_after(LIMIT):
@@ -53,7 +54,7 @@ async def test_every_listed_key_must_exist(moto: Moto) -> None:
         sensor = S3KeySensor(
             ["in/a.csv", "in/b.csv"], bucket_name="landing", task_id="both", **FAST
         )
-    probe = watch(sensor)
+    probe = watch_pokes(sensor)
     async with moto.client("s3") as s3, Engine("memory://", dags=[built]) as engine:
         await s3.create_bucket(Bucket="landing")
         await s3.put_object(Bucket="landing", Key="in/a.csv", Body=b"1")
@@ -121,7 +122,7 @@ async def test_check_fn_keeps_the_sensor_waiting_until_it_approves(moto: Moto) -
             task_id="filled",
             **FAST,
         )
-    probe = watch(sensor)
+    probe = watch_pokes(sensor)
     async with moto.client("s3") as s3, Engine("memory://", dags=[built]) as engine:
         await s3.create_bucket(Bucket="landing")
         await s3.put_object(Bucket="landing", Key="in/a.csv", Body=b"")
