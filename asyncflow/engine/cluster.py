@@ -65,6 +65,9 @@ READ_BATCH = 5_000
 """Ended instances read back in one statement at most."""
 RECOVER_EVERY = 10
 """Reaper passes between looks for orphaned tries when no engine was found dead."""
+BEATS_PER_LEASE = 3
+"""Reaper passes (a third of the lease TTL each) between re-reads of the tries in flight
+of the runs this engine drives, in case the notice of one's end was lost."""
 
 
 @dataclass(slots=True)
@@ -231,6 +234,8 @@ class Cluster:
                 if reaped.dead or passes % RECOVER_EVERY == 0:
                     await self._recover()
                     await self._adopt()
+                if passes % BEATS_PER_LEASE == 0:  # a notice lost with a connection, at worst
+                    self.recheck(self.active.values())
                 if reaped.next_expiry is not None:
                     wait = min(wait, reaped.next_expiry + 0.05)
             except StoreError as error:
