@@ -235,6 +235,26 @@ async def test_a_commit_whose_answer_was_lost_stands_with_its_result(
     assert [run.run_id for run in await postgres_store.list_runs()] == ["manual__1"]
 
 
+async def test_a_committed_write_is_not_run_again_when_its_connection_dies_on_release(
+    postgres_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool fails to take back a dead connection after COMMIT: the write is not redone."""
+    real_reset = asyncpg.Connection.reset
+    failed: list[bool] = []
+
+    async def reset_fails_once(self: asyncpg.Connection[asyncpg.Record], **kw: object) -> None:
+        if not failed:
+            failed.append(True)
+            raise ConnectionResetError("the connection died as it went back to the pool")
+        await real_reset(self, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncpg.Connection, "reset", reset_fails_once)
+    assert await postgres_store.create_run(a_run(), [])  # run again, it would say False
+    monkeypatch.undo()
+    assert failed == [True]
+    assert [run.run_id for run in await postgres_store.list_runs()] == ["manual__1"]
+
+
 async def test_a_commit_the_server_cannot_account_for_is_never_reported_durable(
     postgres_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -176,11 +176,23 @@ class Connections:
         pool = self._require(operation)
 
         async def once() -> T:
+            committed: list[T] = []
+            lost: _CommitLost | None = None
             try:
                 async with pool.acquire() as connection:
-                    return await _commit_once(connection, work)
-            except _CommitLost as lost:
-                return cast(T, await self._settle(operation, lost))
+                    try:
+                        committed.append(await _commit_once(connection, work))
+                    except _CommitLost as error:
+                        lost = error
+            except Exception:
+                # giving a dead connection back to the pool fails too; once COMMIT has
+                # been sent, that must not make the transaction run again
+                if not committed and lost is None:
+                    raise
+            if committed:
+                return committed[0]
+            assert lost is not None
+            return cast(T, await self._settle(operation, lost))
 
         return await self._retrying(operation, once)
 
