@@ -210,6 +210,17 @@ def _explain(fields: list[str], error: CroniterError) -> str:
     return reason.split("] ", 1)[1] if reason.startswith("[") and "] " in reason else reason
 
 
+def describe_schedule(schedule: Schedule) -> str:
+    """How a parsed schedule reads in a listing: ``None``, ``@once``, cron, or a duration."""
+    if isinstance(schedule, CronSchedule):
+        return schedule.expression
+    if isinstance(schedule, DeltaSchedule):
+        return str(schedule.delta)
+    if isinstance(schedule, OnceSchedule):
+        return "@once"
+    return "None"
+
+
 def next_fire_after(schedule: Schedule, after: datetime, *, start: datetime) -> datetime | None:
     """Return the schedule's first fire time strictly after ``after``.
 

@@ -11,7 +11,7 @@ from asyncflow.cli.access import paused_dag_ids
 from asyncflow.cli.common import common_options, config_for, find_dag, load_bag, shown_path
 from asyncflow.cli.output import output_option, print_json, print_table, when
 from asyncflow.dag import DAG
-from asyncflow.schedule import CronSchedule, DeltaSchedule, OnceSchedule, Schedule
+from asyncflow.schedule import describe_schedule
 
 
 @click.command("show")
@@ -89,14 +89,3 @@ def describe(dag: DAG, paused: bool, file: str) -> dict[str, Any]:
             for t in tasks
         ],
     }
-
-
-def describe_schedule(schedule: Schedule) -> str:
-    """How a parsed schedule reads in a listing: ``None``, ``@once``, cron, or a duration."""
-    if isinstance(schedule, CronSchedule):
-        return schedule.expression
-    if isinstance(schedule, DeltaSchedule):
-        return str(schedule.delta)
-    if isinstance(schedule, OnceSchedule):
-        return "@once"
-    return "None"

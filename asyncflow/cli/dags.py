@@ -26,13 +26,14 @@ from asyncflow.cli.common import (
     parse_logical_date,
     shown_path,
 )
-from asyncflow.cli.dag_show import describe_schedule, show
+from asyncflow.cli.dag_show import show
 from asyncflow.cli.output import in_flow_order, output_option, print_json, print_table, ti_row
 from asyncflow.dag import DAG
 from asyncflow.dag_loader import DagBag
 from asyncflow.engine import Engine
 from asyncflow.engine.new_runs import manual_run, queue_manual_run
 from asyncflow.results import DagRunResult
+from asyncflow.schedule import describe_schedule
 from asyncflow.states import DagRunState
 from asyncflow.storage.protocol import Store
 

@@ -9,7 +9,7 @@ from asyncflow.web import actions
 from asyncflow.web.backfill import create_backfill
 from asyncflow.web.deps import Admin, Context, Limit, Offset, Op, Viewer, find_dag, page_of
 from asyncflow.web.models import Backfill, BackfillRequest, Dag, DagImportError, Page
-from asyncflow.web.schedules import describe_schedule
+from asyncflow.web.schedules import schedule_text
 
 router = APIRouter(prefix="/dags", tags=["DAGs"])
 
@@ -18,7 +18,7 @@ def dag_model(dag: DAG, paused: set[str]) -> Dag:
     """The API's view of a DAG."""
     return Dag(
         dag_id=dag.dag_id,
-        schedule=describe_schedule(dag),
+        schedule=schedule_text(dag),
         paused=dag.dag_id in paused,
         description=dag.description,
         tags=sorted(dag.tags),

@@ -24,7 +24,7 @@ from asyncflow.web.page_support import (
     render,
     see_other,
 )
-from asyncflow.web.schedules import describe_schedule, next_fire
+from asyncflow.web.schedules import next_fire, schedule_text
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "asyncflow_login_csrf"
@@ -91,7 +91,7 @@ async def dag_list(request: Request) -> Response:
             {
                 "dag_id": dag_id,
                 "description": dag.description,
-                "schedule": describe_schedule(dag),
+                "schedule": schedule_text(dag),
                 "next_run": None if dag_id in paused else next_fire(dag, now),
                 "runs": list(reversed(runs)),
                 "paused": dag_id in paused,
