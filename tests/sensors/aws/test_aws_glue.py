@@ -284,7 +284,7 @@ async def test_an_unknown_state_warns_and_the_wait_goes_on(fake_glue: FakeGlue) 
 
 @pytest.mark.parametrize("stop", [True, False])
 async def test_an_execution_timeout_stops_the_run_only_when_asked(
-    fake_glue: FakeGlue, stop: bool
+    fake_glue: FakeGlue, glue_models: None, stop: bool
 ) -> None:
     """With stop_job_run_on_kill, a timed-out operator stops its run; without, it leaves it."""
     fake_glue.script("etl", "RUNNING")
@@ -292,7 +292,8 @@ async def test_an_execution_timeout_stops_the_run_only_when_asked(
         GlueJobOperator(
             task_id="etl",
             job_name="etl",
-            execution_timeout=0.3,
+            # long enough to have started the job run on a busy machine, whose run it stops
+            execution_timeout=1.0,
             stop_job_run_on_kill=stop,
             **FAKE,
             **FAST,
@@ -300,7 +301,7 @@ async def test_an_execution_timeout_stops_the_run_only_when_asked(
     result = await run(built)
     ti = result.ti("etl")
     assert ti.state is TaskState.FAILED
-    assert ti.error == "TimeoutError: task 'etl' ran longer than its execution_timeout of 0.3s"
+    assert ti.error == "TimeoutError: task 'etl' ran longer than its execution_timeout of 1s"
     assert fake_glue.stop_requests == (["jr_0001"] if stop else [])
 
 
