@@ -28,14 +28,17 @@ import anyio
 from asyncflow.clock import Clock
 from asyncflow.dag import DAG
 from asyncflow.engine.claims import Claimer
-from asyncflow.engine.driver import IN_FLIGHT_STATES
+from asyncflow.engine.driver import IN_FLIGHT_STATES, RunDriver
+from asyncflow.engine.offers import Offers
 from asyncflow.engine.recovery import interrupt_orphans
 from asyncflow.engine.run_events import RunEvent, TryInterrupted, TryRecorded
 from asyncflow.engine.run_state import RunState
+from asyncflow.engine.runs import RunBook
 from asyncflow.exceptions import StoreError
 from asyncflow.log import get_logger
 from asyncflow.records import DagRunRecord, EngineIdentity, TaskInstanceRecord
 from asyncflow.runtime.task_runner import TryOutcome
+from asyncflow.settings import Settings
 from asyncflow.states import TaskState
 from asyncflow.storage.protocol import Store
 from asyncflow.storage.sharing import (
@@ -49,6 +52,7 @@ from asyncflow.storage.sharing import (
     SharedStore,
     wake_payload,
 )
+from asyncflow.xcom_objects import XComObjects
 
 log = get_logger("asyncflow.engine")
 
@@ -286,3 +290,59 @@ def _recovered(ti: TaskInstanceRecord, dag: DAG | None, now: datetime) -> TaskIn
         return None  # an engine that knows the DAG recovers it
     _, changes = interrupt_orphans(dag, [ti], now=now)
     return changes[0][1] if changes else None
+
+
+def join_cluster(
+    store: Store,
+    *,
+    identity: EngineIdentity,
+    clock: Clock,
+    settings: Settings,
+    queues: tuple[str, ...],
+    driver: RunDriver,
+    runs: RunBook,
+    objects: XComObjects | None,
+    paused: set[str],
+) -> Cluster | None:
+    """An engine's part in sharing the store's work; ``None`` on a store that shares none.
+
+    Wires the engine for sharing: its driver offers instead of running, its
+    dispatcher wakes the claimer when a slot frees, its run book adopts rather
+    than resumes every running run.
+    """
+    if not isinstance(store, SharedStore) or not store.shares_work:
+        return None
+    dispatcher = driver.dispatcher
+    ttl = store.lease_ttl or 30.0
+    claimer = Claimer(
+        store=store,
+        shared=store,
+        owner=identity.id,
+        queues=queues,
+        dispatcher=dispatcher,
+        dags=runs.dags,
+        active=runs.active,
+        objects=objects,
+        max_map_length=settings.max_map_length,
+        idle_interval=ttl / 3,
+    )
+    dispatcher.on_release = claimer.wake
+    driver.offers = Offers(store, driver.spawn)
+    runs.shared = True
+    hooks = Hooks(
+        post=driver.post,
+        adopt_run=runs.adopt,
+        start_queued=lambda: runs.adopt_queued(paused),
+        notify_here=driver.executor.wakeups.notify,
+    )
+    return Cluster(
+        store=store,
+        shared=store,
+        identity=identity,
+        clock=clock,
+        claimer=claimer,
+        dags=runs.dags,
+        active=runs.active,
+        hooks=hooks,
+        lease_ttl=ttl,
+    )

@@ -24,8 +24,8 @@ from asyncflow.connections import SharedResources, current_resources
 from asyncflow.dag import DAG, as_utc
 from asyncflow.dag_loader import load_dags
 from asyncflow.engine.auto_pause import pause_after_failures
-from asyncflow.engine.claims import Claimer, checked_queues
-from asyncflow.engine.cluster import Cluster, Hooks
+from asyncflow.engine.claims import checked_queues
+from asyncflow.engine.cluster import join_cluster
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.lease_keeper import keep_lease
 from asyncflow.engine.new_runs import (
@@ -35,7 +35,6 @@ from asyncflow.engine.new_runs import (
     queue_manual_run,
     run_id_for,
 )
-from asyncflow.engine.offers import Offers
 from asyncflow.engine.process_setup import ProcessSetup
 from asyncflow.engine.run_events import RunEvents
 from asyncflow.engine.run_loop import RunLoop
@@ -54,7 +53,6 @@ from asyncflow.settings import Settings
 from asyncflow.states import DagRunState
 from asyncflow.storage import open_store
 from asyncflow.storage.protocol import Store
-from asyncflow.storage.sharing import SharedStore
 from asyncflow.threads import worker_limiter
 from asyncflow.timetable import DataInterval, intervals_between
 from asyncflow.xcom_objects import open_objects
@@ -163,7 +161,17 @@ class Engine:
         )
         self.resources = SharedResources()
         self._stack: AsyncExitStack | None = None
-        self.cluster = self._cluster(checked_queues(queues))
+        self.cluster = join_cluster(
+            self.store,
+            identity=self.identity,
+            clock=self.clock,
+            settings=self.settings,
+            queues=checked_queues(queues),
+            driver=self._driver,
+            runs=self.runs,
+            objects=self.xcom_objects,
+            paused=self.scheduler.paused,
+        )
         if self.metrics.enabled:
             self.metrics.watch_runs(self._run_counts)
             self._driver.executor.runner.observe_poke = self.metrics.poked
@@ -172,46 +180,6 @@ class Engine:
             self.add_dag(dag)
 
     # --- lifecycle -------------------------------------------------------------------
-    def _cluster(self, queues: tuple[str, ...]) -> Cluster | None:
-        """This engine's part in sharing the store's work, on a store that shares it."""
-        store = self.store
-        if not isinstance(store, SharedStore) or not store.shares_work:
-            return None
-        dispatcher = self._driver.dispatcher
-        ttl = store.lease_ttl or 30.0
-        claimer = Claimer(
-            store=store,
-            shared=store,
-            owner=self.owner,
-            queues=queues,
-            dispatcher=dispatcher,
-            dags=self.dags,
-            active=self.runs.active,
-            objects=self.xcom_objects,
-            max_map_length=self.settings.max_map_length,
-            idle_interval=ttl / 3,
-        )
-        dispatcher.on_release = claimer.wake
-        self._driver.offers = Offers(store, self._driver.spawn)
-        self.runs.shared = True
-        hooks = Hooks(
-            post=self._events.post,
-            adopt_run=self.runs.adopt,
-            start_queued=lambda: self.runs.adopt_queued(self.scheduler.paused),
-            notify_here=self._driver.executor.wakeups.notify,
-        )
-        return Cluster(
-            store=store,
-            shared=store,
-            identity=self.identity,
-            clock=self.clock,
-            claimer=claimer,
-            dags=self.dags,
-            active=self.runs.active,
-            hooks=hooks,
-            lease_ttl=ttl,
-        )
-
     async def __aenter__(self) -> Engine:
         if self._stack is not None:
             raise EngineError("this Engine is already open")
