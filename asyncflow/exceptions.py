@@ -8,6 +8,7 @@
     │   └── DuplicateTaskIdError  two tasks in one DAG share an id
     ├── DagNotFound               no DAG with that id is known to the engine
     ├── DagRunNotFound            no DAG run with that run_id is in the store
+    ├── TaskInstanceNotFound      a run has no task (or map index) of that id
     ├── ParamValidationError      a run's conf does not satisfy the DAG's Params
     ├── ConnectionConfigError     a connection is not defined or its URI does not parse
     ├── XComError                 a value cannot be stored as XCom (type or size)
@@ -48,6 +49,10 @@ class DagNotFound(AsyncflowError, LookupError):
 
 class DagRunNotFound(AsyncflowError, LookupError):
     """No DAG run with the given run_id exists in the store."""
+
+
+class TaskInstanceNotFound(AsyncflowError, LookupError):
+    """A DAG run has no task instance with the given task_id (and map_index)."""
 
 
 class ConnectionConfigError(AsyncflowError, LookupError):

@@ -87,6 +87,29 @@ _NEW_INSTANCE = object.__new__
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Reopening:
+    """How a finished run's instances change as it is queued to run again.
+
+    What a clear or a hand-set state ("mark success") asks of the store, in one
+    transaction: the run becomes ``queued`` (an engine starts it and decides
+    what is left), ``clear`` instances wait for a new try with a fresh retry
+    budget, ``expand_again`` mapped tasks are one placeholder again (their
+    mapped instances and XCom deleted) so they expand from their input anew,
+    and ``marks`` set instances to a finished state ended at ``at``.
+    """
+
+    at: datetime
+    clear: tuple[tuple[str, int], ...] = ()  # (task_id, map_index)
+    expand_again: tuple[str, ...] = ()  # task ids of mapped tasks
+    marks: tuple[tuple[str, int, TaskState], ...] = ()  # (task_id, map_index, state)
+
+    @property
+    def empty(self) -> bool:
+        """Whether it changes no instance."""
+        return not (self.clear or self.expand_again or self.marks)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class XComRecord:
     """One XCom value, already encoded as JSON text."""
 

@@ -39,3 +39,6 @@ FINISHED_TASK_STATES: frozenset[TaskState] = frozenset(
 
 FAILED_TASK_STATES: frozenset[TaskState] = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED})
 """Leaf states that fail a DAG run."""
+
+FINISHED_RUN_STATES: frozenset[DagRunState] = frozenset({DagRunState.SUCCESS, DagRunState.FAILED})
+"""The states a DAG run ends in."""

@@ -55,7 +55,17 @@ def try_log_path(
         PosixPath('logs/etl/manual__x/load/2.log')
     """
     leaf = task_id if map_index < 0 else f"{task_id}.{map_index}"
-    return folder / dag_id / _safe(run_id) / leaf / f"{try_number}.log"
+    return run_log_folder(folder, dag_id, run_id) / leaf / f"{try_number}.log"
+
+
+def run_log_folder(folder: Path, dag_id: str, run_id: str) -> Path:
+    """The folder of every try log of one run.
+
+    Example:
+        >>> run_log_folder(Path("logs"), "etl", "manual__x")
+        PosixPath('logs/etl/manual__x')
+    """
+    return folder / dag_id / _safe(run_id)
 
 
 def _safe(run_id: str) -> str:

@@ -43,7 +43,7 @@ from asyncflow.log import get_logger
 from asyncflow.records import TaskInstanceRecord
 from asyncflow.runtime.task_runner import SKIPPED_KEY
 from asyncflow.settings import Settings
-from asyncflow.states import FINISHED_TASK_STATES, DagRunState, TaskState
+from asyncflow.states import FINISHED_RUN_STATES, FINISHED_TASK_STATES, DagRunState, TaskState
 from asyncflow.storage.protocol import Store
 from asyncflow.trigger_rules import Decision
 from asyncflow.xcom import decode
@@ -51,7 +51,6 @@ from asyncflow.xcom_objects import XComObjects
 
 log = get_logger("asyncflow.engine")
 
-FINISHED_RUN_STATES = frozenset({DagRunState.SUCCESS, DagRunState.FAILED})
 IN_FLIGHT_STATES = frozenset({TaskState.SCHEDULED, TaskState.QUEUED, TaskState.RUNNING})
 
 
@@ -390,21 +389,26 @@ class RunDriver:
         """Fail a run past its dagrun_timeout: stop its running tries, skip the rest."""
         await self.fail_now(run, timeout_error(run), event="dag_run_timed_out")
 
-    async def fail_now(self, run: RunState, error: str, *, event: str) -> bool:
-        """Fail a run now: its running tries stop and fail with ``error``, the rest skip.
+    async def fail_now(
+        self, run: RunState, error: str, *, event: str, state: DagRunState = DagRunState.FAILED
+    ) -> bool:
+        """End a run now by hand or timeout: its running tries stop, its instances end.
 
-        The store ends the run and its unfinished instances in one transaction
-        (instances waiting to start, for a retry or for their next poke are
-        skipped; finished ones stay); a try that reports afterwards finds its
-        write refused (stale). Logs ``event`` as a warning. Returns ``False``
-        when the run was finishing already.
+        Failed (a dagrun_timeout, "mark failed"): the store ends the run and its
+        unfinished instances in one transaction (a running try fails with
+        ``error``; instances waiting to start, for a retry or for their next
+        poke are skipped; finished ones stay). ``state=SUCCESS`` ("mark
+        success"): the run and every instance not successful are marked
+        successful. A try that reports afterwards finds its write refused
+        (stale). Logs ``event`` as a warning. Returns ``False`` when the run was
+        finishing already.
         """
         if run.completing:
             return False
         run.stop_error = error
         run.completing = True
         log.warning(event, dag_id=run.dag.dag_id, run_id=run.record.run_id)
-        await self._finish(run, DagRunState.FAILED, stop_error=error)
+        await self._finish(run, state, stop_error=error)
         await self.executor.stop_run(run.key)
         return True
 
@@ -438,10 +442,13 @@ class RunDriver:
     ) -> None:
         run.record = replace(run.record, state=state, end_date=self.clock.now())
         dag_id, run_id = run.key
-        assert run.record.end_date is not None
-        if await self.store.finish_run(
-            dag_id, run_id, state, run.record.end_date, stop_error=stop_error
-        ):
+        end = run.record.end_date
+        assert end is not None
+        if stop_error is not None and state is DagRunState.SUCCESS:
+            applied = await self.store.mark_run_success(dag_id, run_id, end)
+        else:
+            applied = await self.store.finish_run(dag_id, run_id, state, end, stop_error=stop_error)
+        if applied:
             callbacks = callbacks_for(run, state)
             if callbacks:
                 self.spawn(self.dag_callbacks.run, run, state, callbacks)

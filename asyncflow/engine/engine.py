@@ -36,6 +36,7 @@ from asyncflow.engine.new_runs import (
     run_id_for,
 )
 from asyncflow.engine.process_setup import ProcessSetup
+from asyncflow.engine.run_actions import RunActions
 from asyncflow.engine.run_events import RunEvents
 from asyncflow.engine.run_loop import RunLoop
 from asyncflow.engine.run_state import RunState
@@ -158,6 +159,16 @@ class Engine:
             paused=set(),
             create_run=self._create_scheduled,
             adopt_queued=self.runs.adopt_queued,
+        )
+        self.actions = RunActions(
+            store=self.store,
+            dags=self.dags,
+            clock=self.clock,
+            logs_folder=self._driver.executor.logs_folder,
+            objects=self.xcom_objects,
+            book=self.runs,
+            loop=self._loop,
+            paused=self.scheduler.paused,
         )
         self.resources = SharedResources()
         self._stack: AsyncExitStack | None = None
@@ -455,17 +466,7 @@ class Engine:
             >>> await engine.mark_failed(started, "stopped by the operator")  # doctest: +SKIP
         """
         self._require_open()
-        run_id, dag_id = run_key(run, dag_id)
-        active = self.runs.find_active(run_id, dag_id)
-        if active is not None:
-            return await self._loop.fail(active, reason, event="dag_run_marked_failed")
-        record = await self.runs.find_record(run_id, dag_id)
-        if record.state in (DagRunState.SUCCESS, DagRunState.FAILED):
-            return False
-        raise EngineError(
-            f"run {run_id!r} of DAG {record.dag_id!r} is {record.state} but this engine is not "
-            "running it; only the engine running a run can mark it failed"
-        )
+        return await self.actions.mark_failed(run, reason, dag_id=dag_id)
 
     async def notify(self, key: str) -> int:
         """Wake every sensor waiting on ``key`` (``wake_on=[key]``) for a poke now.

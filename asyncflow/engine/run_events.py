@@ -19,6 +19,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from asyncflow.engine.run_state import NodeState, RunState
 from asyncflow.records import TaskInstanceRecord
 from asyncflow.runtime.task_runner import TryOutcome
+from asyncflow.states import DagRunState
 
 MAX_BATCH = 10_000
 """Events taken in one batch at most, so a storm still lets other work run between batches."""
@@ -96,11 +97,12 @@ class RunTimedOut:
 
 @dataclass(slots=True, eq=False)
 class FailRun:
-    """A request to fail a run now (``Engine.mark_failed``), answered in ``failed``."""
+    """A request to end a run now by hand (mark failed or success), answered in ``failed``."""
 
     run: RunState
     error: str
     event: str
+    state: DagRunState = DagRunState.FAILED
     done: anyio.Event = field(default_factory=anyio.Event)
     failed: bool = False
 

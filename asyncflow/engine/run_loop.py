@@ -34,6 +34,7 @@ from asyncflow.engine.run_events import (
     TryRecorded,
 )
 from asyncflow.engine.run_state import RunState
+from asyncflow.states import DagRunState
 
 
 class RunLoop:
@@ -48,9 +49,14 @@ class RunLoop:
         while True:
             await self._apply(await self.events.next_batch())
 
-    async def fail(self, run: RunState, error: str, *, event: str) -> bool:
-        """Fail a run through the loop; ``False`` when it was finishing already."""
-        request = FailRun(run, error, event)
+    async def fail(
+        self, run: RunState, error: str, *, event: str, state: DagRunState = DagRunState.FAILED
+    ) -> bool:
+        """End a run by hand through the loop (failed, or ``state``); ``False`` when it was ending.
+
+        ``error`` is what its stopped tries say.
+        """
+        request = FailRun(run, error, event, state)
         self.events.post(request)
         await request.done.wait()
         return request.failed
@@ -84,7 +90,7 @@ class RunLoop:
     async def _fail(self, request: FailRun) -> None:
         try:
             request.failed = await self.driver.fail_now(
-                request.run, request.error, event=request.event
+                request.run, request.error, event=request.event, state=request.state
             )
         finally:
             request.done.set()

@@ -16,6 +16,7 @@ import anyio
 
 from asyncflow.clock import Clock
 from asyncflow.dag import DAG
+from asyncflow.engine.clearing import plan_rerun
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.recovery import interrupt_orphans
 from asyncflow.engine.run_events import RunResumed, RunStarted
@@ -52,6 +53,29 @@ def run_key(run: RunRef, dag_id: str | None) -> tuple[str, str | None]:
     if isinstance(run, str):
         return run, dag_id
     raise EngineError(f"expected what trigger() returned or a run_id, got {type(run).__name__}")
+
+
+async def find_record(store: Store, run_id: str, dag_id: str | None) -> DagRunRecord:
+    """The stored run with this id (of ``dag_id``, when given).
+
+    Raises:
+        DagRunNotFound: when there is none, or it is ambiguous across DAGs.
+    """
+    if dag_id is not None:
+        record = await store.get_run(dag_id, run_id)
+        if record is None:
+            raise DagRunNotFound(f"DAG {dag_id!r} has no run {run_id!r}")
+        return record
+    records = await store.find_runs(run_id)
+    if not records:
+        raise DagRunNotFound(f"no run {run_id!r} in the store")
+    if len(records) > 1:
+        dags = ", ".join(sorted(r.dag_id for r in records))
+        raise DagRunNotFound(
+            f"run id {run_id!r} exists in several DAGs ({dags}); pass dag_id= to choose, "
+            "or pass what trigger() returned"
+        )
+    return records[0]
 
 
 class RunBook:
@@ -146,14 +170,35 @@ class RunBook:
                 )
                 continue
             instances = await self.store.get_task_instances(dag_id, record.run_id)
-            await self._start(dag, record, instances)
+            if any(ti.state is not None for ti in instances):  # ran before: cleared, re-queued
+                await self._resume_running(dag, record, instances)
+            else:
+                await self._start(dag, record, instances)
 
     async def rerun(self, dag: DAG, record: DagRunRecord) -> None:
-        """Run a finished run again: its failed, upstream_failed and skipped tasks restart."""
-        if not await self.store.reopen_run(record.dag_id, record.run_id):
+        """Run a finished run again: its failed, upstream_failed and skipped tasks restart.
+
+        The run is queued and starts under its DAG's ``max_active_runs``.
+
+        Raises:
+            DagRunNotFound: the run is not finished (any more).
+        """
+        instances = await self.store.get_task_instances(record.dag_id, record.run_id)
+        reopening = plan_rerun(instances, at=self.clock.now())
+        if not await self.store.reopen_run(record.dag_id, record.run_id, reopening):
             raise DagRunNotFound(f"run {record.dag_id}/{record.run_id} is not finished")
-        record = replace(record, state=DagRunState.RUNNING, end_date=None)
-        await self._resume_running(dag, record)
+        await self.requeue(record)
+
+    async def requeue(self, record: DagRunRecord) -> None:
+        """Take up a run the store has queued again (cleared): start it when there is room."""
+        self.forget_queued(record.dag_id, record.run_id)
+        self._enqueue(replace(record, state=DagRunState.QUEUED, start_date=None, end_date=None))
+        await self.start_queued(record.dag_id)
+
+    def forget_queued(self, dag_id: str, run_id: str) -> None:
+        """Stop waiting to start a queued run (it was deleted, or marked)."""
+        waiting = self.queued.get(dag_id, [])
+        waiting[:] = [r for r in waiting if r.run_id != run_id]
 
     async def adopt_queued(self, paused: set[str]) -> None:
         """Take up runs another process queued in the store (``dags trigger``).
@@ -262,21 +307,7 @@ class RunBook:
         Raises:
             DagRunNotFound: when there is none, or it is ambiguous across DAGs.
         """
-        if dag_id is not None:
-            record = await self.store.get_run(dag_id, run_id)
-            if record is None:
-                raise DagRunNotFound(f"DAG {dag_id!r} has no run {run_id!r}")
-            return record
-        records = await self.store.find_runs(run_id)
-        if not records:
-            raise DagRunNotFound(f"no run {run_id!r} in the store")
-        if len(records) > 1:
-            dags = ", ".join(sorted(r.dag_id for r in records))
-            raise DagRunNotFound(
-                f"run id {run_id!r} exists in several DAGs ({dags}); pass dag_id= to choose, "
-                "or pass what trigger() returned"
-            )
-        return records[0]
+        return await find_record(self.store, run_id, dag_id)
 
     async def snapshot(self, run_id: str, dag_id: str | None) -> DagRunResult:
         """A run's state now, with its task instances and XCom.

@@ -25,7 +25,7 @@ from asyncflow.metrics.lag import LoopLag
 from asyncflow.metrics.poke_times import PokeTimes, poke_families
 from asyncflow.metrics.tally import InstanceTally
 from asyncflow.sensor import SensorMode
-from asyncflow.states import DagRunState
+from asyncflow.states import FINISHED_RUN_STATES, DagRunState
 
 ASGIApp = Callable[..., Any]
 """An ASGI application: ``async def app(scope, receive, send)``."""
@@ -34,7 +34,6 @@ COMMIT_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 COMMIT_WRITES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 LAG_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 POKE_SECONDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-FINISHED_RUN_STATES = (DagRunState.SUCCESS, DagRunState.FAILED)
 
 
 class EngineMetrics:

@@ -31,13 +31,19 @@ from asyncflow.exceptions import StoreError, StoreInUse
 from asyncflow.records import (
     DagRunRecord,
     EngineIdentity,
+    Reopening,
     StoreStats,
     TaskInstanceRecord,
     XComRecord,
 )
-from asyncflow.states import FINISHED_TASK_STATES, DagRunState, TaskState
+from asyncflow.states import (
+    FINISHED_RUN_STATES,
+    FINISHED_TASK_STATES,
+    DagRunState,
+    TaskState,
+)
 from asyncflow.storage import checks, guards
-from asyncflow.storage.protocol import RERUN_STATES
+from asyncflow.storage import reopening as reopening_
 
 _RunKey = tuple[str, str]  # (dag_id, run_id)
 _XComSlot = tuple[str, str]  # (task_id, key) within a run
@@ -176,26 +182,73 @@ class MemoryStore:
         self._commit()
         return True
 
-    async def reopen_run(
-        self, dag_id: str, run_id: str, states: Sequence[TaskState] = RERUN_STATES
-    ) -> bool:
-        """A finished run runs again, with its instances in ``states`` cleared."""
+    async def reopen_run(self, dag_id: str, run_id: str, reopening: Reopening) -> bool:
+        """A finished run is queued to run again, its instances changed by ``reopening``."""
+        await self._enter()
+        at = checks.utc_time(reopening.at, "reopen_run")
+        self._begin()
+        run_key = (dag_id, run_id)
+        stored = self._runs.get(run_key)
+        if stored is None or stored[0].state not in FINISHED_RUN_STATES:
+            self._commit()
+            return False
+        record, conf = stored
+        self._runs[run_key] = (replace(record, state=DagRunState.QUEUED, end_date=None), conf)
+        by_key = self._instances[run_key]
+        xcoms = self._xcoms.get(run_key, {})
+        for task_id, map_index in reopening.clear:
+            if (task_id, map_index) in by_key:
+                by_key[(task_id, map_index)] = reopening_.cleared(by_key[(task_id, map_index)])
+                _drop_xcoms(xcoms, task_id, map_index)
+        for task_id in reopening.expand_again:
+            mapped = [slot for slot in by_key if slot[0] == task_id]
+            if mapped:
+                by_key[(task_id, -1)] = reopening_.placeholder(by_key[mapped[0]])
+            for slot in mapped:
+                if slot[1] >= 0:
+                    del by_key[slot]
+                _drop_xcoms(xcoms, task_id, slot[1])
+        for task_id, map_index, state in reopening.marks:
+            if (task_id, map_index) in by_key:
+                by_key[(task_id, map_index)] = reopening_.marked(
+                    by_key[(task_id, map_index)], state, at
+                )
+        self._commit()
+        return True
+
+    async def mark_run_success(self, dag_id: str, run_id: str, at: datetime) -> bool:
+        """Mark a run and every instance of it that is not ``success`` as ``success``."""
+        await self._enter()
+        at = checks.utc_time(at, "mark_run_success")
+        self._begin()
+        run_key = (dag_id, run_id)
+        stored = self._runs.get(run_key)
+        if stored is None or stored[0].state is DagRunState.SUCCESS:
+            self._commit()
+            return False
+        record, conf = stored
+        ended = record.end_date or at
+        self._runs[run_key] = (replace(record, state=DagRunState.SUCCESS, end_date=ended), conf)
+        by_key = self._instances[run_key]
+        for slot, ti in by_key.items():
+            if ti.state is not TaskState.SUCCESS:
+                by_key[slot] = reopening_.marked(ti, TaskState.SUCCESS, at)
+        self._commit()
+        return True
+
+    async def delete_run(self, dag_id: str, run_id: str) -> bool:
+        """Delete a run that is not running, with its task instances and XCom."""
         await self._enter()
         self._begin()
         run_key = (dag_id, run_id)
         stored = self._runs.get(run_key)
-        if stored is None or stored[0].state not in (DagRunState.SUCCESS, DagRunState.FAILED):
+        if stored is None or stored[0].state is DagRunState.RUNNING:
             self._commit()
             return False
-        record, conf = stored
-        self._runs[run_key] = (replace(record, state=DagRunState.RUNNING, end_date=None), conf)
-        by_key = self._instances[run_key]
-        again = frozenset(states)
-        for slot, ti in by_key.items():
-            if ti.state in again:
-                by_key[slot] = replace(
-                    ti, state=None, end_date=None, next_attempt_at=None, next_poke_at=None
-                )
+        del self._runs[run_key]
+        self._dag_ids_by_run_id[run_id].discard(dag_id)
+        self._instances.pop(run_key, None)
+        self._xcoms.pop(run_key, None)
         self._commit()
         return True
 
@@ -483,6 +536,15 @@ _FINISHED_FIELDS = (
     "poke_count",
     "error",
 )
+
+
+def _drop_xcoms(
+    slots: dict[_XComSlot, dict[int, XComRecord]], task_id: str, map_index: int
+) -> None:
+    """Delete one instance's XCom values under every key."""
+    for (slot_task, _), by_index in slots.items():
+        if slot_task == task_id:
+            by_index.pop(map_index, None)
 
 
 def _run_key(instance: TaskInstanceRecord) -> _RunKey:

@@ -36,6 +36,9 @@ transition             applies when the stored instance ...
 ``recover_tries``      is exactly as the caller read it (state, owner, try_number);
                        run running
 ``expand_task``        (its placeholder, map_index -1) has no state yet; run running
+``reopen_run``         belongs to a finished run (success or failed)
+``mark_run_success``   belongs to a run that is not ``success``
+``delete_run``         belongs to a run that is not running
 =====================  ============================================================
 """
 
@@ -48,14 +51,12 @@ from typing import Protocol
 from asyncflow.records import (
     DagRunRecord,
     EngineIdentity,
+    Reopening,
     StoreStats,
     TaskInstanceRecord,
     XComRecord,
 )
-from asyncflow.states import DagRunState, TaskState
-
-RERUN_STATES = (TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.SKIPPED)
-"""The states :meth:`Store.reopen_run` clears by default, as ``rerun_failed`` wants."""
+from asyncflow.states import DagRunState
 
 
 class Store(Protocol):
@@ -142,15 +143,38 @@ class Store(Protocol):
         """
         ...
 
-    async def reopen_run(
-        self, dag_id: str, run_id: str, states: Sequence[TaskState] = RERUN_STATES
-    ) -> bool:
-        """A finished run runs again, with its instances in ``states`` cleared.
+    async def reopen_run(self, dag_id: str, run_id: str, reopening: Reopening) -> bool:
+        """A finished run is queued to run again, its instances changed by ``reopening``.
 
-        The run is ``running`` again; the cleared instances have no state, end
-        or next time (their try numbers are kept).
+        In one transaction: the run becomes ``queued`` (no end date); each
+        instance in ``reopening.clear`` has no state, end, next time, poke
+        history or error, and its XCom is deleted (its try number is kept, and
+        its tries so far no longer count against retries); each task in
+        ``reopening.expand_again`` is one undecided placeholder (map_index -1)
+        again, its mapped instances and their XCom deleted; each mark sets an
+        instance's state, ending it at ``reopening.at`` (a mark of ``success``
+        also drops its error).
 
         Returns ``False``, changing nothing, when the run is not finished.
+        """
+        ...
+
+    async def mark_run_success(self, dag_id: str, run_id: str, at: datetime) -> bool:
+        """Mark a run and every instance of it that is not ``success`` as ``success``, by hand.
+
+        The run ends at ``at`` (a finished one keeps its end date); instances
+        that end here end at ``at``, their owner cleared, so a try still
+        running finds its outcome refused (stale) as it reports.
+
+        Returns ``False``, changing nothing, when the run was ``success`` already
+        or does not exist.
+        """
+        ...
+
+    async def delete_run(self, dag_id: str, run_id: str) -> bool:
+        """Delete a run that is not running, with its task instances and XCom.
+
+        Returns ``False``, deleting nothing, when the run is running or does not exist.
         """
         ...
 

@@ -92,6 +92,8 @@ def test_every_instance_transition_requires_its_run_to_be_running(name: str) -> 
         ("start_run", "AND state = 'queued';"),
         ("finish_run", "AND state = 'running';"),
         ("reopen_run", "AND state IN ('success', 'failed');"),
+        ("mark_run_success", "AND state != 'success';"),
+        ("delete_run", "AND state != 'running';"),
     ],
 )
 def test_every_run_transition_says_which_state_it_leaves(name: str, guard: str) -> None:
@@ -151,6 +153,8 @@ def test_the_postgres_placeholder_delete_requires_a_running_run() -> None:
         ("start_run", "AND state = 'queued';"),
         ("finish_run", "AND state = 'running';"),
         ("reopen_run", "AND state IN ('success', 'failed');"),
+        ("mark_run_success", "AND state <> 'success';"),
+        ("delete_run", "AND state <> 'running';"),
     ],
 )
 def test_every_postgres_run_transition_says_which_state_it_leaves(name: str, guard: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from asyncflow.records import Reopening
 from asyncflow.storage import batches
 from asyncflow.storage.postgres.codec import Row, columns, instance_key
 from asyncflow.storage.postgres.connections import Connection
@@ -30,7 +31,15 @@ _START_RUN = QUERIES["start_run"]
 _FINISH_RUN = QUERIES["finish_run"]
 _STOP_UNFINISHED = QUERIES["stop_unfinished"]
 _REOPEN_RUN = QUERIES["reopen_run"]
+_NOTIFY_RUN_QUEUED = QUERIES["notify_run_queued"]
 _CLEAR_INSTANCES = QUERIES["clear_instances"]
+_DELETE_INSTANCES_XCOMS = QUERIES["delete_instances_xcoms"]
+_DELETE_TASKS_INSTANCES = QUERIES["delete_tasks_instances"]
+_DELETE_TASKS_XCOMS = QUERIES["delete_tasks_xcoms"]
+_MARK_INSTANCES = QUERIES["mark_instances"]
+_MARK_RUN_SUCCESS = QUERIES["mark_run_success"]
+_MARK_INSTANCES_SUCCESS = QUERIES["mark_instances_success"]
+_DELETE_RUN = QUERIES["delete_run"]
 
 Op = batches.Op
 Apply = Callable[[Connection], Awaitable[object]]
@@ -122,13 +131,42 @@ async def finish_run(row: Row, stop: Row | None, connection: Connection) -> bool
 
 
 async def reopen_run(
-    key: Row, states: list[str], driver: str | None, connection: Connection
+    key: Row, reopening: Reopening, placeholders: list[Row], connection: Connection
 ) -> bool:
-    """A finished run runs again (driven by ``driver``) with the instances in ``states`` cleared."""
-    if _count(await connection.execute(_REOPEN_RUN, *key, driver)) != 1:
+    """A finished run is queued to run again with its instances changed; whether it was finished.
+
+    Engines waiting for queued runs are told, as for a run ``dags trigger`` queued.
+    """
+    if _count(await connection.execute(_REOPEN_RUN, *key)) != 1:
         return False
-    await connection.execute(_CLEAR_INSTANCES, *key, states)
+    if reopening.clear:
+        tasks, indexes = (list(column) for column in zip(*reopening.clear, strict=True))
+        await connection.execute(_CLEAR_INSTANCES, *key, tasks, indexes)
+        await connection.execute(_DELETE_INSTANCES_XCOMS, *key, tasks, indexes)
+    if reopening.expand_again:
+        again = list(reopening.expand_again)
+        await connection.execute(_DELETE_TASKS_INSTANCES, *key, again)
+        await connection.execute(_DELETE_TASKS_XCOMS, *key, again)
+        await insert_instances(connection, placeholders)
+    if reopening.marks:
+        tasks, indexes, states = (list(column) for column in zip(*reopening.marks, strict=True))
+        states = [str(state) for state in states]
+        await connection.execute(_MARK_INSTANCES, *key, reopening.at, tasks, indexes, states)
+    await connection.execute(_NOTIFY_RUN_QUEUED, key[0])
     return True
+
+
+async def mark_run_success(row: Row, connection: Connection) -> bool:
+    """A run and its instances are marked success; whether it was not already."""
+    if _count(await connection.execute(_MARK_RUN_SUCCESS, *row)) != 1:
+        return False
+    await connection.execute(_MARK_INSTANCES_SUCCESS, *row)
+    return True
+
+
+async def delete_run(key: Row, connection: Connection) -> bool:
+    """A run that is not running is deleted with its instances and XCom; whether it was."""
+    return _count(await connection.execute(_DELETE_RUN, *key)) == 1
 
 
 async def expand_task(placeholder: Row, instance_rows: list[Row], connection: Connection) -> bool:

@@ -113,12 +113,61 @@ WHERE dag_id = $1 AND run_id = $2
   AND (state IS NULL OR state NOT IN ('success', 'failed', 'skipped', 'upstream_failed'));
 
 -- name: reopen_run
-UPDATE dag_run SET state = 'running', end_date = NULL, driver = $3
+-- A finished run is queued to run again (a clear, or a state set by hand); the
+-- engine that starts it drives it.
+UPDATE dag_run SET state = 'queued', end_date = NULL, driver = NULL
 WHERE dag_id = $1 AND run_id = $2 AND state IN ('success', 'failed');
 
+-- name: notify_run_queued
+SELECT pg_notify(asyncflow_channel('asyncflow_runs'), $1);
+
 -- name: clear_instances
-UPDATE task_instance SET state = NULL, end_date = NULL, next_attempt_at = NULL, next_poke_at = NULL
-WHERE dag_id = $1 AND run_id = $2 AND state = ANY($3::text[]);
+-- Instances wait for a new try: their try numbers kept, the tries so far no
+-- longer counted against retries. $3/$4: task ids and map indexes, pairwise.
+UPDATE task_instance AS ti SET state = NULL, end_date = NULL, next_attempt_at = NULL,
+    next_poke_at = NULL, first_poke_at = NULL, poke_count = 0, owner = NULL,
+    lease_expires_at = NULL, error = NULL, interrupted_tries = ti.try_number
+FROM unnest($3::text[], $4::bigint[]) AS v(task_id, map_index)
+WHERE ti.dag_id = $1 AND ti.run_id = $2 AND ti.task_id = v.task_id
+  AND ti.map_index = v.map_index;
+
+-- name: delete_instances_xcoms
+DELETE FROM xcom AS x USING unnest($3::text[], $4::bigint[]) AS v(task_id, map_index)
+WHERE x.dag_id = $1 AND x.run_id = $2 AND x.task_id = v.task_id
+  AND x.map_index = v.map_index;
+
+-- name: delete_tasks_instances
+-- Mapped tasks expand again: every instance goes, a placeholder is inserted after.
+DELETE FROM task_instance WHERE dag_id = $1 AND run_id = $2 AND task_id = ANY($3::text[]);
+
+-- name: delete_tasks_xcoms
+DELETE FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = ANY($3::text[]);
+
+-- name: mark_instances
+-- Instances set to a state by hand at $3; one that never started starts then too.
+-- $4/$5/$6: task ids, map indexes and states, pairwise.
+UPDATE task_instance AS ti SET state = v.state, start_date = COALESCE(ti.start_date, $3),
+    end_date = $3, next_attempt_at = NULL, next_poke_at = NULL, owner = NULL,
+    lease_expires_at = NULL,
+    error = CASE WHEN v.state = 'success' THEN NULL ELSE ti.error END
+FROM unnest($4::text[], $5::bigint[], $6::text[]) AS v(task_id, map_index, state)
+WHERE ti.dag_id = $1 AND ti.run_id = $2 AND ti.task_id = v.task_id
+  AND ti.map_index = v.map_index;
+
+-- name: mark_run_success
+UPDATE dag_run SET state = 'success', end_date = COALESCE(end_date, $3)
+WHERE dag_id = $1 AND run_id = $2 AND state <> 'success';
+
+-- name: mark_instances_success
+-- A run marked success by hand: every instance that is not ends successful at $3.
+UPDATE task_instance SET state = 'success', start_date = COALESCE(start_date, $3),
+    end_date = $3, next_attempt_at = NULL, next_poke_at = NULL, owner = NULL,
+    lease_expires_at = NULL, error = NULL
+WHERE dag_id = $1 AND run_id = $2 AND (state IS NULL OR state <> 'success');
+
+-- name: delete_run
+-- Its task instances and XCom go with it (ON DELETE CASCADE).
+DELETE FROM dag_run WHERE dag_id = $1 AND run_id = $2 AND state <> 'running';
 
 -- name: get_run
 SELECT dag_id, run_id, run_type, state, logical_date, data_interval_start,

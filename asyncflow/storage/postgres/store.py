@@ -23,6 +23,7 @@ a run drives it, any engine claims the instances offered.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import ClassVar, TypeVar, cast
@@ -31,11 +32,12 @@ from asyncflow.exceptions import AsyncflowError, StoreError, StoreInUse
 from asyncflow.records import (
     DagRunRecord,
     EngineIdentity,
+    Reopening,
     TaskInstanceRecord,
     XComRecord,
 )
 from asyncflow.settings import Settings
-from asyncflow.states import DagRunState, TaskState
+from asyncflow.states import DagRunState
 from asyncflow.storage import checks, mask_url
 from asyncflow.storage.batches import OperationFailed, flush_isolating
 from asyncflow.storage.group_commit import RESCHEDULE_LINGER_SECONDS, PendingWrite
@@ -51,7 +53,6 @@ from asyncflow.storage.postgres.connections import (
 from asyncflow.storage.postgres.leases import LEASE_TTL_SECONDS, EngineLease
 from asyncflow.storage.postgres.ops import Op
 from asyncflow.storage.postgres.sqlfiles import QUERIES
-from asyncflow.storage.protocol import RERUN_STATES
 from asyncflow.storage.sharing import EndedInstance, InstanceKey, Notice, Offer, Reaped
 from asyncflow.storage.sql_writes import RowCodec, SqlTransitions, WriteQueue
 
@@ -297,16 +298,24 @@ class PostgresStore(SqlTransitions):
         stop = None if stop_error is None else (dag_id, run_id, when, stop_error)
         return bool(await self._apply("finish_run", partial(ops.finish_run, row, stop)))
 
-    async def reopen_run(
-        self, dag_id: str, run_id: str, states: Sequence[TaskState] = RERUN_STATES
-    ) -> bool:
-        """A finished run runs again, with its instances in ``states`` cleared."""
-        wanted = [str(state) for state in states]
-        return bool(
-            await self._apply(
-                "reopen_run", partial(ops.reopen_run, (dag_id, run_id), wanted, self._driver)
-            )
-        )
+    async def reopen_run(self, dag_id: str, run_id: str, reopening: Reopening) -> bool:
+        """A finished run is queued to run again, its instances changed by ``reopening``."""
+        reopening = replace(reopening, at=checks.utc_time(reopening.at, "reopen_run"))
+        placeholders = [
+            codec.instance_row(TaskInstanceRecord(dag_id=dag_id, run_id=run_id, task_id=task_id))
+            for task_id in reopening.expand_again
+        ]
+        apply = partial(ops.reopen_run, (dag_id, run_id), reopening, placeholders)
+        return bool(await self._apply("reopen_run", apply))
+
+    async def mark_run_success(self, dag_id: str, run_id: str, at: datetime) -> bool:
+        """Mark a run and every instance of it that is not ``success`` as ``success``."""
+        row = (dag_id, run_id, checks.utc_time(at, "mark_run_success"))
+        return bool(await self._apply("mark_run_success", partial(ops.mark_run_success, row)))
+
+    async def delete_run(self, dag_id: str, run_id: str) -> bool:
+        """Delete a run that is not running, with its task instances and XCom."""
+        return bool(await self._apply("delete_run", partial(ops.delete_run, (dag_id, run_id))))
 
     async def get_run(self, dag_id: str, run_id: str) -> DagRunRecord | None:
         """The run with this identity, or ``None``."""

@@ -13,6 +13,8 @@ isolates the one at fault by splitting the batch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import aiosqlite
 
 from asyncflow.storage import batches
@@ -27,7 +29,14 @@ _START_RUN = QUERIES["start_run"]
 _FINISH_RUN = QUERIES["finish_run"]
 _STOP_UNFINISHED = QUERIES["stop_unfinished"]
 _REOPEN_RUN = QUERIES["reopen_run"]
-_CLEAR_INSTANCES = QUERIES["clear_instances"]
+_CLEAR_INSTANCE = QUERIES["clear_instance"]
+_DELETE_INSTANCE_XCOMS = QUERIES["delete_instance_xcoms"]
+_DELETE_TASK_INSTANCES = QUERIES["delete_task_instances"]
+_DELETE_TASK_XCOMS = QUERIES["delete_task_xcoms"]
+_MARK_INSTANCE = QUERIES["mark_instance"]
+_MARK_RUN_SUCCESS = QUERIES["mark_run_success"]
+_MARK_INSTANCES_SUCCESS = QUERIES["mark_instances_success"]
+_DELETE_RUN = QUERIES["delete_run"]
 
 Op = batches.Op
 
@@ -102,13 +111,44 @@ async def finish_run(row: Row, stop: Row | None, writer: aiosqlite.Connection) -
     return True
 
 
-async def reopen_run(key: Row, states: str, writer: aiosqlite.Connection) -> bool:
-    """A finished run runs again with the instances in ``states`` (JSON) cleared."""
-    cursor = await writer.execute(_REOPEN_RUN, key)
+@dataclass(frozen=True, slots=True)
+class ReopenRows:
+    """The statements' parameters of one ``reopen_run``, encoded by the store."""
+
+    key: Row  # (dag_id, run_id)
+    cleared: list[Row]  # (dag_id, run_id, task_id, map_index)
+    expanded_again: list[Row]  # (dag_id, run_id, task_id)
+    placeholders: list[Row]  # insert_task_instance rows
+    marks: list[Row]  # mark_instance parameters
+
+
+async def reopen_run(rows: ReopenRows, writer: aiosqlite.Connection) -> bool:
+    """A finished run is queued to run again with its instances changed; whether it was finished."""
+    cursor = await writer.execute(_REOPEN_RUN, rows.key)
     if cursor.rowcount != 1:
         return False
-    await writer.execute(_CLEAR_INSTANCES, (*key, states))
+    await writer.executemany(_CLEAR_INSTANCE, rows.cleared)
+    await writer.executemany(_DELETE_INSTANCE_XCOMS, rows.cleared)
+    await writer.executemany(_DELETE_TASK_INSTANCES, rows.expanded_again)
+    await writer.executemany(_DELETE_TASK_XCOMS, rows.expanded_again)
+    await writer.executemany(_INSERT_INSTANCE, rows.placeholders)
+    await writer.executemany(_MARK_INSTANCE, rows.marks)
     return True
+
+
+async def mark_run_success(row: Row, writer: aiosqlite.Connection) -> bool:
+    """A run and its instances are marked success; whether it was not already."""
+    cursor = await writer.execute(_MARK_RUN_SUCCESS, row)
+    if cursor.rowcount != 1:
+        return False
+    await writer.execute(_MARK_INSTANCES_SUCCESS, row)
+    return True
+
+
+async def delete_run(key: Row, writer: aiosqlite.Connection) -> bool:
+    """A run that is not running is deleted with its instances and XCom; whether it was."""
+    cursor = await writer.execute(_DELETE_RUN, key)
+    return cursor.rowcount == 1
 
 
 async def expand_task(

@@ -34,13 +34,49 @@ WHERE dag_id = ?3 AND run_id = ?4
   AND (state IS NULL OR state NOT IN ('success', 'failed', 'skipped', 'upstream_failed'));
 
 -- name: reopen_run
-UPDATE dag_run SET state = 'running', end_date = NULL
+-- A finished run is queued to run again (a clear, or a state set by hand).
+UPDATE dag_run SET state = 'queued', end_date = NULL
 WHERE dag_id = ? AND run_id = ? AND state IN ('success', 'failed');
 
--- name: clear_instances
--- The states to clear come as one JSON array, so the statement stays fixed.
-UPDATE task_instance SET state = NULL, end_date = NULL, next_attempt_at = NULL, next_poke_at = NULL
-WHERE dag_id = ? AND run_id = ? AND state IN (SELECT value FROM json_each(?));
+-- name: clear_instance
+-- An instance waits for a new try: its try number kept, the tries so far no
+-- longer counted against retries.
+UPDATE task_instance SET state = NULL, end_date = NULL, next_attempt_at = NULL,
+    next_poke_at = NULL, first_poke_at = NULL, poke_count = 0, owner = NULL,
+    lease_expires_at = NULL, error = NULL, interrupted_tries = try_number
+WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?;
+
+-- name: delete_instance_xcoms
+DELETE FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?;
+
+-- name: delete_task_instances
+-- A mapped task expands again: every instance goes, a placeholder is inserted after.
+DELETE FROM task_instance WHERE dag_id = ? AND run_id = ? AND task_id = ?;
+
+-- name: delete_task_xcoms
+DELETE FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ?;
+
+-- name: mark_instance
+-- ?1 state, ?2 when; an instance that never started starts then too.
+UPDATE task_instance SET state = ?1, start_date = COALESCE(start_date, ?2), end_date = ?2,
+    next_attempt_at = NULL, next_poke_at = NULL, owner = NULL, lease_expires_at = NULL,
+    error = CASE WHEN ?1 = 'success' THEN NULL ELSE error END
+WHERE dag_id = ?3 AND run_id = ?4 AND task_id = ?5 AND map_index = ?6;
+
+-- name: mark_run_success
+UPDATE dag_run SET state = 'success', end_date = COALESCE(end_date, ?1)
+WHERE dag_id = ?2 AND run_id = ?3 AND state != 'success';
+
+-- name: mark_instances_success
+-- A run marked success by hand: every instance that is not ends successful at ?1.
+UPDATE task_instance SET state = 'success', start_date = COALESCE(start_date, ?1),
+    end_date = ?1, next_attempt_at = NULL, next_poke_at = NULL, owner = NULL,
+    lease_expires_at = NULL, error = NULL
+WHERE dag_id = ?2 AND run_id = ?3 AND (state IS NULL OR state != 'success');
+
+-- name: delete_run
+-- Its task instances and XCom go with it (ON DELETE CASCADE).
+DELETE FROM dag_run WHERE dag_id = ? AND run_id = ? AND state != 'running';
 
 -- name: get_run
 SELECT dag_id, run_id, run_type, state, logical_date, data_interval_start,

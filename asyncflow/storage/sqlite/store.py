@@ -48,14 +48,14 @@ from asyncflow.exceptions import AsyncflowError, StoreError
 from asyncflow.records import (
     DagRunRecord,
     EngineIdentity,
+    Reopening,
     TaskInstanceRecord,
     XComRecord,
 )
-from asyncflow.states import DagRunState, TaskState
+from asyncflow.states import DagRunState
 from asyncflow.storage import checks
 from asyncflow.storage.batches import OperationFailed, flush_isolating
 from asyncflow.storage.group_commit import RESCHEDULE_LINGER_SECONDS, PendingWrite
-from asyncflow.storage.protocol import RERUN_STATES
 from asyncflow.storage.sql_writes import RowCodec, SqlTransitions, WriteQueue
 from asyncflow.storage.sqlite import codec, ops, schema
 from asyncflow.storage.sqlite.codec import Row
@@ -222,13 +222,33 @@ class SqliteStore(SqlTransitions):
         stop = None if stop_error is None else (when, stop_error, dag_id, run_id)
         return bool(await self._write(Op("finish_run", apply=partial(ops.finish_run, row, stop))))
 
-    async def reopen_run(
-        self, dag_id: str, run_id: str, states: Sequence[TaskState] = RERUN_STATES
-    ) -> bool:
-        """A finished run runs again, with its instances in ``states`` cleared."""
-        wanted = json.dumps([str(state) for state in states])
-        apply = partial(ops.reopen_run, (dag_id, run_id), wanted)
-        return bool(await self._write(Op("reopen_run", apply=apply)))
+    async def reopen_run(self, dag_id: str, run_id: str, reopening: Reopening) -> bool:
+        """A finished run is queued to run again, its instances changed by ``reopening``."""
+        at = codec.text(checks.utc_time(reopening.at, "reopen_run"))
+        key = (dag_id, run_id)
+        again = [(*key, task_id) for task_id in reopening.expand_again]
+        rows = ops.ReopenRows(
+            key=key,
+            cleared=[(*key, task_id, index) for task_id, index in reopening.clear],
+            expanded_again=again,
+            placeholders=[
+                codec.instance_row(TaskInstanceRecord(dag_id=dag_id, run_id=run_id, task_id=t))
+                for _, _, t in again
+            ],
+            marks=[(str(state), at, *key, t, index) for t, index, state in reopening.marks],
+        )
+        return bool(await self._write(Op("reopen_run", apply=partial(ops.reopen_run, rows))))
+
+    async def mark_run_success(self, dag_id: str, run_id: str, at: datetime) -> bool:
+        """Mark a run and every instance of it that is not ``success`` as ``success``."""
+        row = (codec.text(checks.utc_time(at, "mark_run_success")), dag_id, run_id)
+        apply = partial(ops.mark_run_success, row)
+        return bool(await self._write(Op("mark_run_success", apply=apply)))
+
+    async def delete_run(self, dag_id: str, run_id: str) -> bool:
+        """Delete a run that is not running, with its task instances and XCom."""
+        apply = partial(ops.delete_run, (dag_id, run_id))
+        return bool(await self._write(Op("delete_run", apply=apply)))
 
     async def get_run(self, dag_id: str, run_id: str) -> DagRunRecord | None:
         """The run with this identity, or ``None``."""
