@@ -114,7 +114,7 @@ def plan_set_state(
     """
     if state not in MARKABLE_STATES:
         allowed = ", ".join(MARKABLE_STATES)
-        raise EngineError(f"a task instance can be set to {allowed}, not {state!r}")
+        raise EngineError(f"a task instance can be set to {allowed}, not {str(state)!r}")
     by_key = _by_key(instances)
     _require_indexes(dag, by_key, [task_id], map_indexes)
     marked = with_downstream(dag, [task_id]) if downstream else [task_id]

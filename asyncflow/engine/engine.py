@@ -163,7 +163,7 @@ class Engine:
         self.actions = RunActions(
             store=self.store,
             dags=self.dags,
-            clock=self.clock,
+            now=self.clock.now,
             logs_folder=self._driver.executor.logs_folder,
             objects=self.xcom_objects,
             book=self.runs,
@@ -517,7 +517,7 @@ class Engine:
         for interval in intervals:
             found = existing.get(interval.start)
             if found is not None and found.state == DagRunState.FAILED and rerun_failed:
-                await self.runs.rerun(dag, found)
+                await self.actions.rerun(found.run_id, dag_id=dag.dag_id)
             elif found is None:
                 await self.runs.create(
                     dag, interval_run(dag, interval, "backfill", self.clock.now())

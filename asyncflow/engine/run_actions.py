@@ -13,14 +13,14 @@ changed alone and the engine serving it starts the queued run within seconds.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
 from pathlib import Path
 
 import anyio
 
-from asyncflow.clock import Clock
 from asyncflow.dag import DAG
-from asyncflow.engine.clearing import plan_clear, plan_set_state
+from asyncflow.engine.clearing import plan_clear, plan_rerun, plan_set_state
 from asyncflow.engine.run_loop import RunLoop
 from asyncflow.engine.runs import RunBook, RunRef, find_record, run_key
 from asyncflow.exceptions import DagNotFound, EngineError
@@ -40,7 +40,7 @@ class RunActions:
     Args:
         store: the open store.
         dags: the DAGs by id.
-        clock: what "now" is.
+        now: what time it is (aware UTC).
         logs_folder: where try logs are (a deleted run's go too), or ``None``.
         objects: object storage of large XCom values, or ``None``.
         book: the engine's runs (``None`` without an engine in this process).
@@ -53,7 +53,7 @@ class RunActions:
         *,
         store: Store,
         dags: Mapping[str, DAG],
-        clock: Clock,
+        now: Callable[[], datetime],
         logs_folder: Path | None,
         objects: XComObjects | None = None,
         book: RunBook | None = None,
@@ -62,7 +62,7 @@ class RunActions:
     ) -> None:
         self.store = store
         self.dags = dags
-        self.clock = clock
+        self.now = now
         self.logs_folder = logs_folder
         self.objects = objects
         self.book = book
@@ -86,17 +86,30 @@ class RunActions:
             TaskInstanceNotFound: a task or map index the run does not have.
             EngineError: the run has not finished.
         """
-        dag, record = await self._finished(run, dag_id, "clear tasks of")
+        dag, record = await self._finished(run, dag_id, "cleared")
         instances = await self.store.get_task_instances(record.dag_id, record.run_id)
         reopening = plan_clear(
             dag,
             instances,
             task_ids,
-            at=self.clock.now(),
+            at=self.now(),
             downstream=downstream,
             map_indexes=map_indexes,
             only_failed=only_failed,
         )
+        await self._reopen(record, reopening)
+        return reopening
+
+    async def rerun(self, run: RunRef, *, dag_id: str | None = None) -> Reopening:
+        """Run a finished run again: its failed, upstream_failed and skipped tasks restart.
+
+        Raises:
+            DagRunNotFound: no such run.
+            EngineError: the run has not finished.
+        """
+        _, record = await self._finished(run, dag_id, "cleared")
+        instances = await self.store.get_task_instances(record.dag_id, record.run_id)
+        reopening = plan_rerun(instances, at=self.now())
         await self._reopen(record, reopening)
         return reopening
 
@@ -120,14 +133,14 @@ class RunActions:
             TaskInstanceNotFound: a task or map index the run does not have.
             EngineError: the run has not finished, or ``state`` cannot be set.
         """
-        dag, record = await self._finished(run, dag_id, "set task states of")
+        dag, record = await self._finished(run, dag_id, "changed by hand")
         instances = await self.store.get_task_instances(record.dag_id, record.run_id)
         reopening = plan_set_state(
             dag,
             instances,
             task_id,
             TaskState(state),
-            at=self.clock.now(),
+            at=self.now(),
             downstream=downstream,
             map_indexes=map_indexes,
         )
@@ -156,7 +169,7 @@ class RunActions:
         self._require_not_running(record, "mark it success")
         if self.book is not None:
             self.book.forget_queued(record.dag_id, record.run_id)
-        marked = await self.store.mark_run_success(record.dag_id, record.run_id, self.clock.now())
+        marked = await self.store.mark_run_success(record.dag_id, record.run_id, self.now())
         if marked:
             log.info("dag_run_marked_success", dag_id=record.dag_id, run_id=record.run_id)
         return marked
@@ -212,8 +225,8 @@ class RunActions:
             raise DagNotFound(f"DAG {record.dag_id!r} is not loaded; its runs cannot be changed")
         if record.state not in FINISHED_RUN_STATES:
             raise EngineError(
-                f"run {record.run_id!r} of DAG {record.dag_id!r} is {record.state}: "
-                f"{what} a run once it has finished, or mark it failed first"
+                f"run {record.run_id!r} of DAG {record.dag_id!r} is {record.state}: only a "
+                f"finished run can be {what}; wait for it to finish, or mark it failed first"
             )
         return dag, record
 

@@ -16,7 +16,6 @@ import anyio
 
 from asyncflow.clock import Clock
 from asyncflow.dag import DAG
-from asyncflow.engine.clearing import plan_rerun
 from asyncflow.engine.driver import RunDriver
 from asyncflow.engine.recovery import interrupt_orphans
 from asyncflow.engine.run_events import RunResumed, RunStarted
@@ -174,20 +173,6 @@ class RunBook:
                 await self._resume_running(dag, record, instances)
             else:
                 await self._start(dag, record, instances)
-
-    async def rerun(self, dag: DAG, record: DagRunRecord) -> None:
-        """Run a finished run again: its failed, upstream_failed and skipped tasks restart.
-
-        The run is queued and starts under its DAG's ``max_active_runs``.
-
-        Raises:
-            DagRunNotFound: the run is not finished (any more).
-        """
-        instances = await self.store.get_task_instances(record.dag_id, record.run_id)
-        reopening = plan_rerun(instances, at=self.clock.now())
-        if not await self.store.reopen_run(record.dag_id, record.run_id, reopening):
-            raise DagRunNotFound(f"run {record.dag_id}/{record.run_id} is not finished")
-        await self.requeue(record)
 
     async def requeue(self, record: DagRunRecord) -> None:
         """Take up a run the store has queued again (cleared): start it when there is room."""

@@ -5,21 +5,33 @@ beside an embedded :class:`~asyncflow.Engine`) the engine does it. A separate
 ``asyncflow web`` process owns nothing: a trigger is stored as a ``queued``
 run and a pause as the DAG's flag, which the engine serving the store picks up
 within seconds, exactly as ``asyncflow dags trigger`` and ``dags pause`` do.
-What only a running engine can do (mark a run failed, clear it, wake sensors) answers 409
-there, saying to use the engine's own process.
+A clear, a task state set by hand, marking a finished run successful and
+deleting one change the store there: a cleared run is queued, and the engine
+serving the store starts it. What only the engine driving a run can do (mark a
+running run failed or successful, delete it, wake sensors) answers 409 there,
+saying to use the engine's own process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from asyncflow.engine import Engine
 from asyncflow.engine.new_runs import manual_run, queue_manual_run
-from asyncflow.exceptions import AsyncflowError, DagRunNotFound, StoreError
+from asyncflow.engine.run_actions import RunActions
+from asyncflow.exceptions import (
+    AsyncflowError,
+    DagNotFound,
+    DagRunNotFound,
+    StoreError,
+    TaskInstanceNotFound,
+)
+from asyncflow.records import Reopening
 from asyncflow.results import DagRunResult
-from asyncflow.states import DagRunState
+from asyncflow.states import TaskState
 from asyncflow.web.context import WebContext
 from asyncflow.web.deps import find_dag
 from asyncflow.web.errors import ApiError
@@ -80,6 +92,28 @@ async def set_paused(context: WebContext, dag_id: str, paused: bool) -> None:
         await context.store.set_dag_paused(dag_id, paused)
 
 
+def run_actions(context: WebContext) -> RunActions:
+    """The engine's run actions, or the store's alone in a separate web process."""
+    if context.engine is not None:
+        return context.engine.actions
+    return RunActions(
+        store=context.store, dags=context.dags, now=context.now, logs_folder=context.logs_folder
+    )
+
+
+@contextmanager
+def answered() -> Iterator[None]:
+    """Errors of a run action as the API answers them: 404 for what is not there, else 409."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except (DagNotFound, DagRunNotFound, TaskInstanceNotFound) as exc:
+        raise ApiError(404, str(exc)) from None
+    except AsyncflowError as exc:
+        raise ApiError(409, str(exc)) from None
+
+
 async def mark_failed(context: WebContext, dag_id: str, run_id: str, reason: str) -> bool:
     """Fail a running run now; ``False`` when it had finished.
 
@@ -89,12 +123,28 @@ async def mark_failed(context: WebContext, dag_id: str, run_id: str, reason: str
     """
     if context.engine is None:
         raise ApiError(409, "marking a run failed " + NEEDS_ENGINE.format(what="stop its tries"))
-    try:
+    with answered():
         return await context.engine.mark_failed(run_id, reason, dag_id=dag_id)
-    except DagRunNotFound as exc:
-        raise ApiError(404, str(exc)) from None
-    except AsyncflowError as exc:
-        raise ApiError(409, str(exc)) from None
+
+
+async def mark_success(context: WebContext, dag_id: str, run_id: str) -> bool:
+    """Mark a run and all its task instances successful; ``False`` when it was already.
+
+    Raises:
+        ApiError: 404 for an unknown run; 409 for a run running in another process.
+    """
+    with answered():
+        return await run_actions(context).mark_success(run_id, dag_id=dag_id)
+
+
+async def delete_run(context: WebContext, dag_id: str, run_id: str) -> None:
+    """Delete a run with its task instances, XCom and logs.
+
+    Raises:
+        ApiError: 404 for an unknown run; 409 for a run running in another process.
+    """
+    with answered():
+        await run_actions(context).delete(run_id, dag_id=dag_id)
 
 
 async def notify(context: WebContext, key: str) -> int:
@@ -108,21 +158,65 @@ async def notify(context: WebContext, key: str) -> int:
     return await context.engine.notify(key)
 
 
-async def clear_run(context: WebContext, dag_id: str, run_id: str) -> None:
+async def clear_run(context: WebContext, dag_id: str, run_id: str) -> Reopening:
     """Run a finished run again: its failed, upstream_failed and skipped tasks restart.
 
     Raises:
-        ApiError: 409 without an engine in this process, or when the run is not finished.
+        ApiError: 404 for an unknown run; 409 when the run is not finished.
     """
-    if context.engine is None:
-        raise ApiError(409, "clearing a run " + NEEDS_ENGINE.format(what="run it again"))
-    dag = find_dag(context, dag_id)
-    record = await context.store.get_run(dag_id, run_id)
-    if record is None:
-        raise ApiError(404, f"DAG {dag_id!r} has no run {run_id!r}")
-    if record.state not in (DagRunState.SUCCESS, DagRunState.FAILED):
-        raise ApiError(409, f"run {run_id!r} is {record.state}: only a finished run is cleared")
-    try:
-        await context.engine.runs.rerun(dag, record)
-    except DagRunNotFound as exc:  # it was cleared by someone else meanwhile
-        raise ApiError(409, str(exc)) from None
+    with answered():
+        return await run_actions(context).rerun(run_id, dag_id=dag_id)
+
+
+async def clear_tasks(
+    context: WebContext,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    *,
+    downstream: bool,
+    only_failed: bool,
+    map_index: int | None,
+) -> Reopening:
+    """Clear a task's instances of a finished run (and those downstream) to run them again.
+
+    Raises:
+        ApiError: 404 for an unknown run, task or map index; 409 when the run
+            is not finished.
+    """
+    with answered():
+        return await run_actions(context).clear(
+            run_id,
+            [task_id],
+            dag_id=dag_id,
+            downstream=downstream,
+            only_failed=only_failed,
+            map_indexes=None if map_index is None else [map_index],
+        )
+
+
+async def set_task_state(
+    context: WebContext,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    state: TaskState,
+    *,
+    downstream: bool,
+    map_index: int | None,
+) -> Reopening:
+    """Set a task's instances of a finished run (and those downstream) to ``state``.
+
+    Raises:
+        ApiError: 404 for an unknown run, task or map index; 409 when the run
+            is not finished.
+    """
+    with answered():
+        return await run_actions(context).set_task_state(
+            run_id,
+            task_id,
+            state,
+            dag_id=dag_id,
+            downstream=downstream,
+            map_indexes=None if map_index is None else [map_index],
+        )

@@ -65,11 +65,35 @@ async def mark_failed(
     return DagRun.of(await find_run(context, dag_id, run_id))
 
 
+@router.post("/{run_id}/mark-success", summary="Mark a run successful")
+async def mark_success(context: Context, user: Op, dag_id: str, run_id: str) -> DagRun:
+    """Mark the run and every task instance of it ``success``, as Airflow's "Mark success".
+
+    A running run needs the engine running it in this process (409 otherwise):
+    its running tries are stopped.
+    """
+    await find_run(context, dag_id, run_id)
+    await actions.mark_success(context, dag_id, run_id)
+    return DagRun.of(await find_run(context, dag_id, run_id))
+
+
 @router.post("/{run_id}/clear", summary="Clear a run")
 async def clear(context: Context, user: Op, dag_id: str, run_id: str) -> DagRun:
     """Run a finished run again: its failed, upstream_failed and skipped tasks restart.
 
-    Needs the engine in this process (409 otherwise, and for a run not finished).
+    The run is queued; the engine serving the store starts it (409 for a run
+    not finished).
     """
     await actions.clear_run(context, dag_id, run_id)
     return DagRun.of(await find_run(context, dag_id, run_id))
+
+
+@router.delete("/{run_id}", summary="Delete a run", status_code=204)
+async def delete(context: Context, user: Op, dag_id: str, run_id: str) -> None:
+    """Delete the run with its task instances, XCom values and try logs.
+
+    A running run needs the engine running it in this process, which stops its
+    tries first (409 otherwise).
+    """
+    await find_run(context, dag_id, run_id)
+    await actions.delete_run(context, dag_id, run_id)

@@ -7,10 +7,27 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from asyncflow.web import logs
-from asyncflow.web.deps import Context, Limit, Offset, Viewer, find_instance, find_run, page_of
+from asyncflow.states import TaskState
+from asyncflow.web import actions, logs
+from asyncflow.web.deps import (
+    Context,
+    Limit,
+    Offset,
+    Op,
+    Viewer,
+    find_instance,
+    find_run,
+    page_of,
+)
 from asyncflow.web.errors import ApiError
-from asyncflow.web.models import Page, TaskInstance, XCom
+from asyncflow.web.models import (
+    ClearTaskRequest,
+    Page,
+    SetTaskStateRequest,
+    TaskChanges,
+    TaskInstance,
+    XCom,
+)
 from asyncflow.xcom import decode
 
 router = APIRouter(prefix="/dags/{dag_id}/runs/{run_id}", tags=["Task instances"])
@@ -44,6 +61,50 @@ async def get_instance(
 ) -> TaskInstance:
     """One task instance."""
     return TaskInstance.of(await find_instance(context, dag_id, run_id, task_id, map_index))
+
+
+@router.post("/tasks/{task_id}/clear", summary="Clear a task instance")
+async def clear(
+    context: Context, user: Op, dag_id: str, run_id: str, task_id: str, body: ClearTaskRequest
+) -> TaskChanges:
+    """Clear a task's instances of a finished run (with ``include_downstream``, those after too).
+
+    They run again with new tries: the run is queued and the engine serving the
+    store starts it. A mapped task cleared whole expands anew from its input.
+    409 for a run that has not finished.
+    """
+    changes = await actions.clear_tasks(
+        context,
+        dag_id,
+        run_id,
+        task_id,
+        downstream=body.include_downstream,
+        only_failed=body.only_failed,
+        map_index=body.map_index,
+    )
+    return TaskChanges.of(changes, await find_run(context, dag_id, run_id))
+
+
+@router.patch("/tasks/{task_id}", summary="Set a task instance's state")
+async def set_state(
+    context: Context, user: Op, dag_id: str, run_id: str, task_id: str, body: SetTaskStateRequest
+) -> TaskChanges:
+    """Set a task's instances of a finished run to ``success``, ``failed`` or ``skipped``.
+
+    With ``include_downstream`` the tasks after it are set too. The run is
+    queued to decide again how it ends; after ``success``, the failed and
+    upstream_failed tasks downstream run again. 409 for a run that has not finished.
+    """
+    changes = await actions.set_task_state(
+        context,
+        dag_id,
+        run_id,
+        task_id,
+        TaskState(body.state),
+        downstream=body.include_downstream,
+        map_index=body.map_index,
+    )
+    return TaskChanges.of(changes, await find_run(context, dag_id, run_id))
 
 
 @router.get("/xcom", summary="List XCom values")

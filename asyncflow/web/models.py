@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from asyncflow.records import DagRunRecord, TaskInstanceRecord
+from asyncflow.records import DagRunRecord, Reopening, TaskInstanceRecord
 
 T = TypeVar("T")
 
@@ -140,6 +140,61 @@ class MarkFailedRequest(BaseModel):
     """Why a run is being failed, the stopped tries' error."""
 
     reason: str = "marked failed in the web UI"
+
+
+class ClearTaskRequest(BaseModel):
+    """What to clear of a task in a finished run, as Airflow's "Clear" asks."""
+
+    include_downstream: bool = Field(False, description="Clear every task after it too")
+    only_failed: bool = Field(False, description="Only failed and upstream_failed instances")
+    map_index: int | None = Field(
+        None, ge=-1, description="One mapped instance; none for every instance of the task"
+    )
+
+
+class SetTaskStateRequest(BaseModel):
+    """The state to set a task's instances of a finished run to, as Airflow's "Mark" does."""
+
+    state: Literal["success", "failed", "skipped"]
+    include_downstream: bool = Field(False, description="Set every task after it too")
+    map_index: int | None = Field(
+        None, ge=-1, description="One mapped instance; none for every instance of the task"
+    )
+
+
+class InstanceRef(BaseModel):
+    """One task instance named by task and map index."""
+
+    task_id: str
+    map_index: int
+
+
+class MarkedInstance(InstanceRef):
+    """A task instance set to a state by hand."""
+
+    state: str
+
+
+class TaskChanges(BaseModel):
+    """What a clear or a state set by hand changed; the run is queued to run again."""
+
+    cleared: list[InstanceRef]
+    expanded_again: list[str] = Field(description="Mapped tasks that expand anew from their input")
+    marked: list[MarkedInstance]
+    run: DagRun
+
+    @classmethod
+    def of(cls, reopening: Reopening, run: DagRunRecord) -> TaskChanges:
+        """The changes a :class:`~asyncflow.records.Reopening` made to ``run``."""
+        return cls(
+            cleared=[InstanceRef(task_id=t, map_index=i) for t, i in reopening.clear],
+            expanded_again=list(reopening.expand_again),
+            marked=[
+                MarkedInstance(task_id=t, map_index=i, state=str(state))
+                for t, i, state in reopening.marks
+            ],
+            run=DagRun.of(run),
+        )
 
 
 class Notified(BaseModel):

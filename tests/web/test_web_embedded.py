@@ -154,7 +154,7 @@ async def test_clear_reruns_a_finished_run(
     path = f"/api/v1/dags/slow/runs/{run_id}"
     refused = await client.post(f"{path}/clear")
     assert refused.status_code == 409
-    assert "only a finished run is cleared" in refused.json()["error"]["message"]
+    assert "only a finished run can be cleared" in refused.json()["error"]["message"]
     with anyio.fail_after(10):
         await signals.started.wait()
     await client.post(f"{path}/mark-failed", json={"reason": "first"})
