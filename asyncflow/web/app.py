@@ -12,7 +12,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from asyncflow.web import api_dags, api_misc, api_runs, api_tasks, pages, pages_runs
+from asyncflow.web import (
+    api_dags,
+    api_misc,
+    api_runs,
+    api_tasks,
+    pages,
+    pages_actions,
+    pages_runs,
+)
 from asyncflow.web.auth import Authenticator
 from asyncflow.web.context import WebContext
 from asyncflow.web.deps import Viewer
@@ -47,6 +55,7 @@ def create_app(context: WebContext) -> FastAPI:
     app.include_router(api)
     app.include_router(pages.router)
     app.include_router(pages_runs.router)
+    app.include_router(pages_actions.router)
     install_page_handlers(app)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     _serve_openapi(app)

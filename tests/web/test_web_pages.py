@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from web_support import PASSWORD, Web
+from web_support import PASSWORD, RUN, Web, seed_run
 
+from asyncflow.states import DagRunState, TaskState
 from asyncflow.storage.users import Role
 
 pytestmark = pytest.mark.anyio
@@ -156,3 +157,65 @@ async def _post_conf(web: Web, conf: str, logical_date: str = "") -> httpx.Respo
     async with _logged_in(web, Role.OP) as (client, csrf):
         data = {"csrf_token": csrf, "conf": conf, "logical_date": logical_date}
         return await client.post("/dags/etl/trigger", data=data)
+
+
+async def _seed_failed_run(web: Web) -> str:
+    """A failed run of etl (extract failed, load upstream_failed) in the store; its run_id."""
+    await seed_run(web, DagRunState.FAILED, TaskState.FAILED)
+    return RUN
+
+
+async def test_run_page_lists_instances_and_the_ops_buttons(web: Web) -> None:
+    """The run page shows its instances; an op sees the run's buttons, a viewer none."""
+    run_id = await _seed_failed_run(web)
+    async with _logged_in(web, Role.OP) as (client, _):
+        page = await client.get(f"/dags/etl/runs/{run_id}")
+    assert page.status_code == 200
+    for part in ('id="ti-extract"', 'id="ti-load"', 'id="mark-success"', 'id="clear-run"'):
+        assert part in page.text
+    assert 'id="mark-failed"' not in page.text, "a finished run is not marked failed"
+    async with _logged_in(web, Role.VIEWER) as (client, _):
+        page = await client.get(f"/dags/etl/runs/{run_id}")
+    assert 'id="run-actions"' not in page.text
+
+
+async def test_run_page_buttons_clear_a_task_and_mark_and_delete_the_run(web: Web) -> None:
+    """Clear with downstream queues the run; mark success ends it; delete goes back to the grid."""
+    run_id = await _seed_failed_run(web)
+    base = f"/dags/etl/runs/{run_id}"
+    async with _logged_in(web, Role.OP) as (client, csrf):
+        cleared = await client.post(
+            f"{base}/tasks/extract/clear", data={"csrf_token": csrf, "downstream": "on"}
+        )
+        assert (cleared.status_code, cleared.headers["location"]) == (303, base)
+        queued = await client.get(base)
+        assert '<span id="run-state">queued</span>' in queued.text
+        no_token = await client.post(f"{base}/mark-success", data={})
+        assert no_token.status_code == 403
+        store = web.context.store
+        record = await store.get_run("etl", run_id)
+        assert record is not None
+        assert record.state == "queued"
+        marked = await client.post(f"{base}/mark-success", data={"csrf_token": csrf})
+        assert marked.status_code == 303
+        assert '<span id="run-state">success</span>' in (await client.get(base)).text
+        deleted = await client.post(f"{base}/delete", data={"csrf_token": csrf, "confirm": "on"})
+        assert (deleted.status_code, deleted.headers["location"]) == (303, "/dags/etl/grid")
+    assert await store.get_run("etl", run_id) is None
+
+
+async def test_a_refused_button_says_why_on_the_run_page(web: Web) -> None:
+    """Marking a run running in another process failed is refused on the page, nothing changed."""
+    await seed_run(web, DagRunState.RUNNING, TaskState.RUNNING)
+    async with _logged_in(web, Role.OP) as (client, csrf):
+        answer = await client.post(f"/dags/etl/runs/{RUN}/delete", data={"csrf_token": csrf})
+        assert answer.status_code == 409
+        assert 'id="refused"' in answer.text
+        assert "only the engine running it can delete it" in answer.text
+        viewer_refused = await client.post(
+            f"/dags/etl/runs/{RUN}/tasks/extract/success", data={"csrf_token": csrf}
+        )
+        assert viewer_refused.status_code == 409
+    record = await web.context.store.get_run("etl", RUN)
+    assert record is not None
+    assert record.state == "running"

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
-from web_support import START, Web
+from web_support import RUN, START, Web, seed_run
 
 from asyncflow import DAG, DagRunState, EmptyOperator, Engine, TaskState, task
-from asyncflow.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.settings import Settings
 from asyncflow.storage.users import Role, TokenRecord, UserRecord
 from asyncflow.task_logs import run_log_folder
@@ -21,46 +19,7 @@ from asyncflow.web.users import hash_password, new_token, token_hash, users_of
 
 pytestmark = pytest.mark.anyio
 
-RUN = "manual__2026-02-01T00:00:00.000000+00:00"
 BASE = f"/api/v1/dags/etl/runs/{RUN}"
-
-
-async def seed_run(web: Web, state: DagRunState, extract: TaskState | None) -> None:
-    """A run of etl (extract >> load) as another process left it: extract in ``extract``."""
-    when = START + timedelta(days=31)
-    run = DagRunRecord(
-        dag_id="etl",
-        run_id=RUN,
-        run_type="manual",
-        state=state,
-        logical_date=when,
-        queued_at=when,
-        start_date=when,
-        end_date=None if state is DagRunState.RUNNING else when,
-    )
-    ended = None if extract is None else when
-    failed = extract is TaskState.FAILED
-    instances = [
-        TaskInstanceRecord(
-            dag_id="etl",
-            run_id=RUN,
-            task_id="extract",
-            state=extract,
-            try_number=1,
-            start_date=when,
-            end_date=ended,
-            error="boom" if failed else None,
-        ),
-        TaskInstanceRecord(
-            dag_id="etl",
-            run_id=RUN,
-            task_id="load",
-            state=TaskState.UPSTREAM_FAILED if failed else None,
-            start_date=ended,
-            end_date=ended,
-        ),
-    ]
-    assert await web.context.store.create_run(run, instances)
 
 
 async def states(web: Web) -> dict[str, TaskState | None]:

@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from asyncflow import DAG, EmptyOperator, task
+from asyncflow import DAG, DagRunState, EmptyOperator, TaskState, task
 from asyncflow.params import Param
+from asyncflow.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.storage.sqlite import SqliteStore
 from asyncflow.storage.users import Role, UserRecord
 from asyncflow.web import WebContext, create_app
@@ -117,6 +118,48 @@ async def open_web(tmp_path: Path) -> AsyncIterator[Web]:
         yield Web(app=create_app(context), context=context, clock=clock, tokens=tokens)
     finally:
         await store.close()
+
+
+RUN = "manual__2026-02-01T00:00:00.000000+00:00"
+"""The run_id of the run :func:`seed_run` stores."""
+
+
+async def seed_run(web: Web, state: DagRunState, extract: TaskState | None) -> None:
+    """A run of etl (extract >> load) as another process left it: extract in ``extract``."""
+    when = START + timedelta(days=31)
+    run = DagRunRecord(
+        dag_id="etl",
+        run_id=RUN,
+        run_type="manual",
+        state=state,
+        logical_date=when,
+        queued_at=when,
+        start_date=when,
+        end_date=None if state is DagRunState.RUNNING else when,
+    )
+    ended = None if extract is None else when
+    failed = extract is TaskState.FAILED
+    instances = [
+        TaskInstanceRecord(
+            dag_id="etl",
+            run_id=RUN,
+            task_id="extract",
+            state=extract,
+            try_number=1,
+            start_date=when,
+            end_date=ended,
+            error="boom" if failed else None,
+        ),
+        TaskInstanceRecord(
+            dag_id="etl",
+            run_id=RUN,
+            task_id="load",
+            state=TaskState.UPSTREAM_FAILED if failed else None,
+            start_date=ended,
+            end_date=ended,
+        ),
+    ]
+    assert await web.context.store.create_run(run, instances)
 
 
 MakeClient = Callable[[Role], httpx.AsyncClient]
