@@ -108,7 +108,7 @@ def page(base_url: str) -> Iterator[Page]:
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_log_in_trigger_watch_read_logs_and_pause(page: Page, tmp_path: Path) -> None:
-    """A user logs in, triggers with conf, sees the grid turn green, reads a log, pauses a DAG."""
+    """A user logs in, triggers with conf, watches the grid, reads a log, clears a task, pauses."""
     shots = Path(os.environ.get("ASYNCFLOW_SCREENSHOTS") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     page.goto("/")
@@ -139,6 +139,14 @@ def test_log_in_trigger_watch_read_logs_and_pause(page: Page, tmp_path: Path) ->
     page.click("summary:has-text('shouting')")
     expect(page.locator("[data-task='shouting.shout']")).to_be_hidden()
 
+    page.goto("/dags/greet/grid")
+    page.click("[data-run-state=success]")
+    expect(page.locator("#run-state")).to_have_text("success")
+    page.click("#ti-done >> text=Clear")
+    expect(page.locator("#run-state")).to_have_text("success", timeout=30_000)  # page reloads
+    expect(page.locator("#ti-done .tries")).to_have_text("2")  # its second try
+    page.screenshot(path=shots / "run.png")
+
     page.goto("/")
     page.click("#dag-nightly .pause-toggle")
     expect(page.locator("#dag-nightly .pause-toggle")).to_have_text("Paused: unpause")
@@ -151,6 +159,7 @@ def test_log_in_trigger_watch_read_logs_and_pause(page: Page, tmp_path: Path) ->
         "graph.png",
         "grid.png",
         "login.png",
+        "run.png",
         "sensors.png",
         "task-instance.png",
         "trigger.png",
