@@ -80,6 +80,10 @@ class WaitPolicy:
     jitter: float  # fraction of poke_interval spread around it (0 disables)
 
 
+_DONE = PokeDecision(verdict=Verdict.DONE)  # decisions are immutable: these are shared
+_TIMED_OUT = PokeDecision(verdict=Verdict.TIMED_OUT)
+
+
 def decide_after_poke(
     policy: WaitPolicy,
     *,
@@ -105,10 +109,10 @@ def decide_after_poke(
             then, whatever the interval.
     """
     if done:
-        return PokeDecision(verdict=Verdict.DONE)
+        return _DONE
     deadline = first_poke_at + policy.timeout
     if now >= deadline:
-        return PokeDecision(verdict=Verdict.TIMED_OUT)
+        return _TIMED_OUT
     if not_before is not None and not_before > now:
         next_at = not_before  # the sensor knows when it can succeed: poke exactly then
     else:

@@ -83,10 +83,13 @@ class TryLog:
     """
 
     def __init__(
-        self, path: Path | Callable[[], Path], secrets: Iterable[str] = (), header: str = ""
+        self,
+        path: Path | Callable[[], Path],
+        secrets: Iterable[str] = (),
+        header: str | Callable[[], str] = "",
     ) -> None:
         self._path = path
-        self.header = header
+        self._header = header
         self._file: TextIO | None = None
         self._opened = False
         self._secrets = tuple(s for s in secrets if s)
@@ -99,6 +102,13 @@ class TryLog:
         if callable(self._path):
             self._path = self._path()
         return self._path
+
+    @property
+    def header(self) -> str:
+        """The file's first line (worked out on first use, like :attr:`path`)."""
+        if callable(self._header):
+            self._header = self._header()
+        return self._header
 
     @property
     def written(self) -> bool:
@@ -162,7 +172,10 @@ class capturing(AbstractContextManager[TryLog]):
     __slots__ = ("_log", "_token")
 
     def __init__(
-        self, path: Path | Callable[[], Path], secrets: Iterable[str] = (), header: str = ""
+        self,
+        path: Path | Callable[[], Path],
+        secrets: Iterable[str] = (),
+        header: str | Callable[[], str] = "",
     ) -> None:
         self._log = TryLog(path, secrets, header)
         self._token: Any = None

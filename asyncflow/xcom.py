@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -244,13 +245,14 @@ def encode(value: object) -> str:
         raise XComError(f"{problem}; {_ACCEPTED}") from problem.__cause__
 
 
-def encode_checked(value: object, *, where: str, max_bytes: int) -> str:
+def encode_checked(value: object, *, where: str | Callable[[], str], max_bytes: int) -> str:
     """Encode an XCom value and enforce the size limit, with errors that name the task.
 
     Args:
         value: The value to store (see :func:`encode`).
         where: What the value is, for the message, e.g.
-            ``"task 'extract' (key 'return_value')"``.
+            ``"task 'extract' (key 'return_value')"``, or a function making it
+            (called only for an error: a push that succeeds never builds it).
         max_bytes: The largest allowed UTF-8 size of the encoded text; a value
             of exactly this size is accepted.
 
@@ -270,10 +272,12 @@ def encode_checked(value: object, *, where: str, max_bytes: int) -> str:
     try:
         text, size = _encode_sized(value)
     except _Problem as problem:
+        where = where if isinstance(where, str) else where()
         raise XComError(
             f"XCom value of {where} cannot be stored: {problem}; {_ACCEPTED}"
         ) from problem.__cause__
     if size > max_bytes:
+        where = where if isinstance(where, str) else where()
         raise XComError(
             f"XCom value of {where} is {size:,} bytes, over the limit of {max_bytes:,} bytes;"
             " return a smaller value (store large data elsewhere and pass a reference)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -173,21 +174,11 @@ class TryRunner:
         """
         if self.logs_folder is None:
             return _NO_LOG
-        folder = self.logs_folder
-
-        def path() -> Path:
-            return try_log_path(
-                folder,
-                record.dag_id,
-                record.run_id,
-                record.task_id,
-                record.map_index,
-                record.try_number,
-            )
-
-        index = f"[{record.map_index}]" if record.map_index >= 0 else ""
-        header = f"try {record.try_number} of {record.task_id}{index} in {record.run_id}"
-        return capturing(path, self.secrets, header)
+        # the path and the header are worked out only if the try writes something:
+        # most pokes of a waiting sensor never do
+        return capturing(
+            partial(_log_path, self.logs_folder, record), self.secrets, partial(_header, record)
+        )
 
     @staticmethod
     def _log_end(log: TryLog | None, ti: TaskInstance, outcome: TryOutcome) -> None:
@@ -238,6 +229,17 @@ class TryRunner:
 def keeps_slot(task: Operator, outcome: TryOutcome) -> bool:
     """A not-done poke of a poke-mode sensor: the try goes on, holding its slot."""
     return outcome.state is TaskState.UP_FOR_RESCHEDULE and try_kind(task) is TryKind.POKE_SENSOR
+
+
+def _log_path(folder: Path, record: TaskInstanceRecord) -> Path:
+    return try_log_path(
+        folder, record.dag_id, record.run_id, record.task_id, record.map_index, record.try_number
+    )
+
+
+def _header(record: TaskInstanceRecord) -> str:
+    index = f"[{record.map_index}]" if record.map_index >= 0 else ""
+    return f"try {record.try_number} of {record.task_id}{index} in {record.run_id}"
 
 
 def _raise(error: BaseException) -> Any:

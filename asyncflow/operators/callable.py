@@ -48,7 +48,11 @@ class BoundCallable:
         """Resolve the arguments and call the callable with the context it asks for."""
         args = await resolve_nested(self.args, context) if self.args else ()
         kwargs = await resolve_nested(self.kwargs, context) if self.kwargs else {}
-        kwargs.update(own_mapped_kwargs(context))
+        mapped = context["ti"].mapped_kwargs
+        if mapped:  # a mapped instance's own values (see own_mapped_kwargs)
+            for name, value in mapped.items():
+                if name.isidentifier():
+                    kwargs[name] = value
         kwargs = self.signature.inject(args, kwargs, context)
         if self.is_async:
             return await self.fn(*args, **kwargs)

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Awaitable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.from_thread
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
     from asyncflow.storage.protocol import Store
 
 T = TypeVar("T")
+
+
+def _push_where(task_id: str, key: str) -> str:
+    """What a pushed value is, for an error message (made only when one is raised)."""
+    return f"task {task_id!r} (key {key!r})"
 
 
 class _Ready(Awaitable[T]):
@@ -80,10 +86,9 @@ class TaskInstance:
         Raises:
             XComError: when the value is not serialisable or over the size limit.
         """
-        where = f"task {self.task_id!r} (key {key!r})"
         # with object storage, large values are offloaded when the try is recorded
         limit = sys.maxsize if self.objects is not None else self.xcom_max_bytes
-        text = encode_checked(value, where=where, max_bytes=limit)
+        text = encode_checked(value, where=partial(_push_where, self.task_id, key), max_bytes=limit)
         self.pushed[key] = XComRecord(
             dag_id=self.dag_id,
             run_id=self.run_id,

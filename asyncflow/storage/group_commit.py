@@ -73,7 +73,8 @@ class PendingWrite(Generic[T]):
         self.abandoned = False  # its caller was cancelled while waiting
         self._result: object = None
         self._error: BaseException | None = None
-        self._wake = anyio.Event()
+        # made when a caller first waits on it: a storm's writes mostly settle unwaited
+        self._wake: anyio.Event | None = None
 
     def succeed(self, result: object = None) -> None:
         """Settle the write as committed, with the value its caller gets back."""
@@ -93,7 +94,8 @@ class PendingWrite(Generic[T]):
         if not self.finished:
             self.finished = True
             self._result, self._error = result, error
-            self._wake.set()
+            if self._wake is not None:
+                self._wake.set()
 
 
 Flush = Callable[[list[PendingWrite[T]]], Awaitable[None]]
@@ -171,9 +173,11 @@ class GroupCommit(Generic[T]):
             for write in writes:
                 while not write.finished:
                     if self._leading:
-                        if write._wake.is_set():  # woken to lead, but another leader came first
-                            write._wake = anyio.Event()
-                        await write._wake.wait()
+                        wake = write._wake
+                        # unmade, or woken to lead but another leader came first
+                        if wake is None or wake.is_set():
+                            wake = write._wake = anyio.Event()
+                        await wake.wait()
                     else:
                         await self._lead()
         except BaseException:
@@ -244,4 +248,6 @@ class GroupCommit(Generic[T]):
             return
         waiter = self._live_waiter()
         if waiter is not None:
+            if waiter._wake is None:
+                waiter._wake = anyio.Event()
             waiter._wake.set()
