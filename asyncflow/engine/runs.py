@@ -4,7 +4,9 @@ Runs are created under their DAG's ``max_active_runs``, found by id, read back
 as snapshots, and picked up again after a restart.
 
 A run over its DAG's ``max_active_runs`` is created ``queued`` and starts, oldest
-logical date first, when an active run of that DAG finishes.
+logical date first, when an active run of that DAG finishes. On a store engines
+share, the limit holds across them: runs start under a count of the DAG's
+running runs in the store.
 """
 
 from __future__ import annotations
@@ -109,9 +111,11 @@ class RunBook:
     async def create(self, dag: DAG, record: DagRunRecord) -> DagRunResult:
         """Store a new run and start it, or queue it when the DAG has enough running.
 
-        Creating a run that exists returns it unchanged.
+        Creating a run that exists returns it unchanged. On a store engines
+        share, the DAG's running runs are counted in the store: the run is
+        stored queued and started under that count.
         """
-        admitted = self.running_count(dag.dag_id) < dag.max_active_runs
+        admitted = not self.shared and self.running_count(dag.dag_id) < dag.max_active_runs
         if not admitted:
             record = replace(record, state=DagRunState.QUEUED, start_date=None)
         instances = [
@@ -122,6 +126,11 @@ class RunBook:
             return await self.snapshot(record.run_id, dag.dag_id)
         if not admitted:
             self._enqueue(record)
+            if self.shared:
+                await self.start_queued(dag.dag_id)
+                run = self.active.get((dag.dag_id, record.run_id))
+                if run is not None:
+                    return DagRunResult.build(run.record, run.all_instances())
             log.info("dag_run_queued", dag_id=dag.dag_id, run_id=record.run_id)
             return DagRunResult.build(record, instances)
         return await self._start(dag, record, instances)
@@ -157,9 +166,17 @@ class RunBook:
         dag = self.dags.get(dag_id)
         waiting = self.queued.get(dag_id, [])
         while dag is not None and waiting and self.running_count(dag_id) < dag.max_active_runs:
-            record = replace(waiting.pop(0), state=DagRunState.RUNNING, start_date=self.clock.now())
+            queued = waiting.pop(0)
+            record = replace(queued, state=DagRunState.RUNNING, start_date=self.clock.now())
             assert record.start_date is not None
-            if not await self.store.start_run(dag_id, record.run_id, record.start_date):
+            limit = dag.max_active_runs if self.shared else None
+            started = await self.store.start_run(
+                dag_id, record.run_id, record.start_date, max_active=limit
+            )
+            if not started and limit is not None and await self._still_queued(queued):
+                waiting.insert(0, queued)  # the DAG's runs in other engines fill its limit
+                return
+            if not started:
                 log.info(
                     "stale_write_ignored",
                     write="start_run",
@@ -173,6 +190,10 @@ class RunBook:
                 await self._resume_running(dag, record, instances)
             else:
                 await self._start(dag, record, instances)
+
+    async def _still_queued(self, record: DagRunRecord) -> bool:
+        stored = await self.store.get_run(record.dag_id, record.run_id)
+        return stored is not None and stored.state is DagRunState.QUEUED
 
     async def requeue(self, record: DagRunRecord) -> None:
         """Take up a run the store has queued again (cleared): start it when there is room."""

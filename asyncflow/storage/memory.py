@@ -139,13 +139,22 @@ class MemoryStore:
         self._commit()
         return True
 
-    async def start_run(self, dag_id: str, run_id: str, at: datetime) -> bool:
-        """A queued run starts running at ``at``; ``False`` when it is not queued."""
+    async def start_run(
+        self, dag_id: str, run_id: str, at: datetime, *, max_active: int | None = None
+    ) -> bool:
+        """A queued run starts running at ``at`` (with room under ``max_active``)."""
         await self._enter()
         at = checks.utc_time(at, "start_run")
         self._begin()
         stored = self._runs.get((dag_id, run_id))
         applied = stored is not None and stored[0].state is DagRunState.QUEUED
+        if applied and max_active is not None:
+            running = sum(
+                1
+                for (dag, _), (run, _) in self._runs.items()
+                if dag == dag_id and run.state is DagRunState.RUNNING
+            )
+            applied = running < max_active
         if stored is not None and applied:
             record, conf = stored
             self._runs[(dag_id, run_id)] = (

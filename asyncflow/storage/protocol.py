@@ -26,6 +26,8 @@ The guards, state by state (``run running`` = the run's state is ``running``):
 =====================  ============================================================
 transition             applies when the stored instance ...
 =====================  ============================================================
+``start_run``          (the run) is queued, and with ``max_active`` fewer runs of its
+                       DAG than that are running
 ``start_tries``        waits for a try (no state, scheduled, queued, up_for_retry,
                        up_for_reschedule) and has ``try_number`` one below the new
                        try's; run running
@@ -121,8 +123,15 @@ class Store(Protocol):
         """
         ...
 
-    async def start_run(self, dag_id: str, run_id: str, at: datetime) -> bool:
-        """A queued run starts running at ``at``; ``False`` when it is not queued."""
+    async def start_run(
+        self, dag_id: str, run_id: str, at: datetime, *, max_active: int | None = None
+    ) -> bool:
+        """A queued run starts running at ``at``; ``False`` when it is not queued.
+
+        With ``max_active`` (its DAG's ``max_active_runs``, on a store engines
+        share), it starts only while fewer runs of its DAG are running, counted
+        in the store; ``False`` too when that many are.
+        """
         ...
 
     async def finish_run(

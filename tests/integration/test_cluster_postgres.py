@@ -140,6 +140,36 @@ async def test_pools_and_dag_limits_hold_across_engines(
     assert sum(claimed) == 12
 
 
+async def test_a_dags_max_active_runs_holds_across_engines(url: str) -> None:
+    """Two engines each triggering three runs of a DAG with max_active_runs=1 run one at a time."""
+    running = [0]
+    most = [0]
+    with DAG("one_at_a_time", max_active_runs=1) as built:
+
+        @task
+        async def hold() -> None:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            await anyio.sleep(0.1)
+            running[0] -= 1
+
+        hold()
+    async with (
+        Engine(url, dags=[built]) as first,
+        Engine(url, dags=[built]) as second,
+        anyio.create_task_group() as serving,
+    ):
+        serving.start_soon(first.serve)
+        serving.start_soon(second.serve)
+        handles = [await engine.trigger("one_at_a_time") for engine in (first, second) * 3]
+        assert sum(h.state is DagRunState.RUNNING for h in handles) == 1
+        with anyio.fail_after(30):
+            results = [await first.wait(handle) for handle in handles]
+        serving.cancel_scope.cancel()
+    assert [r.state for r in results] == [DagRunState.SUCCESS] * 6
+    assert most[0] == 1
+
+
 async def test_notify_on_one_engine_wakes_a_sensor_waiting_in_another(url: str) -> None:
     """engine.notify(key) on the driving engine wakes a poke-mode sensor held by the other."""
     ready = anyio.Event()

@@ -56,6 +56,23 @@ async def test_start_run_is_refused_unless_the_run_is_queued(
     assert await store.get_run("etl", "manual__1") == run
 
 
+async def test_start_run_with_a_limit_counts_the_dags_running_runs(store: Store) -> None:
+    """With max_active, a queued run starts only while fewer of its DAG's runs are running.
+
+    Another DAG's running runs do not count; a refused run stays queued as it was.
+    """
+    await running_run(store, run=a_run(run_id="running"))
+    await running_run(store, run=a_run(dag_id="other", run_id="busy"))
+    waiting = a_run(run_id="waiting", offset_days=1)
+    await store.create_run(waiting, [])
+    assert not await store.start_run("etl", "waiting", AT, max_active=1)
+    assert await store.get_run("etl", "waiting") == waiting
+    assert await store.start_run("etl", "waiting", AT, max_active=2)
+    started = await store.get_run("etl", "waiting")
+    assert started is not None
+    assert (started.state, started.start_date) == (DagRunState.RUNNING, AT)
+
+
 async def test_start_run_of_an_unknown_run_is_refused(store: Store) -> None:
     """start_run of a run that was never created returns False."""
     assert not await store.start_run("etl", "ghost", AT)

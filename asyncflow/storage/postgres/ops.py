@@ -28,6 +28,8 @@ _INSERT_INSTANCES = QUERIES["insert_task_instances"]
 _DELETE_RUN_XCOMS = QUERIES["delete_run_xcoms"]
 _DELETE_PLACEHOLDER = QUERIES["delete_placeholder"]
 _START_RUN = QUERIES["start_run"]
+_LOCK_ACTIVE_RUNS = QUERIES["lock_active_runs"]
+_START_RUN_WITHIN = QUERIES["start_run_within"]
 _FINISH_RUN = QUERIES["finish_run"]
 _STOP_UNFINISHED = QUERIES["stop_unfinished"]
 _REOPEN_RUN = QUERIES["reopen_run"]
@@ -117,8 +119,11 @@ async def delete_run_xcoms(key: Row, connection: Connection) -> int:
 
 
 async def start_run(row: Row, connection: Connection) -> bool:
-    """A queued run starts; whether it was queued."""
-    return _count(await connection.execute(_START_RUN, *row)) == 1
+    """A queued run starts; whether it was queued (and, given a limit, had room under it)."""
+    if len(row) == 4:
+        return _count(await connection.execute(_START_RUN, *row)) == 1
+    await connection.execute(_LOCK_ACTIVE_RUNS, row[0])
+    return _count(await connection.execute(_START_RUN_WITHIN, *row)) == 1
 
 
 async def finish_run(row: Row, stop: Row | None, connection: Connection) -> bool:

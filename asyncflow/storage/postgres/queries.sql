@@ -93,6 +93,17 @@ ON CONFLICT (dag_id, run_id) DO NOTHING;
 UPDATE dag_run SET state = 'running', start_date = $3, driver = $4
 WHERE dag_id = $1 AND run_id = $2 AND state = 'queued';
 
+-- name: lock_active_runs
+-- Runs of one DAG start one after the other across engines, so that its
+-- max_active_runs holds (the lock ends with the transaction).
+SELECT pg_advisory_xact_lock(hashtext('asyncflow.runs:' || current_schema() || ':' || $1));
+
+-- name: start_run_within
+-- As start_run, while fewer than $5 runs of the DAG are running.
+UPDATE dag_run SET state = 'running', start_date = $3, driver = $4
+WHERE dag_id = $1 AND run_id = $2 AND state = 'queued'
+  AND (SELECT count(*) FROM dag_run WHERE dag_id = $1 AND state = 'running') < $5;
+
 -- name: finish_run
 UPDATE dag_run SET state = $3, end_date = $4
 WHERE dag_id = $1 AND run_id = $2 AND state = 'running';

@@ -42,6 +42,7 @@ from asyncflow.storage import checks, mask_url
 from asyncflow.storage.batches import OperationFailed, flush_isolating
 from asyncflow.storage.group_commit import RESCHEDULE_LINGER_SECONDS, PendingWrite
 from asyncflow.storage.postgres import codec, leases, ops, schema, sharing
+from asyncflow.storage.postgres.codec import Row
 from asyncflow.storage.postgres.connections import (
     Connection,
     Connections,
@@ -278,9 +279,17 @@ class PostgresStore(SqlTransitions):
         rows = [codec.instance_row(checks.utc_instance(ti)) for ti in instances]
         return bool(await self._apply("create_run", partial(ops.insert_run, run_row, rows)))
 
-    async def start_run(self, dag_id: str, run_id: str, at: datetime) -> bool:
-        """A queued run starts running at ``at``; ``False`` when it is not queued."""
-        row = (dag_id, run_id, checks.utc_time(at, "start_run"), self._driver)
+    async def start_run(
+        self, dag_id: str, run_id: str, at: datetime, *, max_active: int | None = None
+    ) -> bool:
+        """A queued run starts running at ``at`` (with room under ``max_active``).
+
+        Starts of one DAG's runs with a limit take an advisory lock per DAG, so
+        that engines starting runs at once count each other's.
+        """
+        row: Row = (dag_id, run_id, checks.utc_time(at, "start_run"), self._driver)
+        if max_active is not None:
+            row = (*row, max_active)
         return bool(await self._apply("start_run", partial(ops.start_run, row)))
 
     async def finish_run(

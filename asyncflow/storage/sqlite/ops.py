@@ -26,6 +26,7 @@ _INSERT_INSTANCE = QUERIES["insert_task_instance"]
 _DELETE_RUN_XCOMS = QUERIES["delete_run_xcoms"]
 _DELETE_PLACEHOLDER = QUERIES["delete_placeholder"]
 _START_RUN = QUERIES["start_run"]
+_START_RUN_WITHIN = QUERIES["start_run_within"]
 _FINISH_RUN = QUERIES["finish_run"]
 _STOP_UNFINISHED = QUERIES["stop_unfinished"]
 _REOPEN_RUN = QUERIES["reopen_run"]
@@ -96,8 +97,8 @@ async def delete_run_xcoms(key: Row, writer: aiosqlite.Connection) -> int:
 
 
 async def start_run(row: Row, writer: aiosqlite.Connection) -> bool:
-    """A queued run starts; whether it was queued."""
-    cursor = await writer.execute(_START_RUN, row)
+    """A queued run starts; whether it was queued (and, given a limit, had room under it)."""
+    cursor = await writer.execute(_START_RUN if len(row) == 3 else _START_RUN_WITHIN, row)
     return cursor.rowcount == 1
 
 

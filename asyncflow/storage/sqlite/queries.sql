@@ -14,6 +14,12 @@ ON CONFLICT (dag_id, run_id) DO NOTHING;
 UPDATE dag_run SET state = 'running', start_date = ?
 WHERE dag_id = ? AND run_id = ? AND state = 'queued';
 
+-- name: start_run_within
+-- ?1 start date; it starts only while fewer than ?4 runs of its DAG are running.
+UPDATE dag_run SET state = 'running', start_date = ?1
+WHERE dag_id = ?2 AND run_id = ?3 AND state = 'queued'
+  AND (SELECT count(*) FROM dag_run WHERE dag_id = ?2 AND state = 'running') < ?4;
+
 -- name: finish_run
 UPDATE dag_run SET state = ?, end_date = ?
 WHERE dag_id = ? AND run_id = ? AND state = 'running';

@@ -202,9 +202,13 @@ class SqliteStore(SqlTransitions):
             await self._write(Op("create_run", apply=partial(ops.insert_run, run_row, rows)))
         )
 
-    async def start_run(self, dag_id: str, run_id: str, at: datetime) -> bool:
-        """A queued run starts running at ``at``; ``False`` when it is not queued."""
-        row = (codec.text(checks.utc_time(at, "start_run")), dag_id, run_id)
+    async def start_run(
+        self, dag_id: str, run_id: str, at: datetime, *, max_active: int | None = None
+    ) -> bool:
+        """A queued run starts running at ``at`` (with room under ``max_active``)."""
+        row: Row = (codec.text(checks.utc_time(at, "start_run")), dag_id, run_id)
+        if max_active is not None:
+            row = (*row, max_active)
         return bool(await self._write(Op("start_run", apply=partial(ops.start_run, row))))
 
     async def finish_run(
