@@ -157,6 +157,10 @@ class Claimer:
                 reason="this engine does not have their DAG or task",
             )
 
+    def guest(self, key: tuple[str, str]) -> RunState | None:
+        """The guest run of this key (a run driven elsewhere, some of whose tries run here)."""
+        return self._guests.get(key)
+
     async def _run_of(self, record: TaskInstanceRecord) -> RunState | None:
         """The run the claimed instance belongs to here: driven, guest, or none (unknown DAG)."""
         key = (record.dag_id, record.run_id)

@@ -22,6 +22,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 import anyio
 
@@ -46,6 +47,7 @@ from asyncflow.storage.sharing import (
     OFFERED,
     RECONNECTED,
     RUNS,
+    STOPPED,
     WAKE,
     EndedInstance,
     InstanceKey,
@@ -65,6 +67,8 @@ _RECORDED = frozenset(
         TaskState.UP_FOR_RESCHEDULE,
     }
 )
+STOP_ERROR_CHARS = 2_000
+"""A stopped run's error, as told to the other engines, at most (a notice is < 8 KB)."""
 READ_BATCH = 5_000
 """Ended instances read back in one statement at most."""
 RECOVER_EVERY = 10
@@ -82,6 +86,7 @@ class Hooks:
     adopt_run: Callable[[DAG, DagRunRecord], Awaitable[RunState]]
     start_queued: Callable[[], Awaitable[None]]  # start runs queued in the store
     notify_here: Callable[[str], int]  # wake this engine's sensors waiting on a key
+    stop_guest: Callable[[tuple[str, str], str], Awaitable[None]]  # stop tries of a run
 
 
 @dataclass(slots=True)
@@ -120,6 +125,8 @@ class Cluster:
         self._ended = _Pending()
         self._runs_wanted = anyio.Event()
         self._reap_wanted = anyio.Event()
+        self._stops: dict[tuple[str, str], str] = {}  # runs ended early elsewhere: their error
+        self._stops_wanted = anyio.Event()
 
     # --- starting ----------------------------------------------------------------------
     async def take_over(self) -> None:
@@ -136,10 +143,19 @@ class Cluster:
             tg.start_soon(self._deliver_ended, name="asyncflow-ended")
             tg.start_soon(self._start_queued, name="asyncflow-queued-runs")
             tg.start_soon(self._reap, name="asyncflow-reaper")
+            tg.start_soon(self._stop_guests, name="asyncflow-stopped-runs")
 
     async def left(self) -> None:
         """This engine has released its lease: tell the others, who adopt its runs now."""
         await self.shared.publish(RUNS, "")
+
+    async def run_stopped(self, run: RunState) -> None:
+        """This engine ended a run early: tell the others, who stop their tries of it."""
+        payload = json.dumps([*run.key, (run.stop_error or "")[:STOP_ERROR_CHARS]])
+        try:
+            await self.shared.publish(STOPPED, payload)
+        except StoreError as error:  # its tries elsewhere end on their own; their reports are stale
+            log.warning("run_stop_not_told", dag_id=run.key[0], run_id=run.key[1], error=str(error))
 
     async def notify(self, key: str) -> None:
         """Tell every other engine to wake its sensors waiting on ``key``."""
@@ -161,6 +177,11 @@ class Cluster:
             sender, key = json.loads(payload)
             if sender != self.identity.id:
                 self.hooks.notify_here(key)
+        elif channel == STOPPED:
+            dag_id, run_id, error = json.loads(payload)
+            if (dag_id, run_id) not in self.active:  # its driver, here, stopped them already
+                self._stops[(dag_id, run_id)] = error
+                self._stops_wanted.set()
         elif channel == RECONNECTED:  # notices were missed meanwhile: look again
             self.recheck(self.active.values())
             self.claimer.wake()
@@ -214,6 +235,14 @@ class Cluster:
             skipped_task_ids=ended.skipped_task_ids,
         )
         self.hooks.post(TryRecorded(run, node, record, outcome, notified=False, remote=True))
+
+    async def _stop_guests(self) -> None:
+        while True:
+            await self._stops_wanted.wait()
+            self._stops_wanted = anyio.Event()
+            stops, self._stops = self._stops, {}
+            for key, error in stops.items():
+                await self.hooks.stop_guest(key, error)
 
     # --- runs queued by other processes ----------------------------------------------
     async def _start_queued(self) -> None:
@@ -334,8 +363,9 @@ def join_cluster(
         adopt_run=runs.adopt,
         start_queued=lambda: runs.adopt_queued(paused),
         notify_here=driver.executor.wakeups.notify,
+        stop_guest=partial(_stop_guest, claimer, driver),
     )
-    return Cluster(
+    cluster = Cluster(
         store=store,
         shared=store,
         identity=identity,
@@ -346,3 +376,17 @@ def join_cluster(
         hooks=hooks,
         lease_ttl=ttl,
     )
+    driver.on_stopped = cluster.run_stopped
+    return cluster
+
+
+async def _stop_guest(
+    claimer: Claimer, driver: RunDriver, key: tuple[str, str], error: str
+) -> None:
+    """Stop this engine's tries of a run its driver ended early; the store has their end."""
+    run = claimer.guest(key)
+    if run is None:
+        return
+    run.stop_error = error or f"run {key[1]!r} was ended by its driver; this try was stopped"
+    log.info("guest_tries_stopped", dag_id=key[0], run_id=key[1])
+    await driver.executor.stop_run(key)

@@ -9,7 +9,7 @@ goes to the timer heap. When every task has ended the run is finished.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +92,8 @@ class RunDriver:
         )
         self.past = PastGate(store)
         self.offers: Offers | None = None  # on a store engines share: offer, do not run
+        # on a store engines share: told when a run is ended early, to stop its tries elsewhere
+        self.on_stopped: Callable[[RunState], Awaitable[None]] | None = None
         self.post = events.post
         self._on_run_finished = on_run_finished
         self._tg: anyio.abc.TaskGroup | None = None
@@ -410,6 +412,8 @@ class RunDriver:
         log.warning(event, dag_id=run.dag.dag_id, run_id=run.record.run_id)
         await self._finish(run, state, stop_error=error)
         await self.executor.stop_run(run.key)
+        if self.on_stopped is not None:  # engines sharing the store stop their tries of it
+            await self.on_stopped(run)
         return True
 
     # --- finishing -----------------------------------------------------------------

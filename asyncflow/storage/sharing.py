@@ -32,6 +32,10 @@ RUNS = "asyncflow_runs"
 """Notice channel: a run was queued for an engine to start; the payload is its dag_id."""
 WAKE = "asyncflow_wake"
 """Notice channel: ``engine.notify(key)``; the payload is ``[sender engine id, key]`` (JSON)."""
+STOPPED = "asyncflow_stopped"
+"""Notice channel: a run's driver ended it early (its dagrun_timeout, marked failed or
+success, deleted); the payload is ``[dag_id, run_id, error]`` (JSON). Every engine
+stops its tries of that run."""
 RECONNECTED = "asyncflow_reconnected"
 """Not a channel: told to the listener's callback after its connection was lost and
 made again, since notices sent meanwhile were missed."""

@@ -170,6 +170,44 @@ async def test_a_dags_max_active_runs_holds_across_engines(url: str) -> None:
     assert most[0] == 1
 
 
+async def test_a_run_marked_failed_stops_its_tries_in_every_engine(url: str) -> None:
+    """Tries of a run running in the other engine are stopped too when its driver fails it."""
+    started, stopped = anyio.Event(), anyio.Event()
+    running: list[str] = []
+    with DAG("endless") as built:
+        for i in range(8):  # each engine claims 4 (2 slots and 2 to come), runs 2
+
+            @task(task_id=f"t{i}")
+            async def endless() -> None:
+                running.append("x")
+                if len(running) == 4:
+                    started.set()
+                try:
+                    await anyio.sleep_forever()
+                finally:
+                    running.pop()
+                    if not running:
+                        stopped.set()
+
+            endless()
+    async with (
+        Engine(url, dags=[built], max_active_tasks=2) as first,
+        Engine(url, dags=[built], max_active_tasks=2) as second,
+    ):
+        handle = await first.trigger("endless")
+        with anyio.fail_after(20):
+            await started.wait()
+            assert cluster_of(second).claimer.claimed > 0
+            assert await first.mark_failed(handle, "stopped by the operator")
+            await stopped.wait()
+            result = await second.wait(handle)
+    assert result.state is DagRunState.FAILED
+    assert {(ti.state, ti.error) for ti in result.task_instances} == {
+        (TaskState.FAILED, "stopped by the operator"),  # the four that ran, in both engines
+        (TaskState.SKIPPED, None),  # the four that waited for a slot
+    }
+
+
 async def test_notify_on_one_engine_wakes_a_sensor_waiting_in_another(url: str) -> None:
     """engine.notify(key) on the driving engine wakes a poke-mode sensor held by the other."""
     ready = anyio.Event()

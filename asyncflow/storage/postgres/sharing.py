@@ -33,6 +33,7 @@ from asyncflow.storage.sharing import (
     OFFERED,
     RECONNECTED,
     RUNS,
+    STOPPED,
     WAKE,
     EndedInstance,
     InstanceKey,
@@ -44,7 +45,7 @@ from asyncflow.xcom import decode
 
 log = get_logger("asyncflow.storage")
 
-CHANNELS = (OFFERED, ENDED, RUNS, WAKE)
+CHANNELS = (OFFERED, ENDED, RUNS, WAKE, STOPPED)
 SKIPPED_KEY = "skipmixin_key"  # the XCom key under which a branch stores what it skipped
 
 _Q = QUERIES
