@@ -61,6 +61,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
 import importlib.util
 import os
 import re
@@ -70,7 +71,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 
 from asyncflow.dag import DAG, recording_created_dags
 from asyncflow.log import get_logger
@@ -209,6 +210,19 @@ def _read_ignore_file(path: Path, base: Path) -> tuple[list[re.Pattern[str]], li
     return patterns, problems
 
 
+class _SourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles a DAG file as it is now, never from a cached ``.pyc``.
+
+    A ``.pyc`` is trusted while the source's modification time, in whole seconds, and
+    its size are unchanged: an edit in the same second that keeps the size (``v1`` to
+    ``v2``) would reload the old DAG.
+    """
+
+    def get_code(self, fullname: str) -> CodeType:
+        """The code of the source file as it reads now."""
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
 class _ImportFailed(Exception):
     """A DAG file did not import; ``line`` says where and why."""
 
@@ -220,7 +234,7 @@ class _ImportFailed(Exception):
 def _load_file(path: Path, base: Path) -> list[DAG]:
     """Import one file under its own module name and return the DAGs it defines."""
     name = _module_name(path)
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=_SourceLoader(name, str(path)))
     if spec is None or spec.loader is None:
         raise _ImportFailed(f'File "{_shown(path, base)}": cannot be imported as Python')
     module = importlib.util.module_from_spec(spec)

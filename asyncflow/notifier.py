@@ -33,13 +33,13 @@ import copy
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any, Self
-
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from typing import TYPE_CHECKING, Any, Self
 
 from asyncflow.exceptions import AsyncflowError
 from asyncflow.threads import call, is_async_callable
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 __all__ = ["BaseNotifier", "NotifierTemplateError", "render_value"]
 
@@ -74,6 +74,9 @@ class BaseNotifier(ABC):
         Raises:
             NotifierTemplateError: one line naming the notifier, the field and the error.
         """
+        # jinja2 is imported when a notifier first renders, not by every `import asyncflow`
+        import jinja2
+
         rendered = copy.copy(self)
         for name in self.template_fields:
             try:
@@ -125,4 +128,6 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
 @cache
 def _environment() -> SandboxedEnvironment:
     """Airflow renders in a sandbox: templates may read the context but not run code."""
+    from jinja2.sandbox import SandboxedEnvironment
+
     return SandboxedEnvironment(keep_trailing_newline=True, autoescape=False)

@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
-
 from asyncflow.exceptions import DagDefinitionError, ParamValidationError
 
 
@@ -50,6 +48,12 @@ class Param:
         self.value = default
         self.description = description
         self.schema = schema
+        if not schema:
+            return  # the empty schema allows any value: no need to load jsonschema
+        # imported when a schema is first checked: it is a sixth of `import asyncflow`,
+        # paid by every command and DAG file, most of which have no Param schema
+        import jsonschema
+
         try:
             jsonschema.validators.validator_for(schema).check_schema(schema)
         except jsonschema.SchemaError as error:
@@ -73,6 +77,10 @@ class Param:
             value = self.value
         if value is NOTSET:
             raise ParamValidationError(f"{where}: param {name!r} is required and has no default")
+        if not self.schema:
+            return value
+        import jsonschema
+
         try:
             jsonschema.validate(value, self.schema)
         except jsonschema.ValidationError as error:

@@ -17,6 +17,7 @@ worker_threads                    ASYNCFLOW_WORKER_THREADS        32
 loop_block_warning_seconds        ASYNCFLOW_LOOP_BLOCK_WARNING    0.1
 poke_jitter                       ASYNCFLOW_POKE_JITTER           0.1 (of poke_interval)
 shutdown_grace_seconds            ASYNCFLOW_SHUTDOWN_GRACE        30
+scheduler_poll_seconds            ASYNCFLOW_SCHEDULER_POLL        5
 task_logs_folder                  ASYNCFLOW_LOGS_FOLDER           <home>/logs
 xcom_object_store                 ASYNCFLOW_XCOM_OBJECT_STORE     unset (s3://bucket/prefix)
 xcom_object_threshold             ASYNCFLOW_XCOM_OBJECT_THRESHOLD 49152 (bytes)
@@ -41,6 +42,10 @@ cyclic garbage collector's thresholds are ``(gc_threshold, 50, 100)``
 collector walk every waiting sensor's objects again and again: with 100,000
 poke-mode sensors it took a third of the CPU (benchmarks/README.md,
 "Sensors"). 0 leaves the interpreter's thresholds as they are.
+
+``scheduler_poll_seconds``: the longest the scheduler sleeps between looks at the
+store, so how soon it starts runs that another process (``asyncflow dags trigger``)
+queued and applies pauses it wrote.
 
 ``loop_block_warning_seconds``: how long a task may hold the event loop before
 the watchdog (``ProcessSetup(watchdog=True)``) warns about it.
@@ -75,6 +80,7 @@ class Settings:
     loop_block_warning_seconds: float = 0.1
     poke_jitter: float = 0.1
     shutdown_grace_seconds: float = 30.0
+    scheduler_poll_seconds: float = 5.0
     xcom_object_store: str | None = None
     xcom_object_threshold: int = 48 * 1024
     gc_threshold: int = 20_000
@@ -102,6 +108,7 @@ class Settings:
             loop_block_warning_seconds=_positive_float(env, "ASYNCFLOW_LOOP_BLOCK_WARNING", 0.1),
             poke_jitter=_fraction(env, "ASYNCFLOW_POKE_JITTER", 0.1),
             shutdown_grace_seconds=_positive_float(env, "ASYNCFLOW_SHUTDOWN_GRACE", 30.0),
+            scheduler_poll_seconds=_positive_float(env, "ASYNCFLOW_SCHEDULER_POLL", 5.0),
             xcom_object_store=env.get("ASYNCFLOW_XCOM_OBJECT_STORE") or None,
             xcom_object_threshold=_positive_int(env, "ASYNCFLOW_XCOM_OBJECT_THRESHOLD", 48 * 1024),
             gc_threshold=_setting(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 
@@ -17,6 +18,27 @@ pytest_plugins = ["pytester"]  # tests of the suite's own guard run pytest on a 
 def pytest_configure(config: pytest.Config) -> None:
     """Keep every test's ASYNCFLOW_HOME (task logs, default store) out of the real home."""
     os.environ["ASYNCFLOW_HOME"] = tempfile.mkdtemp(prefix="asyncflow-tests-")
+    _cache_bytecode_in_pytest_cache(config)
+
+
+def _cache_bytecode_in_pytest_cache(config: pytest.Config) -> None:
+    """Under PYTHONDONTWRITEBYTECODE, keep compiled modules in .pytest_cache/ instead.
+
+    With bytecode writing off (as some images and CI set it), every ``asyncflow``
+    subprocess the suite starts (some 150) compiles asyncflow and its libraries from
+    source again, about 0.25 s each, and every xdist worker rewrites and compiles all
+    test modules again (some 4 s). A bytecode cache out of the source tree
+    (``PYTHONPYCACHEPREFIX``) keeps the sources as clean as the setting wants them
+    while compiling each module once. Set here, in the controller, before xdist starts
+    its workers, it reaches the workers and every subprocess through the environment.
+    """
+    if not sys.dont_write_bytecode or sys.pycache_prefix or not hasattr(config, "cache"):
+        return
+    prefix = str(config.cache.mkdir("pycache"))
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+    sys.dont_write_bytecode = False
+    sys.pycache_prefix = prefix
 
 
 @pytest.fixture

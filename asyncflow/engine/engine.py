@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -159,6 +159,7 @@ class Engine:
             paused=set(),
             create_run=self._create_scheduled,
             adopt_queued=self.runs.adopt_queued,
+            max_sleep=timedelta(seconds=self.settings.scheduler_poll_seconds),
         )
         self.actions = RunActions(
             store=self.store,

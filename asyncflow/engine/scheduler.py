@@ -1,7 +1,8 @@
 """The scheduler: creates each DAG's scheduled runs as their data intervals end.
 
 It sleeps until the next interval ends (no polling loop), waking early when a
-DAG is added or unpaused. Each sleep is capped at a few seconds, so a wall clock that
+DAG is added or unpaused. Each sleep is capped at a few seconds (``max_sleep``, the
+``scheduler_poll_seconds`` setting), so a wall clock that
 jumps forwards or backwards is noticed within that time, and so are runs that
 another process (``asyncflow dags trigger``) queued in the store and pauses it
 wrote (a paused DAG's queued runs wait for it to be unpaused); runs are identified
@@ -24,7 +25,7 @@ from asyncflow.timetable import DataInterval, Timing, due_intervals, next_due_at
 
 log = get_logger("asyncflow.scheduler")
 
-MAX_SLEEP = timedelta(seconds=5)  # also how soon runs queued by other processes start
+MAX_SLEEP = timedelta(seconds=5)  # the default cap: how soon runs queued elsewhere start
 SCHEDULED_TYPES = frozenset({"scheduled", "backfill"})
 
 CreateRun = Callable[[DAG, DataInterval], Awaitable[None]]
@@ -47,6 +48,7 @@ class Scheduler:
         paused: set[str],
         create_run: CreateRun,
         adopt_queued: Callable[[set[str]], Awaitable[None]],
+        max_sleep: timedelta = MAX_SLEEP,
     ) -> None:
         self.clock = clock
         self.store = store
@@ -54,6 +56,7 @@ class Scheduler:
         self.paused = paused
         self._create_run = create_run
         self._adopt_queued = adopt_queued
+        self.max_sleep = max_sleep
         self._last: dict[str, DataInterval | None] = {}
         self._wake = anyio.Event()
 
@@ -67,7 +70,7 @@ class Scheduler:
             self._wake = anyio.Event()
             due = await self.tick()
             now = self.clock.now()
-            until = now + MAX_SLEEP if due is None else min(due, now + MAX_SLEEP)
+            until = now + self.max_sleep if due is None else min(due, now + self.max_sleep)
             await self.clock.sleep_until(until, self._wake)
 
     async def tick(self) -> datetime | None:

@@ -129,10 +129,16 @@ def stored_paused(home: Path) -> set[str]:
     return read_store(home, lambda store: store.get_paused_dag_ids())
 
 
+SCHEDULER_POLL = "0.5"
+"""How often a served engine looks at the store (default 5 s): so that runs queued and
+pauses written by other commands are taken up in half a second, the same way."""
+
+
 class Served:
     """An ``asyncflow run`` (or ``standalone``) subprocess, its output going to files."""
 
     def __init__(self, home: Path, command: str = "run", *args: str, **env: str) -> None:
+        env = {"ASYNCFLOW_SCHEDULER_POLL": SCHEDULER_POLL, **env}
         self.home = home
         self.out = home / f"{command}.out"
         self.err = home / f"{command}.err"

@@ -15,6 +15,7 @@ import pytest
 from asyncflow import DAG, DagRunState, EmptyOperator, Engine, task
 from asyncflow.engine.new_runs import queue_manual_run
 from asyncflow.engine.scheduler import MAX_SLEEP
+from asyncflow.settings import Settings
 from asyncflow.storage import Store, open_store
 from asyncflow.testing import FakeClock, MemoryStore
 
@@ -185,6 +186,28 @@ async def test_a_run_queued_by_another_engine_is_picked_up_by_the_serving_one(
     assert result.state is DagRunState.SUCCESS
     assert result.conf == {"x": 1}
     assert ran == [queued.run_id]
+
+
+async def test_scheduler_poll_seconds_sets_how_soon_queued_runs_start(tmp_path: Path) -> None:
+    """With ``scheduler_poll_seconds=1`` the scheduler naps a second: a queued run starts then."""
+    store = f"sqlite:///{tmp_path / 'af.db'}"
+    with DAG("prompt") as built:
+        EmptyOperator(task_id="a")
+    clock = FakeClock()
+    settings = Settings.from_env(scheduler_poll_seconds=1.0)
+    async with (
+        Engine(store, dags=[built], clock=clock, settings=settings) as server,
+        serving(server),
+    ):
+        with anyio.fail_after(5):
+            await clock.sleeping_until(clock.now() + timedelta(seconds=1))
+        async with asking(store) as cli_side:
+            queued = await queue_manual_run(cli_side, built, None, None, datetime.now(UTC))
+        assert queued is not None
+        clock.advance(timedelta(seconds=1))
+        with anyio.fail_after(10):
+            result = await server.wait(queued.run_id)
+    assert result.state is DagRunState.SUCCESS
 
 
 async def test_a_queued_run_of_a_paused_dag_waits_for_the_unpause(tmp_path: Path) -> None:

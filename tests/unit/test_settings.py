@@ -33,6 +33,7 @@ def test_variables_and_keywords_override() -> None:
         ("ASYNCFLOW_XCOM_MAX_BYTES", "lots", "must be a positive whole number, got 'lots'"),
         ("ASYNCFLOW_MAX_MAP_LENGTH", "0", "must be a positive whole number, got '0'"),
         ("ASYNCFLOW_SHUTDOWN_GRACE", "-1", "must be a positive number of seconds, got '-1'"),
+        ("ASYNCFLOW_SCHEDULER_POLL", "0", "must be a positive number of seconds, got '0'"),
         ("ASYNCFLOW_POKE_JITTER", "1.5", "must be a number from 0 to 1, got '1.5'"),
     ],
 )
