@@ -1,4 +1,4 @@
-"""``asyncflow runs list``: the DAG runs in the database, newest logical date first."""
+"""``asyncflow runs ...``: the DAG runs in the database, newest first; marking and deleting."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 from asyncflow.cli.access import reading_store
 from asyncflow.cli.common import CliConfig, common_options, config_for, find_dag, load_bag
 from asyncflow.cli.output import iso, output_option, print_json, print_table, when
+from asyncflow.cli.run_changes import delete_run, mark_success
 from asyncflow.records import DagRunRecord
 from asyncflow.states import DagRunState
 
@@ -15,7 +16,11 @@ from asyncflow.states import DagRunState
 @click.group()
 @common_options
 def runs() -> None:
-    """Look at DAG runs."""
+    """Look at DAG runs; mark a finished one successful or delete it."""
+
+
+runs.add_command(mark_success)
+runs.add_command(delete_run)
 
 
 @runs.command("list")

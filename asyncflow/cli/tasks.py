@@ -22,6 +22,7 @@ from asyncflow.cli.common import (
 )
 from asyncflow.cli.instances import require_run
 from asyncflow.cli.output import in_flow_order, iso, output_option, print_json, print_table, ti_row
+from asyncflow.cli.run_changes import clear_tasks, set_task_state
 from asyncflow.cli.task_test import CannotTest, TaskTestResult, run_task_once
 from asyncflow.cli.xcom import XComValues, by_instance, xcom
 from asyncflow.dag import DAG
@@ -37,6 +38,8 @@ def tasks() -> None:
 
 
 tasks.add_command(xcom)
+tasks.add_command(clear_tasks)
+tasks.add_command(set_task_state)
 
 
 @tasks.command("states")
