@@ -3,7 +3,9 @@
 Airflow's semantics, on the instances of one run as stored:
 
 - **clear** resets the chosen tasks' instances (and, with ``downstream``,
-  every task after them) to wait for a new try; a mapped task cleared as a
+  every task after them) to wait for a new try, with their setups and
+  teardowns: a task's setups upstream of it whose teardown comes after it (or
+  that have none), and those setups' teardowns. A mapped task cleared as a
   whole expands again from its input when it runs, since that input may
   change. ``only_failed`` keeps to failed and upstream_failed instances.
 - **rerun** (a failed run run again) clears what failed, was upstream_failed
@@ -47,12 +49,8 @@ def with_downstream(dag: DAG, task_ids: Iterable[str]) -> list[str]:
     """
     chosen = set(task_ids)
     _require_tasks(dag, chosen)
-    todo = list(chosen)
-    while todo:
-        for child in dag.task_dict[todo.pop()].downstream_task_ids:
-            if child not in chosen:
-                chosen.add(child)
-                todo.append(child)
+    for task_id in list(chosen):
+        chosen |= _reachable(dag, task_id, downstream=True)
     return [task.task_id for task in dag.topological_order() if task.task_id in chosen]
 
 
@@ -73,6 +71,7 @@ def plan_clear(
     """
     by_key = _by_key(instances)
     chosen = with_downstream(dag, task_ids) if downstream else _in_order(dag, task_ids)
+    chosen = _in_order(dag, {*chosen, *setups_and_teardowns(dag, chosen)})
     _require_indexes(dag, by_key, task_ids, map_indexes)
     clear: list[tuple[str, int]] = []
     again: list[str] = []
@@ -88,6 +87,51 @@ def plan_clear(
         else:
             clear.extend((ti.task_id, ti.map_index) for ti in mine)
     return Reopening(at=at, clear=tuple(clear), expand_again=tuple(again))
+
+
+def setups_and_teardowns(dag: DAG, task_ids: Iterable[str]) -> set[str]:
+    """The setups and teardowns that clearing these tasks clears too, as in Airflow.
+
+    For a setup: its teardowns. For a teardown: nothing more. For another
+    task: each setup upstream of it that has a teardown after it (or has no
+    teardown), and that setup's teardowns.
+    """
+    tasks = dag.task_dict
+    more: set[str] = set()
+    for task_id in task_ids:
+        task = tasks[task_id]
+        if task.is_setup:
+            more.update(_teardowns_of(dag, task_id))
+            continue
+        if task.is_teardown:  # cleaning up again does not make the resource again
+            continue
+        after = _reachable(dag, task_id, downstream=True)
+        for up in _reachable(dag, task_id, downstream=False):
+            if not tasks[up].is_setup:
+                continue
+            teardowns = _teardowns_of(dag, up)
+            if not teardowns or teardowns & after:
+                more.add(up)
+                more.update(teardowns)
+    return more
+
+
+def _teardowns_of(dag: DAG, setup_id: str) -> set[str]:
+    tasks = dag.task_dict
+    return {t for t in tasks[setup_id].downstream_task_ids if tasks[t].is_teardown}
+
+
+def _reachable(dag: DAG, task_id: str, *, downstream: bool) -> set[str]:
+    """Every task after (or before) this one, itself excluded."""
+    seen: set[str] = set()
+    todo = [task_id]
+    while todo:
+        task = dag.task_dict[todo.pop()]
+        for nxt in task.downstream_task_ids if downstream else task.upstream_task_ids:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
 
 
 def plan_rerun(instances: Sequence[TaskInstanceRecord], *, at: datetime) -> Reopening:

@@ -152,3 +152,44 @@ def test_unknown_tasks_and_map_indexes_are_named(
     """A clear of a task or map index the run does not have names it."""
     with pytest.raises(TaskInstanceNotFound, match=message):
         plan_clear(diamond(), RAN, task_ids, at=AT, map_indexes=map_indexes)
+
+
+def cluster() -> DAG:
+    """Create >> query >> report >> delete (create's teardown); warm >> report; other apart.
+
+    warm is a setup with no teardown; other >> side >> drop is a setup, work and teardown
+    of their own.
+    """
+    with DAG("cluster") as dag:
+        create, query, report, delete = (
+            EmptyOperator(task_id=t) for t in ("create", "query", "report", "delete")
+        )
+        create >> query >> report >> delete.as_teardown(setups=create)
+        EmptyOperator(task_id="warm").as_setup() >> report
+        other, side, drop = (EmptyOperator(task_id=t) for t in ("other", "side", "drop"))
+        other >> side >> drop.as_teardown(setups=other)
+    return dag
+
+
+@pytest.mark.parametrize(
+    ("task_id", "cleared"),
+    [
+        ("query", {"create", "query", "delete"}),
+        ("report", {"create", "warm", "report", "delete"}),
+        ("create", {"create", "delete"}),
+        ("delete", {"delete"}),
+        ("side", {"other", "side", "drop"}),
+    ],
+)
+def test_clearing_a_task_clears_its_setups_and_teardowns(task_id: str, cleared: set[str]) -> None:
+    """A task's setups and teardowns are cleared with it; a setup's teardowns with it.
+
+    As in Airflow: the setups upstream that have a teardown after the task, or none.
+    """
+    dag = cluster()
+    ran = [
+        TaskInstanceRecord(dag_id="cluster", run_id="r", task_id=t, state=S, try_number=1)
+        for t in dag.task_dict
+    ]
+    plan = plan_clear(dag, ran, [task_id], at=AT)
+    assert {t for t, _ in plan.clear} == cleared
