@@ -155,3 +155,35 @@ async def test_deleting_runs_running_or_finished() -> None:
                 await engine.get_run(gone)
         assert engine.stats.running == 0
         assert await store.list_runs() == []
+
+
+async def test_clearing_work_runs_its_setup_and_teardown_again() -> None:
+    """The cluster is made again before the cleared query and deleted after it."""
+    calls: list[str] = []
+    with DAG("cluster") as dag:
+
+        @task
+        def create() -> None:
+            calls.append("create")
+
+        @task
+        def query() -> None:
+            calls.append("query")
+            if calls.count("query") == 1:
+                raise RuntimeError("the query failed")
+
+        @task
+        def delete() -> None:
+            calls.append("delete")
+
+        made = create()
+        made >> query() >> delete().as_teardown(setups=made)
+    async with Engine(MemoryStore(), dags=[dag]) as engine:
+        first = await engine.run("cluster")
+        assert first.state is DagRunState.FAILED
+        await engine.actions.clear(first, ["query"])
+        with anyio.fail_after(10):
+            again = await engine.wait(first)
+    assert again.state is DagRunState.SUCCESS
+    assert calls == ["create", "query", "delete", "create", "query", "delete"]
+    assert {again.ti(t).try_number for t in ("create", "query", "delete")} == {2}
