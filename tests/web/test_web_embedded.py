@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
+from web_support import op_client
 
 from asyncflow import DAG, BashOperator, Engine, task
 from asyncflow.settings import Settings
-from asyncflow.storage.users import Role, TokenRecord, UserRecord
-from asyncflow.web import asgi_app
-from asyncflow.web.users import hash_password, new_token, token_hash, users_of
 
 pytestmark = pytest.mark.anyio
 
@@ -53,24 +50,8 @@ async def embedded(tmp_path: Path) -> AsyncIterator[tuple[Engine, httpx.AsyncCli
     signals = Signals()
     settings = Settings.from_env({"ASYNCFLOW_HOME": str(tmp_path)})
     engine = Engine(f"sqlite:///{tmp_path}/e.db", dags=embedded_dags(signals), settings=settings)
-    async with engine:
-        users = users_of(engine.store)
-        now = datetime.now(UTC)
-        await users.create_user(
-            UserRecord(
-                username="op", password_hash=hash_password("pw"), role=Role.OP, created_at=now
-            )
-        )
-        token = new_token()
-        await users.add_token(
-            TokenRecord(token_hash=token_hash(token), username="op", name="t", created_at=now)
-        )
-        transport = httpx.ASGITransport(app=asgi_app(engine, secret_key="k"))
-        headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers=headers
-        ) as client:
-            yield engine, client, signals
+    async with engine, op_client(engine) as client:
+        yield engine, client, signals
 
 
 async def _waiting_sensors(client: httpx.AsyncClient) -> dict[str, object]:

@@ -8,14 +8,12 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from web_support import RUN, START, Web, seed_run
+from web_support import RUN, Web, op_client, seed_run
 
 from asyncflow import DAG, DagRunState, EmptyOperator, Engine, TaskState, task
 from asyncflow.settings import Settings
-from asyncflow.storage.users import Role, TokenRecord, UserRecord
+from asyncflow.storage.users import Role
 from asyncflow.task_logs import run_log_folder
-from asyncflow.web import asgi_app
-from asyncflow.web.users import hash_password, new_token, token_hash, users_of
 
 pytestmark = pytest.mark.anyio
 
@@ -148,24 +146,8 @@ async def engine_client(tmp_path: Path) -> AsyncIterator[tuple[Engine, httpx.Asy
     """An engine on a SQLite file with task logs, and an op's client of its app."""
     settings = Settings.from_env({"ASYNCFLOW_HOME": str(tmp_path)})
     engine = Engine(f"sqlite:///{tmp_path}/e.db", dags=[failing_dag([])], settings=settings)
-    async with engine:
-        users = users_of(engine.store)
-        now = START
-        await users.create_user(
-            UserRecord(
-                username="op", password_hash=hash_password("pw"), role=Role.OP, created_at=now
-            )
-        )
-        token = new_token()
-        await users.add_token(
-            TokenRecord(token_hash=token_hash(token), username="op", name="t", created_at=now)
-        )
-        transport = httpx.ASGITransport(app=asgi_app(engine, secret_key="k"))
-        headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers=headers
-        ) as client:
-            yield engine, client
+    async with engine, op_client(engine) as client:
+        yield engine, client
 
 
 async def test_the_engine_runs_a_cleared_task_again_at_once(

@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from asyncflow import DAG, DagRunState, EmptyOperator, TaskState, task
+from asyncflow import DAG, DagRunState, EmptyOperator, Engine, TaskState, task
 from asyncflow.params import Param
 from asyncflow.records import DagRunRecord, TaskInstanceRecord
 from asyncflow.storage.sqlite import SqliteStore
-from asyncflow.storage.users import Role, UserRecord
-from asyncflow.web import WebContext, create_app
+from asyncflow.storage.users import Role, TokenRecord, UserRecord
+from asyncflow.web import WebContext, asgi_app, create_app
 from asyncflow.web.users import hash_password, new_token, token_hash, users_of
 
 PASSWORD = "correct horse battery staple"
@@ -94,8 +94,6 @@ async def open_web(tmp_path: Path) -> AsyncIterator[Web]:
         )
         assert created
         tokens[role] = new_token()
-        from asyncflow.storage.users import TokenRecord
-
         await users.add_token(
             TokenRecord(
                 token_hash=token_hash(tokens[role]),
@@ -160,6 +158,26 @@ async def seed_run(web: Web, state: DagRunState, extract: TaskState | None) -> N
         ),
     ]
     assert await web.context.store.create_run(run, instances)
+
+
+@asynccontextmanager
+async def op_client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an open engine's app with an op's token (the user is made here)."""
+    users = users_of(engine.store)
+    now = datetime.now(UTC)
+    await users.create_user(
+        UserRecord(username="op", password_hash=PASSWORD_HASH, role=Role.OP, created_at=now)
+    )
+    token = new_token()
+    await users.add_token(
+        TokenRecord(token_hash=token_hash(token), username="op", name="t", created_at=now)
+    )
+    transport = httpx.ASGITransport(app=asgi_app(engine, secret_key="k"))
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=headers
+    ) as client:
+        yield client
 
 
 MakeClient = Callable[[Role], httpx.AsyncClient]
