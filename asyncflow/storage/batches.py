@@ -58,13 +58,26 @@ C = TypeVar("C", bound=Connection)
 GuardedApply = Callable[[C, str, list[list[Row]]], Awaitable[list[list[bool]]]]
 """Applies a transition's rows (grouped by operation); which of each one's rows matched."""
 
+ExecuteMany = Callable[[C, str, list[Row]], Awaitable[object]]
+"""Runs one statement over many rows (a backend's faster way than ``executemany``)."""
 
-async def apply_ops(connection: C, ops: list[Op], guarded: GuardedApply[C]) -> list[object]:
+
+async def _executemany(connection: Connection, sql: str, rows: list[Row]) -> object:
+    return await connection.executemany(sql, rows)
+
+
+async def apply_ops(
+    connection: C,
+    ops: list[Op],
+    guarded: GuardedApply[C],
+    execute_many: ExecuteMany[C] = _executemany,
+) -> list[object]:
     """Apply operations in order, merging each run of one shape.
 
     In a run of one shape, a guarded first statement goes to ``guarded``, the
     backend's way to learn which rows applied; every other statement is one
-    ``executemany``, with the rows of the operations whose transition applied.
+    ``execute_many`` (by default the connection's ``executemany``), with the
+    rows of the operations whose transition applied.
 
     Returns:
         Each operation's result, in order: a list of flags for a guarded one,
@@ -81,12 +94,14 @@ async def apply_ops(connection: C, ops: list[Op], guarded: GuardedApply[C]) -> l
         end = start + 1
         while end < len(ops) and ops[end].apply is None and ops[end].shape == op.shape:
             end += 1
-        results.extend(await _apply_merged(connection, ops[start:end], guarded))
+        results.extend(await _apply_merged(connection, ops[start:end], guarded, execute_many))
         start = end
     return results
 
 
-async def _apply_merged(connection: C, ops: list[Op], guarded: GuardedApply[C]) -> list[object]:
+async def _apply_merged(
+    connection: C, ops: list[Op], guarded: GuardedApply[C], execute_many: ExecuteMany[C]
+) -> list[object]:
     shape = ops[0].shape
     flags: list[list[bool]] | None = None
     if ops[0].guarded:
@@ -106,7 +121,7 @@ async def _apply_merged(connection: C, ops: list[Op], guarded: GuardedApply[C]) 
             elif all(flags[position]):
                 rows.extend(op.rows[index])
         if rows:
-            await connection.executemany(shape[index], rows)
+            await execute_many(connection, shape[index], rows)
     return [None] * len(ops) if flags is None else list(flags)
 
 
