@@ -194,7 +194,7 @@ async def test_finish_tries_of_a_storm_apply_in_many_row_statements(store: Store
     mapped = [an_instance("sense", map_index=i) for i in range(2_100)]
     await running_run(store, mapped)
     running = await start(store, *mapped)
-    stale = {7, 2_048, 2_099}  # in the first full statement, the next and the last
+    stale = {7, 2_048, 2_099}  # in the first full statement, a later one and the last
     tries = [
         (
             finished(ti if i not in stale else replace(ti, try_number=2)),
