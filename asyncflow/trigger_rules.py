@@ -137,29 +137,36 @@ class UpstreamCounts:
         """Number of upstreams that have finished, in any of the four outcomes."""
         return self.success + self.failed + self.skipped + self.upstream_failed
 
-    def add(self, state: str, *, setup: bool = False) -> UpstreamCounts:
-        """Return these counts with one more upstream finished in ``state``.
+    def add(self, state: str, count: int = 1, *, setup: bool = False) -> UpstreamCounts:
+        """Return these counts with ``count`` more upstreams finished in ``state``.
 
         Args:
             state: ``"success"``, ``"failed"``, ``"skipped"`` or ``"upstream_failed"``
                 (a ``TaskState`` of those values works too).
-            setup: Whether the upstream is a setup task (counted in ``setups``).
+            count: How many upstreams finished so (a mapped task's instances
+                finished together count in one call).
+            setup: Whether the upstreams are setup tasks (counted in ``setups``).
 
         Returns:
             A new ``UpstreamCounts``; this one is unchanged.
 
         Raises:
-            ValueError: If ``state`` is not a finished state, or every upstream has
-                already finished.
+            ValueError: If ``state`` is not a finished state, or more upstreams
+                would have finished than there are.
         """
+        setups = count if setup else 0
         if state == "success":
-            return replace(self, success=self.success + 1, setup_success=self.setup_success + setup)
+            return replace(
+                self, success=self.success + count, setup_success=self.setup_success + setups
+            )
         if state == "failed":
-            return replace(self, failed=self.failed + 1)
+            return replace(self, failed=self.failed + count)
         if state == "skipped":
-            return replace(self, skipped=self.skipped + 1, setup_skipped=self.setup_skipped + setup)
+            return replace(
+                self, skipped=self.skipped + count, setup_skipped=self.setup_skipped + setups
+            )
         if state == "upstream_failed":
-            return replace(self, upstream_failed=self.upstream_failed + 1)
+            return replace(self, upstream_failed=self.upstream_failed + count)
         raise ValueError(
             f"{state!r} is not a finished upstream state; "
             "choose one of: success, failed, skipped, upstream_failed"

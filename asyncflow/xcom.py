@@ -198,6 +198,12 @@ def _locate(obj: object, path: str, active: set[int]) -> _Problem | None:
 def _encode_sized(value: object) -> tuple[str, int]:
     """Encode ``value``; return the text and its UTF-8 size in bytes, or raise ``_Problem``."""
     try:
+        # the commonest values (a mapped sensor's None or a count) skip the encoder
+        if value is None:
+            return "null", 4
+        if type(value) is int:
+            text = int.__repr__(value)  # as the encoder writes it (bool is not int here)
+            return text, len(text)
         text = _ENCODER.encode(value)
         # C-speed searches of the text; a match may be a false alarm (a real str key
         # "2024", our own tagged values), which the walk settles.

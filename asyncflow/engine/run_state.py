@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 import anyio
@@ -182,9 +183,7 @@ class RunState:
                 runnable.append(node)
             elif decision is not Decision.WAIT:
                 ended = self._end_undecided(node, _DECIDED_STATE[decision], at, writes)
-                more_writes, more_runnable = self.propagate(ended, at=at)
-                writes.extend(more_writes)
-                runnable.extend(more_runnable)
+                self._spread(deque(ended), at, writes, runnable)
         return writes, runnable
 
     @property
@@ -213,8 +212,16 @@ class RunState:
         ``forced_skips`` (a branch not taken) are skipped if still undecided.
         Returns the instance records that changed (skipped or upstream_failed, to
         be written) and the tasks that may now run, in the order decided.
+
+        Consecutive instances of one task that ended in one state (a storm of
+        mapped sensors done together) are counted downstream in one step: a
+        trigger rule's decision before every upstream has finished depends only
+        on whether a state was seen at all, so counting them one by one decides
+        the same.
         """
-        queue: deque[tuple[str, TaskState]] = deque(finished)
+        queue: deque[tuple[str, TaskState, int]] = deque(
+            (task_id, state, len(list(same))) for (task_id, state), same in groupby(finished)
+        )
         writes: list[TaskInstanceRecord] = []
         runnable: list[NodeState] = []
         for task_id in forced_skips:
@@ -222,33 +229,41 @@ class RunState:
             if node.decision is Decision.WAIT:
                 node.decision = Decision.SKIP
                 queue.extend(self._end_undecided(node, TaskState.SKIPPED, at, writes))
+        self._spread(queue, at, writes, runnable)
+        return writes, runnable
+
+    def _spread(
+        self,
+        queue: deque[tuple[str, TaskState, int]],
+        at: datetime,
+        writes: list[TaskInstanceRecord],
+        runnable: list[NodeState],
+    ) -> None:
+        """Count ``(task_id, state, how many)`` downstream, transitively (see propagate)."""
         while queue:
-            task_id, state = queue.popleft()
+            task_id, state, count = queue.popleft()
             parent = self.nodes[task_id].task
             for child_id in parent.downstream_task_ids:
                 child = self.nodes[child_id]
                 if child.decision is not Decision.WAIT:
                     continue
-                child.counts = child.counts.add(state, setup=parent.is_setup)
+                child.counts = child.counts.add(state, count, setup=parent.is_setup)
                 _, decision = self._decide(child)
                 if decision is Decision.RUN:
                     runnable.append(child)
                 elif decision is not Decision.WAIT:
                     queue.extend(self._end_undecided(child, _DECIDED_STATE[decision], at, writes))
-        return writes, runnable
 
     def _end_undecided(
         self, node: NodeState, state: TaskState, at: datetime, writes: list[TaskInstanceRecord]
-    ) -> list[tuple[str, TaskState]]:
-        ended = []
+    ) -> list[tuple[str, TaskState, int]]:
         for map_index, ti in node.instances.items():
             record = ti.evolve(state=state, start_date=at, end_date=at)
             node.instances[map_index] = record
             writes.append(record)
-            ended.append((node.task.task_id, state))
         node.unfinished = 0
         self.unfinished_nodes -= 1
-        return ended
+        return [(node.task.task_id, state, len(node.instances))] if node.instances else []
 
     def end_placeholder(
         self, node: NodeState, state: TaskState, at: datetime, error: str | None

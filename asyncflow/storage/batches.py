@@ -9,7 +9,9 @@ of its own (a row count).
 A *guarded* operation's first statement is a transition (an ``UPDATE`` whose
 ``WHERE`` states its precondition): each of its rows applies or matches
 nothing, and the operation's result is one flag per row. Its later statements
-(the XCom a try produced) apply only when all its rows did.
+(the XCom a try produced) apply only when all its rows did, or, for an
+operation that says which transition row each later row belongs to
+(``tied``: many tries finished in one operation), only when that row did.
 
 :func:`flush_isolating` commits a batch the group commit hands over: when one
 operation's fault fails the transaction (:class:`OperationFailed`), the batch
@@ -38,6 +40,9 @@ class Op:
     # an operation that needs a result of its own; it gets the backend's connection
     apply: Callable[[Any], Awaitable[object]] | None = None
     guarded: bool = False  # the first statement is a transition: a flag per row
+    # a guarded operation's later rows, per later statement: the position of the
+    # transition row each belongs to (it applies only if that one did); empty: all of them
+    tied: tuple[list[int], ...] = ()
 
 
 class Connection(Protocol):
@@ -53,13 +58,26 @@ C = TypeVar("C", bound=Connection)
 GuardedApply = Callable[[C, str, list[list[Row]]], Awaitable[list[list[bool]]]]
 """Applies a transition's rows (grouped by operation); which of each one's rows matched."""
 
+ExecuteMany = Callable[[C, str, list[Row]], Awaitable[object]]
+"""Runs one statement over many rows (a backend's faster way than ``executemany``)."""
 
-async def apply_ops(connection: C, ops: list[Op], guarded: GuardedApply[C]) -> list[object]:
+
+async def _executemany(connection: Connection, sql: str, rows: list[Row]) -> object:
+    return await connection.executemany(sql, rows)
+
+
+async def apply_ops(
+    connection: C,
+    ops: list[Op],
+    guarded: GuardedApply[C],
+    execute_many: ExecuteMany[C] = _executemany,
+) -> list[object]:
     """Apply operations in order, merging each run of one shape.
 
     In a run of one shape, a guarded first statement goes to ``guarded``, the
     backend's way to learn which rows applied; every other statement is one
-    ``executemany``, with the rows of the operations whose transition applied.
+    ``execute_many`` (by default the connection's ``executemany``), with the
+    rows of the operations whose transition applied.
 
     Returns:
         Each operation's result, in order: a list of flags for a guarded one,
@@ -76,25 +94,34 @@ async def apply_ops(connection: C, ops: list[Op], guarded: GuardedApply[C]) -> l
         end = start + 1
         while end < len(ops) and ops[end].apply is None and ops[end].shape == op.shape:
             end += 1
-        results.extend(await _apply_merged(connection, ops[start:end], guarded))
+        results.extend(await _apply_merged(connection, ops[start:end], guarded, execute_many))
         start = end
     return results
 
 
-async def _apply_merged(connection: C, ops: list[Op], guarded: GuardedApply[C]) -> list[object]:
+async def _apply_merged(
+    connection: C, ops: list[Op], guarded: GuardedApply[C], execute_many: ExecuteMany[C]
+) -> list[object]:
     shape = ops[0].shape
     flags: list[list[bool]] | None = None
     if ops[0].guarded:
         flags = await guarded(connection, shape[0], [op.rows[0] for op in ops])
     for index in range(1 if flags is not None else 0, len(shape)):
-        rows = [
-            row
-            for position, op in enumerate(ops)
-            if flags is None or all(flags[position])
-            for row in op.rows[index]
-        ]
+        rows: list[Row] = []
+        for position, op in enumerate(ops):
+            if flags is None:
+                rows.extend(op.rows[index])
+            elif op.tied:
+                applied = flags[position]
+                rows.extend(
+                    row
+                    for row, owner in zip(op.rows[index], op.tied[index - 1], strict=True)
+                    if applied[owner]
+                )
+            elif all(flags[position]):
+                rows.extend(op.rows[index])
         if rows:
-            await connection.executemany(shape[index], rows)
+            await execute_many(connection, shape[index], rows)
     return [None] * len(ops) if flags is None else list(flags)
 
 

@@ -145,14 +145,27 @@ class SqlTransitions:
         *,
         patient: bool = False,
     ) -> list[bool]:
-        """Record many tries' outcomes, each on its own guard, in one batch and one wait."""
-        ops = []
-        for instance, xcoms in tries:
+        """Record many tries' outcomes, each on its own guard, in one batch and one wait.
+
+        The tries are one queued operation: a completion storm's thousands of
+        sensors cost one write to group commit, not one each. Each try's XCom
+        is written only if its own transition applied.
+        """
+        if not tries:
+            return []
+        codec = self._codec
+        rows: list[Row] = []
+        xcom_rows: list[Row] = []
+        tied: list[int] = []  # the try each XCom row belongs to
+        for position, (instance, xcoms) in enumerate(tries):
             checks.check_xcoms(instance, xcoms, "finish_try")
-            row = self._codec.finish_try_row(checks.utc_instance(instance), owner)
-            ops.append(self._with_xcoms("finish_try", "finish_try", row, xcoms))
-        results = await self._queue.submit_many(ops, patient=patient)
-        return [applied for flags in cast("list[list[bool]]", results) for applied in flags]
+            rows.append(codec.finish_try_row(checks.utc_instance(instance), owner))
+            for xcom in xcoms:
+                xcom_rows.append(codec.xcom_row(xcom))
+                tied.append(position)
+        shape = (self._queries["finish_try"], self._queries["upsert_xcom"])
+        op = Op("finish_try", shape, (rows, xcom_rows), guarded=True, tied=(tied,))
+        return cast("list[bool]", await self._queue.submit(op, patient=patient))
 
     async def interrupt_tries(
         self, owner: str, instances: Sequence[TaskInstanceRecord]

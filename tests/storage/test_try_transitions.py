@@ -189,6 +189,26 @@ async def test_finish_tries_of_one_call_share_a_batch_and_keep_their_own_flags(
     assert [x.task_id for x in await store.get_run_xcoms("etl", "manual__1")] == ["a", "d"]
 
 
+async def test_finish_tries_of_a_storm_apply_in_many_row_statements(store: Store) -> None:
+    """Thousands of tries in one call, a few stale among them: each flag and XCom as alone."""
+    mapped = [an_instance("sense", map_index=i) for i in range(2_100)]
+    await running_run(store, mapped)
+    running = await start(store, *mapped)
+    stale = {7, 2_048, 2_099}  # in the first full statement, a later one and the last
+    tries = [
+        (
+            finished(ti if i not in stale else replace(ti, try_number=2)),
+            [an_xcom("sense", str(i), i)],
+        )
+        for i, ti in enumerate(running)
+    ]
+    flags = await store.finish_tries(OWNER, tries, patient=True)
+    assert [i for i, ok in enumerate(flags) if not ok] == sorted(stale)
+    xcoms = await store.get_run_xcoms("etl", "manual__1")
+    assert sorted(x.map_index for x in xcoms) == [i for i in range(2_100) if i not in stale]
+    assert all(x.value == str(x.map_index) for x in xcoms)
+
+
 # --- finish_try, record_reschedule, interrupt_tries -------------------------------------------
 
 Report = Callable[[Store, str, TaskInstanceRecord], Awaitable[bool]]

@@ -334,6 +334,40 @@ def test_add_rejects_unknown_state(state: str) -> None:
     assert repr(state) in str(info.value)
 
 
+def test_add_counts_many_at_once() -> None:
+    """UpstreamCounts.add with a count adds that many upstreams, setups included."""
+    counts = UpstreamCounts(total=5, setups=3)
+    assert counts.add(OK, 3, setup=True) == UpstreamCounts(
+        total=5, setups=3, success=3, setup_success=3
+    )
+    assert counts.add(SKIPPED, 2).add(FAIL, 3) == UpstreamCounts(
+        total=5, setups=3, skipped=2, failed=3
+    )
+    with pytest.raises(ValueError, match="more upstreams finished"):
+        counts.add(UFAIL, 6)
+
+
+def _first_decision(rule: TriggerRule, total: int, runs: list[tuple[str, int]]) -> Decision:
+    """What deciding after each added run first decides (WAIT if nothing)."""
+    counts = UpstreamCounts(total=total)
+    for state, count in runs:
+        counts = counts.add(state, count)
+        decision = decide(rule, counts)
+        if decision is not D.WAIT:
+            return decision
+    return D.WAIT
+
+
+@pytest.mark.parametrize("rule", list(TriggerRule))
+def test_a_run_of_one_state_added_at_once_decides_as_one_by_one(rule: TriggerRule) -> None:
+    """Adding consecutive same-state upstreams in one step decides what adding each does."""
+    for total in range(1, 5):
+        for states in itertools.product((OK, FAIL, SKIPPED, UFAIL), repeat=total):
+            one_by_one = _first_decision(rule, total, [(state, 1) for state in states])
+            runs = [(state, len(list(same))) for state, same in itertools.groupby(states)]
+            assert _first_decision(rule, total, runs) is one_by_one, states
+
+
 def test_add_rejects_more_outcomes_than_upstreams() -> None:
     """UpstreamCounts.add raises ValueError once every upstream has already finished."""
     counts = UpstreamCounts(total=1).add(OK)

@@ -427,3 +427,12 @@ def test_plain_values_take_the_fast_path(value: object, monkeypatch: pytest.Monk
     monkeypatch.setattr(xcom, "_locate", no_walk)
     text = encode(value)
     assert text == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@pytest.mark.parametrize("value", [None, 0, -7, 2**70, True, False, Level.HIGH], ids=repr)
+def test_none_and_ints_encode_as_json_writes_them(value: Any) -> None:
+    """None, ints, bools and an IntEnum are stored as json.dumps writes them, and come back."""
+    text = encode(value)
+    assert text == json.dumps(value, separators=(",", ":"))
+    assert decode(text) == value
+    assert type(decode(text)) is type(json.loads(text))

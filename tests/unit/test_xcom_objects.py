@@ -143,3 +143,25 @@ def test_s3_object_store_says_which_extra_is_missing(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "sensors.aws.object_store", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'asyncflow\[aws\]'"):
         open_objects("s3://bucket/xcom", 1024)
+
+
+@dag()
+def mapped_big_data() -> None:
+    @task
+    def produce(n: int) -> str:
+        return BIG[: 512 * n]  # n=1 stays in the store, n=3 goes to object storage
+
+    @task
+    def total(values: list[str]) -> list[int]:
+        return [len(value) for value in values]
+
+    total(produce.expand(n=[1, 3, 2]))
+
+
+async def test_a_reducer_gets_mapped_values_from_the_store_and_object_storage_in_order() -> None:
+    """A task over mapped results gets each value, stored or offloaded, in map_index order."""
+    async with Engine("memory://", dags=[mapped_big_data()], settings=settings()) as engine:
+        with anyio.fail_after(10):
+            result = await engine.run("mapped_big_data")
+    assert result.state is DagRunState.SUCCESS
+    assert result.xcom("total") == [512, 1536, 1024]

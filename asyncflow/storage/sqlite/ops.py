@@ -1,10 +1,11 @@
 """The SQLite store's write operations, and how a batch of them is applied.
 
 Operations are :class:`~asyncflow.storage.batches.Op` s; consecutive ones of
-the same shape share one ``executemany`` per statement. A merged
-``executemany`` reports only its total row count, so when that falls short the
-statement is undone to a savepoint and its rows are applied one by one to learn
-which ones hold: the common case, every write current, costs one call.
+the same shape share one ``executemany`` per statement (or a few many-row
+statements, :mod:`asyncflow.storage.sqlite.bulk`). A merged statement reports
+only its total row count, so when that falls short the statement is undone to a
+savepoint and its rows are applied one by one to learn which ones hold: the
+common case, every write current, costs one call.
 
 :func:`apply_ops` applies a batch inside the transaction the store opened; an
 exception it raises is the fault of the operations it names, and the store
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from asyncflow.storage import batches
+from asyncflow.storage.sqlite.bulk import execute_rows
 from asyncflow.storage.sqlite.codec import Row
 from asyncflow.storage.sqlite.sqlfiles import QUERIES
 
@@ -52,7 +54,7 @@ async def apply_ops(writer: aiosqlite.Connection, ops: list[Op]) -> list[object]
     Raises:
         sqlite3.Error: a statement failed.
     """
-    return await batches.apply_ops(writer, ops, _apply_guarded)
+    return await batches.apply_ops(writer, ops, _apply_guarded, execute_rows)
 
 
 async def _apply_guarded(
@@ -64,8 +66,7 @@ async def _apply_guarded(
         applied = [(await writer.execute(sql, row)).rowcount == 1 for row in rows]
         return [applied if op_rows else [] for op_rows in per_op]
     await writer.execute("SAVEPOINT guarded")
-    cursor = await writer.executemany(sql, rows)
-    if cursor.rowcount == len(rows):
+    if await execute_rows(writer, sql, rows) == len(rows):
         await writer.execute("RELEASE guarded")
         return [[True] * len(op_rows) for op_rows in per_op]
     await writer.execute("ROLLBACK TO guarded")  # some are stale: learn which, one by one

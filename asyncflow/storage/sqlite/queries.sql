@@ -165,6 +165,36 @@ WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?
   AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = task_instance.dag_id
               AND run.run_id = task_instance.run_id AND run.state = 'running');
 
+-- name: finish_tries
+-- finish_try over many rows in one statement (one step of the engine, so the
+-- writer thread does not wait for the event loop's thread once per row). The
+-- store repeats the VALUES row once per try; the guard is finish_try's. It
+-- starts with UPDATE so that the driver reports its row count.
+UPDATE task_instance SET
+    state = v.state,
+    end_date = v.end_date,
+    next_attempt_at = v.next_attempt_at,
+    next_poke_at = v.next_poke_at,
+    first_poke_at = v.first_poke_at,
+    poke_count = v.poke_count,
+    owner = NULL,
+    lease_expires_at = NULL,
+    error = v.error
+FROM (
+    SELECT column1 AS state, column2 AS end_date, column3 AS next_attempt_at,
+           column4 AS next_poke_at, column5 AS first_poke_at, column6 AS poke_count,
+           column7 AS error, column8 AS dag_id, column9 AS run_id, column10 AS task_id,
+           column11 AS map_index, column12 AS try_number, column13 AS owner
+    FROM (VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))
+) AS v
+WHERE task_instance.dag_id = v.dag_id AND task_instance.run_id = v.run_id
+  AND task_instance.task_id = v.task_id AND task_instance.map_index = v.map_index
+  AND task_instance.try_number = v.try_number
+  AND task_instance.state IN ('running', 'up_for_reschedule')
+  AND (task_instance.owner IS NULL OR task_instance.owner = v.owner)
+  AND EXISTS (SELECT 1 FROM dag_run AS run WHERE run.dag_id = task_instance.dag_id
+              AND run.run_id = task_instance.run_id AND run.state = 'running');
+
 -- name: record_reschedule
 -- A reschedule-mode sensor's poke that did not finish: only what a poke
 -- changes. The try's own columns (try_number, start_date, next_attempt_at)
@@ -238,6 +268,14 @@ FROM task_instance WHERE dag_id = ? AND run_id = ? ORDER BY task_id, map_index;
 -- name: upsert_xcom
 INSERT INTO xcom (dag_id, run_id, task_id, map_index, key, value)
 VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (dag_id, run_id, task_id, map_index, key) DO UPDATE SET value = excluded.value;
+
+-- name: upsert_xcoms
+-- upsert_xcom over many rows in one statement; the store repeats the VALUES
+-- row. Rows naming one key twice apply in order, as upsert_xcom's would.
+INSERT INTO xcom (dag_id, run_id, task_id, map_index, key, value)
+SELECT column1, column2, column3, column4, column5, column6
+FROM (VALUES (?, ?, ?, ?, ?, ?)) WHERE true
 ON CONFLICT (dag_id, run_id, task_id, map_index, key) DO UPDATE SET value = excluded.value;
 
 -- name: get_xcom
