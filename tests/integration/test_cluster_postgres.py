@@ -162,7 +162,8 @@ async def test_a_dags_max_active_runs_holds_across_engines(url: str) -> None:
         serving.start_soon(first.serve)
         serving.start_soon(second.serve)
         handles = [await engine.trigger("one_at_a_time") for engine in (first, second) * 3]
-        assert sum(h.state is DagRunState.RUNNING for h in handles) == 1
+        # the other engine may have started a run first: then every handle says queued
+        assert sum(h.state is DagRunState.RUNNING for h in handles) <= 1
         with anyio.fail_after(30):
             results = [await first.wait(handle) for handle in handles]
         serving.cancel_scope.cancel()
