@@ -159,12 +159,12 @@ class RunActions:
             EngineError: the run is running in another process.
         """
         run_id, dag_id = run_key(run, dag_id)
-        active = self.book.find_active(run_id, dag_id) if self.book else None
-        if active is not None and self.loop is not None:
-            error = "the run was marked success; this try was stopped"
-            return await self.loop.fail(
-                active, error, event="dag_run_marked_success", state=DagRunState.SUCCESS
-            )
+        error = "the run was marked success; this try was stopped"
+        ended = await self._end_here(
+            run_id, dag_id, error, "dag_run_marked_success", DagRunState.SUCCESS
+        )
+        if ended is not None:
+            return ended
         record = await find_record(self.store, run_id, dag_id)
         self._require_not_running(record, "mark it success")
         if self.book is not None:
@@ -177,9 +177,9 @@ class RunActions:
     async def mark_failed(self, run: RunRef, reason: str, *, dag_id: str | None = None) -> bool:
         """Fail a run this engine drives, now (see :meth:`Engine.mark_failed`)."""
         run_id, dag_id = run_key(run, dag_id)
-        active = self.book.find_active(run_id, dag_id) if self.book else None
-        if active is not None and self.loop is not None:
-            return await self.loop.fail(active, reason, event="dag_run_marked_failed")
+        ended = await self._end_here(run_id, dag_id, reason, "dag_run_marked_failed")
+        if ended is not None:
+            return ended
         record = await find_record(self.store, run_id, dag_id)
         if record.state in FINISHED_RUN_STATES:
             return False
@@ -198,10 +198,7 @@ class RunActions:
             EngineError: the run is running in another process.
         """
         run_id, dag_id = run_key(run, dag_id)
-        active = self.book.find_active(run_id, dag_id) if self.book else None
-        if active is not None and self.loop is not None:
-            await self.loop.fail(active, "the run was deleted", event="dag_run_deleted")
-            await active.done.wait()
+        await self._end_here(run_id, dag_id, "the run was deleted", "dag_run_deleted")
         record = await find_record(self.store, run_id, dag_id)
         self._require_not_running(record, "delete it")
         if self.book is not None:
@@ -215,6 +212,25 @@ class RunActions:
             await anyio.to_thread.run_sync(shutil.rmtree, folder, True)
         log.info("dag_run_deleted", dag_id=record.dag_id, run_id=record.run_id)
         return record
+
+    async def _end_here(
+        self,
+        run_id: str,
+        dag_id: str | None,
+        error: str,
+        event: str,
+        state: DagRunState = DagRunState.FAILED,
+    ) -> bool | None:
+        """End a run this engine drives, by hand, once it has ended; ``None`` if not driven here.
+
+        ``False`` when it was ending already (it has ended by the time this returns).
+        """
+        active = self.book.find_active(run_id, dag_id) if self.book else None
+        if active is None or self.loop is None:
+            return None
+        ended = await self.loop.fail(active, error, event=event, state=state)
+        await active.done.wait()
+        return ended
 
     async def _finished(
         self, run: RunRef, dag_id: str | None, what: str
