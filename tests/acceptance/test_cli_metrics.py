@@ -72,7 +72,9 @@ def test_run_serves_metrics_that_follow_its_sensors(tmp_path: Path) -> None:
             now = scrape(url)
             poke = now["asyncflow_sensors_waiting{mode=poke}"]
             reschedule = now["asyncflow_sensors_waiting{mode=reschedule}"]
-            return now if (poke, reschedule) == (1, 1) else None
+            # a poke-mode sensor waits from its try's start: wait for its first poke too
+            poked = min(now[f"asyncflow_pokes_total{{mode={m}}}"] for m in ("poke", "reschedule"))
+            return now if (poke, reschedule) == (1, 1) and poked >= 1 else None
 
         waiting = wait_until("both sensors waiting", both_waiting)
         assert waiting["asyncflow_dag_runs{state=running}"] == 1
